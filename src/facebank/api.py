@@ -1,0 +1,305 @@
+"""The public API: ``FaceBank`` ties the pipeline, the gallery and identification together.
+
+    from facebank import FaceBank
+    fb = FaceBank("gallery.db")
+    fb.enroll_folder("photos/")          # one sub-folder per person
+    result = fb.identify("group.jpg")    # PhotoResult: faces with names (None = unknown)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from facebank import images
+from facebank.gallery import open_gallery
+from facebank.gallery.base import FaceRecord, Gallery, PhotoRecord, validate_name
+from facebank.gallery.index import ExactIndex
+from facebank.identify import assign, cosine_from_l2
+from facebank.pipeline import FacePipeline, PhotoFaces, choose_face, process_stream
+from facebank.settings import Settings
+from facebank.types import EnrollReport, IdentifiedFace, PersonInfo, PhotoResult, Verification
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[Iterable], Iterable]
+
+
+def _no_progress(it: Iterable, **_: object) -> Iterable:
+    return it
+
+
+class FaceBank:
+    """A gallery of known people plus the models to find and name faces in photos."""
+
+    def __init__(self, gallery: str | Path | Gallery | None = None, settings: Settings | None = None,
+                 **overrides: object) -> None:
+        s = settings or Settings()
+        if overrides:
+            s = s.model_copy(update=overrides)
+        if gallery is not None and not hasattr(gallery, "add_photos"):
+            s = s.model_copy(update={"gallery": str(gallery)})
+        self.settings = s
+        self.gallery: Gallery = gallery if hasattr(gallery, "add_photos") else open_gallery(s.gallery)
+        self._pipeline: FacePipeline | None = None
+        self._index: ExactIndex | None = None
+        self._index_version: int | None = None
+
+    # -- parts ------------------------------------------------------------------------------------
+    @property
+    def pipeline(self) -> FacePipeline:
+        if self._pipeline is None:
+            self._pipeline = FacePipeline(self.settings)
+        return self._pipeline
+
+    def index(self) -> ExactIndex:
+        """The in-memory index, rebuilt from the gallery whenever the gallery changed."""
+        version = self.gallery.version()
+        if self._index is None or version != self._index_version:
+            self._index = ExactIndex(self.gallery.embeddings())
+            self._index_version = version
+        return self._index
+
+    def close(self) -> None:
+        self.gallery.close()
+
+    def __enter__(self) -> FaceBank:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- people -----------------------------------------------------------------------------------
+    def people(self) -> list[PersonInfo]:
+        return self.gallery.people()
+
+    def remove_person(self, name: str) -> int:
+        return self.gallery.remove_person(name)
+
+    def rename_person(self, old: str, new: str) -> None:
+        self.gallery.rename_person(old, new)
+
+    # -- enrollment -------------------------------------------------------------------------------
+    def enroll_folder(self, root: str | Path, person: str | None = None,
+                      progress: Progress = _no_progress) -> EnrollReport:
+        """Enroll a folder with one sub-folder per person (or, with ``person``, photos of one person).
+
+        Incremental and resumable: a photo already in the gallery for this model (same sha256) is
+        skipped; photos are committed in small transactions, so an interrupted run loses at most
+        the photos in flight and a rerun finishes the job.
+        """
+        root = Path(root)
+        if not root.exists():
+            raise FileNotFoundError(f"{root} does not exist")
+        return self.enroll_items(_labelled_photos(root, person), source=str(root), progress=progress,
+                                 total=_count_photos(root))
+
+    def enroll_photos(self, person: str, photos: Iterable[str | Path],
+                      progress: Progress = _no_progress) -> EnrollReport:
+        person = validate_name(person)
+        return self.enroll_items(((person, Path(p)) for p in photos), source=f"photos of {person}",
+                                 progress=progress)
+
+    def enroll_items(self, items: Iterable[tuple[str, Path]], source: str,
+                     progress: Progress = _no_progress, total: int | None = None) -> EnrollReport:
+        s = self.settings
+        model_id = self._model_id()
+        gallery = self.gallery
+        run_id = gallery.start_run(source, model_id, s.pipeline_key())
+        counts = {"photos_seen": 0, "photos_enrolled": 0, "faces_added": 0, "skipped": 0}
+        problems: list[tuple[str, str]] = []
+        people: set[str] = set()
+        labels: dict[str, tuple[str, str, int]] = {}  # path -> (person, sha256, size)
+        pending: list[tuple[PhotoRecord, list[FaceRecord]]] = []
+        last_flush = time.monotonic()
+        start = time.perf_counter()
+
+        def todo() -> Iterator[str]:
+            for person, path in items:
+                counts["photos_seen"] += 1
+                try:
+                    person = validate_name(person)
+                except Exception as exc:
+                    problems.append((str(path), f"bad person name: {exc}"))
+                    continue
+                people.add(person)
+                try:
+                    data = images.read_bytes(path)
+                except images.ImageError as exc:
+                    problems.append((str(path), str(exc)))
+                    continue
+                digest = hashlib.sha256(data).hexdigest()
+                if data and gallery.has_photo(digest, model_id):
+                    counts["skipped"] += 1
+                    continue
+                labels[str(path)] = (person, digest, len(data))
+                yield str(path)
+
+        def flush() -> None:
+            nonlocal pending, last_flush
+            if pending:
+                counts["faces_added"] += gallery.add_photos(pending, model_id, run_id)
+                counts["photos_enrolled"] += sum(1 for p, _ in pending if p.status == "ok")
+                pending = []
+            last_flush = time.monotonic()
+
+        status = "interrupted"
+        try:
+            stream = process_stream(todo(), s, self._pipeline)
+            for result in progress(stream, total=total, desc="enroll", unit="photo"):
+                person, digest, size = labels.pop(result.path)
+                record = self._photo_record(person, digest, size, result, problems)
+                if record is not None:
+                    pending.append(record)
+                if len(pending) >= 16 or time.monotonic() - last_flush > 2.0:
+                    flush()
+            flush()
+            status = "finished"
+        finally:
+            try:
+                gallery.finish_run(run_id, status, counts)
+            except Exception:  # never hide the original error
+                log.exception("could not record the end of run %d", run_id)
+        report = EnrollReport(
+            run_id=run_id, people=len(people), photos_seen=counts["photos_seen"],
+            photos_enrolled=counts["photos_enrolled"], photos_skipped_known=counts["skipped"],
+            faces_added=counts["faces_added"], problems=tuple(problems),
+            seconds=time.perf_counter() - start,
+        )
+        log.info("enrolled %d photos (%d faces) of %d people from %s; %d already known, %d problems",
+                 report.photos_enrolled, report.faces_added, report.people, source,
+                 report.photos_skipped_known, len(problems))
+        return report
+
+    def _photo_record(self, person: str, digest: str, size: int, result: PhotoFaces,
+                      problems: list[tuple[str, str]]) -> tuple[PhotoRecord, list[FaceRecord]] | None:
+        def record(status: str, reason: str | None, faces: list[FaceRecord]):
+            return (PhotoRecord(person, result.path, digest, size, result.width, result.height, status,
+                                reason), faces)
+
+        if result.error is not None:
+            problems.append((result.path, result.error))
+            if not digest:  # unreadable: nothing to remember it by
+                return None
+            return record("error", result.error, [])
+        faces = list(result.faces)
+        if not faces:
+            reason = "no face found"
+            problems.append((result.path, reason))
+            return record("no_face", reason, [])
+        chosen = choose_face(faces, result.width, result.height, self.settings.multi_face)
+        if chosen is None:
+            reason = f"{len(faces)} faces found; policy 'skip' keeps none"
+            problems.append((result.path, reason))
+            return record("multi_face", reason, [])
+        reason = None
+        if len(faces) > 1:
+            reason = f"{len(faces)} faces found; kept the {self.settings.multi_face} one"
+        face = FaceRecord(
+            box=(chosen.box.x1, chosen.box.y1, chosen.box.x2, chosen.box.y2),
+            embedding=chosen.embedding, detector=chosen.detector,
+            detector_score=chosen.detector_score, fallback=chosen.fallback,
+            landmarks=chosen.landmarks.points if chosen.landmarks else None,
+        )
+        return record("ok", reason, [face])
+
+    def _model_id(self) -> str:
+        if self._pipeline is not None:
+            return self._pipeline.model_id
+        # the model id without loading the models in this process, when workers will do the work
+        from facebank.embed import create
+
+        if self.settings.embedder in ("dlib", "fast"):
+            from facebank.embed.dlib import DLIB_MODEL_ID
+
+            return DLIB_MODEL_ID
+        return create(self.settings.embedder, model=self.settings.onnx_model).model_id
+
+    # -- identification ---------------------------------------------------------------------------
+    def identify(self, source: str | Path | bytes | np.ndarray, threshold: float | None = None) -> PhotoResult:
+        """Every face of one photo with a name (None = unknown). Bad photos give ``error``."""
+        if isinstance(source, np.ndarray):
+            faces = PhotoFaces("<array>", tuple(self.pipeline.faces(_as_rgb(source))),
+                               width=source.shape[1], height=source.shape[0])
+        else:
+            faces = self.pipeline.photo(source)
+        return self.name_faces(faces, threshold)
+
+    def identify_many(self, paths: Iterable[str | Path], threshold: float | None = None,
+                      progress: Progress = _no_progress, total: int | None = None) -> Iterator[PhotoResult]:
+        """Identify a stream of photos (in worker processes on multi-core machines), in order."""
+        self._check_gallery_model()
+        stream = process_stream(paths, self.settings, self._pipeline)
+        for faces in progress(stream, total=total, desc="identify", unit="photo"):
+            yield self.name_faces(faces, threshold)
+
+    def name_faces(self, photo: PhotoFaces, threshold: float | None = None) -> PhotoResult:
+        if photo.error is not None:
+            return PhotoResult(photo.path, (), photo.error, photo.width, photo.height)
+        faces = list(photo.faces)
+        if not faces:
+            return PhotoResult(photo.path, (), None, photo.width, photo.height)
+        self._check_gallery_model(faces[0].model_id)
+        thr = self.settings.threshold if threshold is None else threshold
+        dist = self.index().person_distances(np.stack([f.embedding for f in faces]))
+        matches = assign(dist, thr, self.settings.rule)
+        named = tuple(IdentifiedFace(f, m) for f, m in zip(faces, matches, strict=True))
+        return PhotoResult(photo.path, named, None, photo.width, photo.height)
+
+    def _check_gallery_model(self, model_id: str | None = None) -> None:
+        model_id = model_id or self._model_id()
+        stored = self.gallery.model_id
+        if stored is not None and stored != model_id:
+            from facebank.gallery.base import ModelMismatch
+
+            raise ModelMismatch(f"the gallery holds {stored!r} embeddings but the embedder is {model_id!r}")
+
+    # -- verification -----------------------------------------------------------------------------
+    def verify(self, a: str | Path | bytes, b: str | Path | bytes, threshold: float | None = None) -> Verification:
+        """Are the main faces of two photos the same person? Raises ValueError without a face."""
+        thr = self.settings.threshold if threshold is None else threshold
+        va, vb = (self.main_face(x).embedding for x in (a, b))
+        d = float(np.linalg.norm(va - vb))
+        return Verification(same=d <= thr, distance=d, score=cosine_from_l2(d), threshold=thr)
+
+    def main_face(self, source: str | Path | bytes):
+        photo = self.pipeline.photo(source)
+        if photo.error:
+            raise ValueError(f"{photo.path}: {photo.error}")
+        face = choose_face(list(photo.faces), photo.width, photo.height, "largest") if photo.faces else None
+        if face is None:
+            raise ValueError(f"{photo.path}: no face found")
+        return face
+
+
+def _as_rgb(arr: np.ndarray) -> np.ndarray:
+    arr = np.asarray(arr)
+    if arr.ndim == 2:
+        arr = np.stack([arr] * 3, axis=-1)
+    if arr.shape[-1] == 4:
+        arr = arr[..., :3]
+    if arr.dtype != np.uint8:
+        raise ValueError("arrays must be uint8 RGB (H, W, 3)")
+    return np.ascontiguousarray(arr)
+
+
+def _labelled_photos(root: Path, person: str | None) -> Iterator[tuple[str, Path]]:
+    if person is not None:
+        for path in images.iter_image_files(root):
+            yield person, path
+        return
+    for entry in sorted(root.iterdir(), key=lambda p: p.name):
+        if entry.is_dir() and not entry.name.startswith("."):
+            for path in images.iter_image_files(entry):
+                yield entry.name, path
+        elif entry.is_file() and images.is_image_path(entry):
+            log.warning("%s is not inside a person's folder; skipped (use --person NAME)", entry)
+
+
+def _count_photos(root: Path) -> int:
+    return sum(1 for _ in images.iter_image_files(root))

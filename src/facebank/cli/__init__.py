@@ -1,0 +1,21 @@
+"""The command line: thin wrappers over the Python API (``facebank --help``)."""
+
+from __future__ import annotations
+
+import importlib
+
+from facebank.cli.app import app
+
+for _module in ("core", "learn", "serve", "scale"):
+    try:
+        importlib.import_module(f"facebank.cli.{_module}")
+    except ModuleNotFoundError as _exc:  # a command group not written yet
+        if _exc.name != f"facebank.cli.{_module}":
+            raise
+
+
+def main() -> None:
+    app()
+
+
+__all__ = ["app", "main"]

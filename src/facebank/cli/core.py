@@ -1,0 +1,230 @@
+"""enroll, identify, verify, people, demo."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import typer
+
+from facebank.cli.app import GalleryOpt, app, expand, fail, make_settings, progress
+
+DetectorOpt = typer.Option(None, "--detector", help="hog (default), mmod, mtcnn, cascade or crop")
+EmbedderOpt = typer.Option(None, "--embedder", help="dlib (default), fast, or onnx (with --onnx-model)")
+OnnxOpt = typer.Option(None, "--onnx-model", help="ONNX face model file; its card is MODEL.json")
+FlipOpt = typer.Option(None, "--flip/--no-flip", help="average each face with its mirror image")
+WorkersOpt = typer.Option(None, "--workers", "-j", help="worker processes (0 = one per core)")
+CropOpt = typer.Option(None, "--crop-fallback", help="auto | always (photos are face crops) | never")
+
+
+def _bank(gallery: str | None, **flags: object):
+    from facebank import FaceBank
+
+    settings = make_settings(gallery, **flags)
+    try:
+        return FaceBank(settings=settings)
+    except Exception as exc:
+        raise fail(str(exc)) from None
+
+
+@app.command()
+def enroll(
+    folder: Path = typer.Argument(..., help="a folder with one sub-folder of photos per person"),
+    person: str = typer.Option(None, "--person", "-p", help="all photos in FOLDER are of this person"),
+    gallery: str = GalleryOpt,
+    multi_face: str = typer.Option(None, "--multi-face",
+                                   help="photos with several faces: largest (default), central, skip"),
+    detector: str = DetectorOpt, embedder: str = EmbedderOpt, onnx_model: str = OnnxOpt,
+    flip: bool = FlipOpt, workers: int = WorkersOpt, crop_fallback: str = CropOpt,
+) -> None:
+    """Learn the people in FOLDER (FOLDER/<name>/*.jpg). Safe to interrupt and rerun: photos
+    already enrolled are skipped, so a rerun finishes the job."""
+    fb = _bank(gallery, multi_face=multi_face, detector=detector, embedder=embedder,
+               onnx_model=onnx_model, flip=flip, workers=workers, crop_fallback=crop_fallback)
+    try:
+        report = fb.enroll_folder(folder, person=person, progress=progress)
+    except Exception as exc:
+        raise fail(str(exc)) from None
+    for path, reason in report.problems:
+        typer.echo(f"  skipped {path}: {reason}", err=True)
+    typer.echo(
+        f"enrolled {report.photos_enrolled} photos ({report.faces_added} faces) of {report.people} people "
+        f"in {report.seconds:.1f} s ({report.photos_per_second:.1f} photos/s); "
+        f"{report.photos_skipped_known} already known, {len(report.problems)} problems. "
+        f"Gallery: {fb.settings.gallery}"
+    )
+
+
+@app.command()
+def identify(
+    photos: list[Path] = typer.Argument(..., help="photos or folders of photos"),
+    gallery: str = GalleryOpt,
+    threshold: float = typer.Option(None, "--threshold", "-t",
+                                    help="max L2 distance (unit embeddings) for a match"),
+    as_json: bool = typer.Option(False, "--json", help="one JSON object per photo per line"),
+    annotate: Path = typer.Option(None, "--annotate", help="write copies with boxes and names here"),
+    model: Path = typer.Option(None, "--model", help="a classifier trained with 'facebank train'"),
+    detector: str = DetectorOpt, embedder: str = EmbedderOpt, onnx_model: str = OnnxOpt,
+    flip: bool = FlipOpt, workers: int = WorkersOpt, crop_fallback: str = CropOpt,
+) -> None:
+    """Name every face in PHOTOS, or say 'unknown'."""
+    fb = _bank(gallery, threshold=threshold, detector=detector, embedder=embedder, onnx_model=onnx_model,
+               flip=flip, workers=workers, crop_fallback=crop_fallback)
+    if model is not None:
+        try:
+            from facebank.learn.models import attach_classifier
+        except ImportError:
+            raise fail("--model needs facebank's learn module") from None
+        attach_classifier(fb, model)
+    elif not fb.people():
+        typer.echo(f"warning: the gallery {fb.settings.gallery} is empty; every face will be unknown. "
+                   "Run 'facebank enroll FOLDER' first.", err=True)
+    paths = expand(photos)
+    if annotate:
+        annotate.mkdir(parents=True, exist_ok=True)
+    failed = 0
+    try:
+        for result in fb.identify_many(paths, progress=progress, total=len(paths)):
+            failed += result.error is not None
+            if as_json:
+                sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
+            else:
+                _print_result(result)
+            if annotate and result.error is None:
+                _write_annotated(result, annotate)
+    except Exception as exc:
+        raise fail(str(exc)) from None
+    if annotate:
+        typer.echo(f"annotated photos written to {annotate}", err=True)
+    if failed == len(paths) and paths:
+        raise typer.Exit(1)
+
+
+def _print_result(result) -> None:
+    if result.error:
+        typer.echo(f"{result.path}: ERROR {result.error}")
+        return
+    if not result.faces:
+        typer.echo(f"{result.path}: no face found")
+        return
+    parts = []
+    for f in result.faces:
+        who = f.match.name or f"unknown (nearest: {f.match.candidate})"
+        parts.append(f"{who} [distance {f.match.distance:.3f}] at {f.face.box.as_list()}")
+    typer.echo(f"{result.path}: " + "; ".join(parts))
+
+
+def _write_annotated(result, folder: Path) -> Path:
+    from facebank.draw import annotate
+    from facebank.images import load_image
+
+    img = load_image(result.path)
+    out = folder / (Path(result.path).stem[:80] + ".jpg")
+    annotate(img.rgb, result).save(out, quality=90)
+    return out
+
+
+@app.command()
+def verify(
+    a: Path = typer.Argument(..., help="first photo"),
+    b: Path = typer.Argument(..., help="second photo"),
+    threshold: float = typer.Option(None, "--threshold", "-t", help="max L2 distance for 'same person'"),
+    as_json: bool = typer.Option(False, "--json"),
+    detector: str = DetectorOpt, embedder: str = EmbedderOpt, flip: bool = FlipOpt,
+) -> None:
+    """Are A and B the same person? Compares the largest face of each photo (no gallery needed)."""
+    from facebank import FaceBank
+    from facebank.gallery.sqlite import SqliteGallery
+
+    settings = make_settings(None, threshold=threshold, detector=detector, embedder=embedder, flip=flip)
+    fb = FaceBank(SqliteGallery(":memory:"), settings=settings)
+    try:
+        v = fb.verify(a, b)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        typer.echo(json.dumps({"same": v.same, "distance": v.distance, "score": v.score,
+                               "threshold": v.threshold}))
+    else:
+        typer.echo(f"{'SAME person' if v.same else 'DIFFERENT people'}: L2 distance {v.distance:.3f} "
+                   f"(threshold {v.threshold:.3f}), cosine similarity {v.score:.3f}")
+    raise typer.Exit(0 if v.same else 2)
+
+
+people_app = typer.Typer(help="List, rename and remove the people in the gallery.", no_args_is_help=True)
+app.add_typer(people_app, name="people")
+
+
+@people_app.command("list")
+def people_list(gallery: str = GalleryOpt, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Everyone in the gallery with their photo and face counts."""
+    from facebank.gallery import open_gallery
+
+    g = open_gallery(make_settings(gallery).gallery)
+    people = g.people()
+    if as_json:
+        typer.echo(json.dumps([p.__dict__ for p in people], ensure_ascii=False))
+        return
+    if not people:
+        typer.echo("the gallery is empty")
+    for p in people:
+        typer.echo(f"{p.name}\t{p.photos} photos\t{p.faces} faces")
+
+
+@people_app.command("remove")
+def people_remove(name: str, gallery: str = GalleryOpt) -> None:
+    """Remove NAME with all their photos and faces."""
+    from facebank.gallery import GalleryError, open_gallery
+
+    g = open_gallery(make_settings(gallery).gallery)
+    try:
+        n = g.remove_person(name)
+    except GalleryError as exc:
+        raise fail(str(exc)) from None
+    typer.echo(f"removed {name} ({n} faces)")
+
+
+@people_app.command("rename")
+def people_rename(old: str, new: str, gallery: str = GalleryOpt) -> None:
+    """Rename OLD to NEW."""
+    from facebank.gallery import GalleryError, open_gallery
+
+    g = open_gallery(make_settings(gallery).gallery)
+    try:
+        g.rename_person(old, new)
+    except GalleryError as exc:
+        raise fail(str(exc)) from None
+    typer.echo(f"renamed {old} to {new}")
+
+
+def default_faces_dir() -> Path:
+    return Path("..") / "shared" / "faces"
+
+
+@app.command()
+def demo(
+    faces: Path = typer.Option(None, "--faces", help="the shared photo folder (default ../shared/faces)"),
+    out: Path = typer.Option(Path("facebank-demo"), "--out", help="where the demo writes its outputs"),
+    train: Path = typer.Option(None, "--train", help="your own folder: one sub-folder per person"),
+    test: Path = typer.Option(None, "--test", help="your own test folder, same layout as --train"),
+    workers: int = WorkersOpt, embedder: str = EmbedderOpt, detector: str = DetectorOpt,
+) -> None:
+    """The main job: enroll 5celeb/train, identify 5celeb/val and group photos, print accuracy,
+    write annotated photos. Point --train/--test at your own folders to run it on your people."""
+    from facebank.demo import run_demo
+
+    faces = faces or default_faces_dir()
+    if train is None and not (faces / "5celeb" / "train").is_dir():
+        raise fail(
+            f"no demo photos at {faces}/5celeb. Run it on your own photos instead:\n"
+            "  facebank demo --train my_people/ --test new_photos/\n"
+            "where my_people/<name>/*.jpg holds a few photos of each person.")
+    t0 = time.perf_counter()
+    summary = run_demo(faces=faces, out=out, train=train, test=test,
+                       settings=make_settings(str(out / "gallery.db"), workers=workers, embedder=embedder,
+                                              detector=detector),
+                       progress=progress, echo=typer.echo)
+    typer.echo(f"done in {time.perf_counter() - t0:.0f} s; outputs in {out.resolve()}")
+    typer.echo(json.dumps(summary))

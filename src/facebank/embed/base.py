@@ -1,0 +1,79 @@
+"""The Embedder protocol and the registry of embedders."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ChipSpec:
+    """How the aligned face chip an embedder expects is cut (dlib's get_face_chip convention).
+
+    ``size`` is the chip's side in pixels and ``padding`` the fraction of the face's width added on
+    each side (dlib's default 0.25 for its ResNet).
+    """
+
+    size: int = 150
+    padding: float = 0.25
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns aligned face chips (N, size, size, 3) RGB uint8 into unit vectors (N, dim) float32.
+
+    ``model_id`` names the model and its weights; embeddings of different ``model_id`` are never
+    compared or stored together.
+    """
+
+    model_id: str
+    dim: int
+    chip: ChipSpec
+
+    def embed(self, chips: np.ndarray) -> np.ndarray: ...
+
+
+_REGISTRY: dict[str, Callable[..., Embedder]] = {}
+
+
+def register(name: str) -> Callable[[Callable[..., Embedder]], Callable[..., Embedder]]:
+    def deco(factory: Callable[..., Embedder]) -> Callable[..., Embedder]:
+        _REGISTRY[name] = factory
+        return factory
+
+    return deco
+
+
+def available() -> list[str]:
+    _load_builtin()
+    return sorted(_REGISTRY)
+
+
+def create(name: str, **options) -> Embedder:
+    """Build the embedder registered as ``name`` ('dlib', 'fast', 'onnx')."""
+    _load_builtin()
+    try:
+        factory = _REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown embedder {name!r}; choose one of {', '.join(available())}") from None
+    return factory(**options)
+
+
+def l2_normalise(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.maximum(norms, 1e-12)
+
+
+def _load_builtin() -> None:
+    import importlib
+
+    for mod in ("dlib", "fast", "onnx"):
+        try:
+            importlib.import_module(f"facebank.embed.{mod}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"facebank.embed.{mod}":
+                raise

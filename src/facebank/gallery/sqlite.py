@@ -1,0 +1,322 @@
+"""The embedded gallery: one SQLite file in WAL mode, numbered migrations, one model per gallery.
+
+Every write is one transaction, so a crash (even kill -9) leaves the file as it was after the last
+committed photo; many readers may use the file while one writer writes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from facebank.gallery.base import (
+    Embeddings,
+    FaceRecord,
+    GalleryError,
+    ModelMismatch,
+    PersonExists,
+    PersonNotFound,
+    PhotoRecord,
+    validate_name,
+)
+from facebank.types import PersonInfo
+
+log = logging.getLogger(__name__)
+
+
+def migrations() -> list[tuple[int, str]]:
+    """Numbered migrations shipped in facebank/gallery/migrations/NNNN_name.sql, in order."""
+    folder = resources.files("facebank.gallery") / "migrations"
+    found = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            found.append((int(entry.name.split("_", 1)[0]), entry.read_text()))
+    return sorted(found)
+
+
+SCHEMA_VERSION = max(n for n, _ in migrations())
+
+
+class SqliteGallery:
+    def __init__(self, path: str | Path, readonly: bool = False) -> None:
+        self.path = Path(path)
+        if readonly and not self.path.exists():
+            raise GalleryError(f"gallery {self.path} does not exist")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(str(self.path), timeout=30.0, check_same_thread=False,
+                                   isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.execute("PRAGMA busy_timeout=30000")
+        self._callbacks: list[Callable[[], None]] = []
+        if not readonly:
+            self._migrate()
+        self.model_id = self._meta("model_id")
+
+    # -- plumbing ---------------------------------------------------------------------------------
+    def _migrate(self) -> None:
+        with self._lock:
+            current = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if current > SCHEMA_VERSION:
+                raise GalleryError(
+                    f"gallery {self.path} has schema version {current}, newer than this facebank "
+                    f"understands ({SCHEMA_VERSION}): upgrade facebank"
+                )
+            for number, sql in migrations():
+                if number <= current:
+                    continue
+                log.info("migrating gallery %s to schema version %d", self.path, number)
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    for statement in sql.split(";"):
+                        if statement.strip():
+                            self._db.execute(statement)
+                    self._db.execute(f"PRAGMA user_version={int(number)}")
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+
+    def _tx(self):
+        return _Transaction(self)
+
+    def _meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def _person_id(self, name: str) -> int | None:
+        row = self._db.execute("SELECT id FROM people WHERE name=?", (name,)).fetchone()
+        return row[0] if row else None
+
+    def _changed(self) -> None:
+        for cb in list(self._callbacks):
+            cb()
+
+    def on_change(self, callback: Callable[[], None]) -> None:
+        self._callbacks.append(callback)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> SqliteGallery:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def version(self) -> int:
+        """A number that changes whenever the gallery's content changes (for index caches)."""
+        row = self._db.execute(
+            "SELECT (SELECT count(*) FROM faces), (SELECT coalesce(max(id), 0) FROM faces),"
+            " (SELECT count(*) FROM people), (SELECT coalesce(sum(length(name)), 0) FROM people)"
+        ).fetchone()
+        return hash(row)
+
+    def check_model(self, model_id: str) -> None:
+        if self.model_id is not None and self.model_id != model_id:
+            raise ModelMismatch(
+                f"gallery {self.path} holds embeddings of model {self.model_id!r}; refusing to mix in "
+                f"{model_id!r}. Use another gallery file or the same embedder."
+            )
+
+    # -- people -----------------------------------------------------------------------------------
+    def people(self) -> list[PersonInfo]:
+        rows = self._db.execute(
+            "SELECT p.name,"
+            " (SELECT count(*) FROM photos ph WHERE ph.person_id=p.id AND ph.status='ok'),"
+            " (SELECT count(*) FROM faces f WHERE f.person_id=p.id)"
+            " FROM people p ORDER BY p.name"
+        ).fetchall()
+        return [PersonInfo(name, photos, faces) for name, photos, faces in rows]
+
+    def add_person(self, name: str) -> None:
+        name = validate_name(name)
+        with self._tx() as db:
+            if db.execute("SELECT 1 FROM people WHERE name=?", (name,)).fetchone():
+                raise PersonExists(f"{name!r} is already in the gallery")
+            db.execute("INSERT INTO people(name) VALUES (?)", (name,))
+        self._changed()
+
+    def remove_person(self, name: str) -> int:
+        """Remove a person with their photos and faces; returns the number of faces removed."""
+        with self._tx() as db:
+            pid = self._person_id(name)
+            if pid is None:
+                raise PersonNotFound(f"no person named {name!r}")
+            n = db.execute("SELECT count(*) FROM faces WHERE person_id=?", (pid,)).fetchone()[0]
+            db.execute("DELETE FROM people WHERE id=?", (pid,))
+        self._changed()
+        return int(n)
+
+    def rename_person(self, old: str, new: str) -> None:
+        new = validate_name(new)
+        with self._tx() as db:
+            pid = self._person_id(old)
+            if pid is None:
+                raise PersonNotFound(f"no person named {old!r}")
+            if self._person_id(new) is not None:
+                raise PersonExists(f"{new!r} is already in the gallery")
+            db.execute("UPDATE people SET name=? WHERE id=?", (new, pid))
+        self._changed()
+
+    # -- photos and faces -------------------------------------------------------------------------
+    def has_photo(self, sha256: str, model_id: str) -> bool:
+        return self._db.execute(
+            "SELECT 1 FROM photos WHERE sha256=? AND model_id=?", (sha256, model_id)
+        ).fetchone() is not None
+
+    def add_photos(self, items: Sequence[tuple[PhotoRecord, Sequence[FaceRecord]]], model_id: str,
+                   run_id: int | None = None) -> int:
+        """Store photos with their faces in ONE transaction; returns the number of faces added.
+
+        A photo already stored for this model (same sha256) is left as it is.
+        """
+        added = 0
+        with self._tx() as db:
+            self.check_model(model_id)
+            if self.model_id is None:
+                db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('model_id', ?)", (model_id,))
+            for photo, faces in items:
+                name = validate_name(photo.person)
+                pid = self._person_id(name)
+                if pid is None:
+                    pid = db.execute("INSERT INTO people(name) VALUES (?)", (name,)).lastrowid
+                cur = db.execute(
+                    "INSERT OR IGNORE INTO photos(person_id, path, sha256, size_bytes, width, height,"
+                    " model_id, status, reason, run_id) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    (pid, photo.path, photo.sha256, photo.size_bytes, photo.width, photo.height,
+                     model_id, photo.status, photo.reason, run_id),
+                )
+                if cur.rowcount == 0:
+                    continue
+                photo_id = cur.lastrowid
+                for f in faces:
+                    vec = np.ascontiguousarray(f.embedding, dtype="<f4")
+                    db.execute(
+                        "INSERT INTO faces(photo_id, person_id, x1, y1, x2, y2, landmarks, detector,"
+                        " detector_score, fallback, model_id, dim, embedding)"
+                        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        (photo_id, pid, *map(float, f.box),
+                         json.dumps(f.landmarks) if f.landmarks is not None else None,
+                         f.detector, float(f.detector_score), int(f.fallback), model_id, int(vec.size),
+                         vec.tobytes()),
+                    )
+                    added += 1
+        self.model_id = model_id
+        self._changed()
+        return added
+
+    def remove_photo(self, person: str, sha256: str) -> int:
+        with self._tx() as db:
+            pid = self._person_id(person)
+            if pid is None:
+                raise PersonNotFound(f"no person named {person!r}")
+            row = db.execute("SELECT id FROM photos WHERE person_id=? AND sha256=?", (pid, sha256)).fetchone()
+            if row is None:
+                raise GalleryError(f"{person!r} has no photo with sha256 {sha256}")
+            n = db.execute("SELECT count(*) FROM faces WHERE photo_id=?", (row[0],)).fetchone()[0]
+            db.execute("DELETE FROM photos WHERE id=?", (row[0],))
+        self._changed()
+        return int(n)
+
+    def photos(self, person: str) -> list[dict]:
+        pid = self._person_id(person)
+        if pid is None:
+            raise PersonNotFound(f"no person named {person!r}")
+        rows = self._db.execute(
+            "SELECT ph.path, ph.sha256, ph.size_bytes, ph.width, ph.height, ph.status, ph.reason,"
+            " (SELECT count(*) FROM faces f WHERE f.photo_id=ph.id) FROM photos ph"
+            " WHERE ph.person_id=? ORDER BY ph.id", (pid,)
+        ).fetchall()
+        keys = ("path", "sha256", "size_bytes", "width", "height", "status", "reason", "faces")
+        return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    def problems(self) -> list[dict]:
+        """Photos recorded without a usable face, with the reason."""
+        rows = self._db.execute(
+            "SELECT p.name, ph.path, ph.status, ph.reason FROM photos ph JOIN people p ON p.id=ph.person_id"
+            " WHERE ph.status != 'ok' ORDER BY ph.id"
+        ).fetchall()
+        return [dict(person=a, path=b, status=c, reason=d) for a, b, c, d in rows]
+
+    # -- runs -------------------------------------------------------------------------------------
+    def start_run(self, source: str, model_id: str, settings: str) -> int:
+        self.check_model(model_id)
+        with self._tx() as db:
+            db.execute("UPDATE runs SET status='interrupted' WHERE status='running'")
+            return int(db.execute("INSERT INTO runs(source, model_id, settings) VALUES (?,?,?)",
+                                  (source, model_id, settings)).lastrowid)
+
+    def finish_run(self, run_id: int, status: str, counts: dict[str, int]) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE runs SET status=?, finished_at=strftime('%Y-%m-%dT%H:%M:%fZ', 'now'),"
+                " photos_seen=?, photos_enrolled=?, faces_added=? WHERE id=?",
+                (status, counts.get("photos_seen", 0), counts.get("photos_enrolled", 0),
+                 counts.get("faces_added", 0), run_id),
+            )
+
+    def runs(self) -> list[dict]:
+        cur = self._db.execute("SELECT * FROM runs ORDER BY id")
+        cols = [c[0] for c in cur.description]
+        return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+    # -- search data ------------------------------------------------------------------------------
+    def embeddings(self) -> Embeddings:
+        rows = self._db.execute(
+            "SELECT f.id, p.name, f.embedding FROM faces f JOIN people p ON p.id=f.person_id ORDER BY f.id"
+        ).fetchall()
+        if not rows:
+            return Embeddings(np.zeros((0, 0), np.float32), (), np.zeros(0, np.int64))
+        vecs = np.stack([np.frombuffer(r[2], dtype="<f4") for r in rows]).astype(np.float32)
+        return Embeddings(vecs, tuple(r[1] for r in rows), np.asarray([r[0] for r in rows], np.int64))
+
+    def integrity(self) -> list[str]:
+        """Consistency problems (empty list when consistent)."""
+        bad = []
+        if self._db.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
+            bad.append("sqlite integrity_check failed")
+        if self._db.execute("PRAGMA foreign_key_check").fetchall():
+            bad.append("dangling references")
+        n = self._db.execute(
+            "SELECT count(*) FROM photos ph WHERE ph.status='ok' AND NOT EXISTS"
+            " (SELECT 1 FROM faces f WHERE f.photo_id=ph.id)"
+        ).fetchone()[0]
+        if n:
+            bad.append(f"{n} photos marked ok without a face")
+        models = {r[0] for r in self._db.execute("SELECT DISTINCT model_id FROM faces")}
+        if len(models) > 1:
+            bad.append(f"faces of several models: {sorted(models)}")
+        return bad
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any exception (including KeyboardInterrupt)."""
+
+    def __init__(self, gallery: SqliteGallery) -> None:
+        self.g = gallery
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.g._lock.acquire()
+        self.g._db.execute("BEGIN IMMEDIATE")
+        return self.g._db
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                self.g._db.execute("COMMIT")
+            else:
+                self.g._db.execute("ROLLBACK")
+                self.g.model_id = self.g._meta("model_id")
+        finally:
+            self.g._lock.release()

@@ -1,0 +1,175 @@
+"""Photo bytes -> RGB uint8 array, surviving what real photo folders contain.
+
+Handles EXIF orientation, every Pillow mode (RGBA/LA/P/CMYK/16-bit/grayscale/float) to RGB,
+content sniffing (a WebP named .jpg is still read), animated images (first frame), a pixel limit
+checked from the header BEFORE decoding (decompression bombs), and gives one clear
+``ImageError`` for empty, truncated, corrupt and non-image files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import struct
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = frozenset(
+    {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".jfif", ".ppm", ".pgm"}
+)
+
+DEFAULT_MAX_PIXELS = 80_000_000  # 80 megapixels: bigger than any phone photo, far below a bomb
+
+
+class ImageError(ValueError):
+    """A photo that cannot be used, with a reason a person can act on."""
+
+
+@dataclass(frozen=True, eq=False)
+class LoadedImage:
+    """An RGB uint8 image (H, W, 3), upright, plus facts about the file it came from."""
+
+    rgb: np.ndarray
+    sha256: str
+    size_bytes: int
+    format: str
+
+    @property
+    def width(self) -> int:
+        return int(self.rgb.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.rgb.shape[0])
+
+
+def is_image_path(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
+
+
+def read_bytes(source: str | Path | bytes) -> bytes:
+    if isinstance(source, bytes | bytearray | memoryview):
+        return bytes(source)
+    path = Path(source)
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise ImageError(f"file not found: {path}") from None
+    except IsADirectoryError:
+        raise ImageError(f"is a folder, not a photo: {path}") from None
+    except PermissionError:
+        raise ImageError(f"permission denied: {path}") from None
+
+
+def load_image(source: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
+    """Decode a photo file (or its bytes) to an upright RGB uint8 array.
+
+    Raises ``ImageError`` with a clear reason for anything that is not a usable photo.
+    """
+    data = read_bytes(source)
+    if not data:
+        raise ImageError("empty file (0 bytes)")
+    digest = hashlib.sha256(data).hexdigest()
+    rgb, fmt = decode(data, max_pixels=max_pixels)
+    return LoadedImage(rgb=rgb, sha256=digest, size_bytes=len(data), format=fmt)
+
+
+def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray, str]:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data))
+            fmt = im.format or "unknown"
+            w, h = im.size
+            if w <= 0 or h <= 0:
+                raise ImageError(f"invalid image size {w}x{h}")
+            if w * h > max_pixels:
+                raise ImageError(
+                    f"image too large: {w}x{h} = {w * h / 1e6:.0f} megapixels exceeds the limit of "
+                    f"{max_pixels / 1e6:.0f} megapixels (a decompression bomb or a huge scan)"
+                )
+            if getattr(im, "n_frames", 1) > 1:
+                im.seek(0)  # animated GIF/WebP/TIFF: the first frame
+            im.load()
+            im = ImageOps.exif_transpose(im) or im
+            rgb = to_rgb(im)
+    except ImageError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageError("not an image: the file's content is no photo format Pillow can read") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageError(f"image too large (decompression bomb guard): {exc}") from None
+    except OSError as exc:
+        msg = str(exc)
+        if "truncated" in msg.lower():
+            raise ImageError(f"truncated image: the file ends before the picture does ({msg})") from None
+        raise ImageError(f"corrupt image: {msg}") from None
+    except (ValueError, SyntaxError, struct.error, MemoryError) as exc:
+        raise ImageError(f"corrupt image: {type(exc).__name__}: {exc}") from None
+    return rgb, fmt
+
+
+def to_rgb(im: Image.Image) -> np.ndarray:
+    """Any Pillow mode -> (H, W, 3) uint8 RGB. Transparent pixels are laid on white."""
+    mode = im.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        arr = np.asarray(im, dtype=np.float64)
+        lo, hi = float(np.min(arr)), float(np.max(arr))
+        if mode.startswith("I;16"):
+            lo, hi = 0.0, 65535.0
+        elif hi <= lo:
+            hi = lo + 1.0
+        scaled = np.clip((arr - lo) / (hi - lo) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return np.ascontiguousarray(np.stack([scaled] * 3, axis=-1))
+    if mode == "P" and "transparency" in im.info:
+        im = im.convert("RGBA")
+        mode = "RGBA"
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = im.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        im = Image.alpha_composite(background, rgba)
+    if im.mode != "RGB":
+        im = im.convert("RGB")  # L, 1, P, CMYK (Pillow inverts Adobe CMYK JPEGs), YCbCr, LAB, HSV
+    return np.ascontiguousarray(np.asarray(im, dtype=np.uint8))
+
+
+def downscale(rgb: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    """Shrink so the longer side is at most ``max_side``. Returns (image, factor) with
+    ``original_coordinate = small_coordinate * factor``."""
+    h, w = rgb.shape[:2]
+    side = max(h, w)
+    if max_side <= 0 or side <= max_side:
+        return rgb, 1.0
+    import cv2
+
+    scale = max_side / side
+    small = cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    return small, side / max_side
+
+
+def iter_image_files(root: Path):
+    """Yield image files under ``root`` in a stable (sorted) order, streaming folder by folder."""
+    root = Path(root)
+    if root.is_file():
+        yield root
+        return
+    try:
+        entries = sorted(root.iterdir(), key=lambda p: p.name)
+    except OSError as exc:
+        log.warning("cannot list %s: %s", root, exc)
+        return
+    for entry in entries:
+        if entry.is_dir() and not entry.name.startswith("."):
+            yield from iter_image_files(entry)
+        elif entry.is_file() and is_image_path(entry):
+            yield entry
+
+
+ImageFile.LOAD_TRUNCATED_IMAGES = False

@@ -1,0 +1,185 @@
+"""Photo -> faces with embeddings: load, detect, align, embed; one photo or a stream, in parallel.
+
+``FacePipeline`` holds the models of one process. ``process_stream`` runs pipelines in worker
+processes over a lazy stream of paths with a bounded window, so memory stays flat on folders of
+any size and every core is busy.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from facebank import align, detect, embed, images, models
+from facebank.detect.crop import whole_photo_detection
+from facebank.settings import Settings
+from facebank.types import Box, Detection, Face, Landmarks
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, eq=False)
+class PhotoFaces:
+    """Faces found in one photo (or the reason there are none usable)."""
+
+    path: str
+    faces: tuple[Face, ...] = ()
+    error: str | None = None
+    sha256: str = ""
+    size_bytes: int = 0
+    width: int = 0
+    height: int = 0
+    notes: tuple[str, ...] = field(default=())
+
+
+class FacePipeline:
+    """Detect -> landmarks -> align -> embed for one process. Build once, reuse for many photos."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        import dlib
+
+        self.settings = s = settings or Settings()
+        self.detector = detect.create(s.detector, upsample=s.upsample, min_face=s.min_face)
+        self.embedder = embed.create(s.embedder, flip=s.flip, model=s.onnx_model)
+        self._shape = dlib.shape_predictor(str(models.dlib_model(models.SHAPE5)))
+
+    @property
+    def model_id(self) -> str:
+        return self.embedder.model_id
+
+    # -- stages ---------------------------------------------------------------------------------
+    def detections(self, rgb: np.ndarray) -> list[Detection]:
+        """Faces in an RGB image, boxes in its own pixels; huge photos are searched shrunk."""
+        s = self.settings
+        if s.crop_fallback == "always":
+            return [whole_photo_detection(rgb)]
+        small, factor = images.downscale(rgb, s.detect_max_side)
+        found = self.detector.detect(small)
+        if factor != 1.0:
+            found = [_scale_detection(d, factor) for d in found]
+        if not found and s.crop_fallback == "auto" and max(rgb.shape[:2]) <= s.crop_fallback_max_side:
+            found = [whole_photo_detection(rgb)]
+        return found
+
+    def landmarks(self, rgb: np.ndarray, det: Detection) -> Landmarks:
+        import dlib
+
+        if det.landmarks is not None:
+            return det.landmarks
+        b = det.box
+        rect = dlib.rectangle(int(round(b.x1)), int(round(b.y1)), int(round(b.x2)) - 1, int(round(b.y2)) - 1)
+        shape = self._shape(rgb, rect)
+        return Landmarks(tuple((float(p.x), float(p.y)) for p in shape.parts()), "dlib5")
+
+    def chips(self, rgb: np.ndarray, dets: list[Detection]) -> tuple[np.ndarray, list[Landmarks]]:
+        spec = self.embedder.chip
+        lms = [self.landmarks(rgb, d) for d in dets]
+        out = np.zeros((len(dets), spec.size, spec.size, 3), np.uint8)
+        for i, (d, lm) in enumerate(zip(dets, lms, strict=True)):
+            out[i] = align.align(rgb, d.box, lm, spec)
+        return out, lms
+
+    def faces(self, rgb: np.ndarray, dets: list[Detection] | None = None) -> list[Face]:
+        """All faces of an RGB image with their embeddings, best detection first."""
+        dets = self.detections(rgb) if dets is None else dets
+        if not dets:
+            return []
+        chips, lms = self.chips(rgb, dets)
+        vecs = self.embedder.embed(chips)
+        return [
+            Face(
+                box=d.box, landmarks=lm, detector_score=d.score, embedding=v, model_id=self.model_id,
+                detector=d.detector, fallback=d.fallback,
+            )
+            for d, lm, v in zip(dets, lms, vecs, strict=True)
+        ]
+
+    def photo(self, source: str | Path | bytes, name: str | None = None) -> PhotoFaces:
+        """Load and process one photo; never raises for a bad photo (the error is in the result)."""
+        label = name or (str(source) if not isinstance(source, bytes | bytearray) else "<bytes>")
+        try:
+            img = images.load_image(source, max_pixels=self.settings.max_pixels)
+        except images.ImageError as exc:
+            return PhotoFaces(label, error=str(exc))
+        try:
+            faces = self.faces(img.rgb)
+        except Exception as exc:  # a model failing on one odd photo must not end a batch
+            log.exception("processing %s failed", label)
+            return PhotoFaces(label, error=f"processing failed: {type(exc).__name__}: {exc}",
+                              sha256=img.sha256, size_bytes=img.size_bytes, width=img.width,
+                              height=img.height)
+        return PhotoFaces(label, tuple(faces), None, img.sha256, img.size_bytes, img.width, img.height)
+
+
+def _scale_detection(d: Detection, factor: float) -> Detection:
+    lm = None
+    if d.landmarks is not None:
+        lm = Landmarks(tuple((x * factor, y * factor) for x, y in d.landmarks.points), d.landmarks.scheme)
+    return Detection(d.box.scaled(factor), d.score, d.detector, lm, d.fallback)
+
+
+def choose_face(faces: list[Face], width: int, height: int, policy: str) -> Face | None:
+    """The one face to keep of a photo that should show one person (None: policy 'skip')."""
+    if len(faces) == 1:
+        return faces[0]
+    if policy == "largest":
+        return max(faces, key=lambda f: f.box.area)
+    if policy == "central":
+        cx, cy = width / 2.0, height / 2.0
+        return min(faces, key=lambda f: (f.box.center[0] - cx) ** 2 + (f.box.center[1] - cy) ** 2)
+    return None
+
+
+# ---- worker processes ---------------------------------------------------------------------------
+_WORKER: FacePipeline | None = None
+
+
+def _init_worker(settings_json: str) -> None:
+    global _WORKER
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    _WORKER = FacePipeline(Settings.model_validate_json(settings_json))
+
+
+def _work(path: str) -> PhotoFaces:
+    assert _WORKER is not None
+    return _WORKER.photo(path)
+
+
+def worker_count(settings: Settings) -> int:
+    return settings.workers if settings.workers > 0 else (os.cpu_count() or 1)
+
+
+def process_stream(paths: Iterable[str | Path], settings: Settings,
+                   pipeline: FacePipeline | None = None) -> Iterator[PhotoFaces]:
+    """Process photos in order of ``paths`` (consumed lazily), in worker processes when there are
+    several cores. At most a few photos per worker are in flight, so memory stays bounded."""
+    n = worker_count(settings)
+    if n <= 1:
+        pipe = pipeline or FacePipeline(settings)
+        for p in paths:
+            yield pipe.photo(str(p))
+        return
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn" if os.name == "nt" else "forkserver")
+    window: deque[Future[PhotoFaces]] = deque()
+    with ProcessPoolExecutor(n, mp_context=ctx, initializer=_init_worker,
+                             initargs=(settings.model_dump_json(),)) as pool:
+        it = iter(paths)
+        for p in it:
+            window.append(pool.submit(_work, str(p)))
+            if len(window) >= 4 * n:
+                yield window.popleft().result()
+        while window:
+            yield window.popleft().result()
+
+
+def box_from_list(b: list[float]) -> Box:
+    return Box(*map(float, b))

@@ -1,0 +1,64 @@
+"""One settings object for the whole toolkit.
+
+Values come, in order of precedence, from keyword arguments / CLI flags, environment variables
+prefixed ``FACEBANK_`` (e.g. ``FACEBANK_GALLERY=/data/people.db``, ``FACEBANK_THRESHOLD=0.5``) and
+the defaults below.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MultiFacePolicy = Literal["skip", "largest", "central"]
+MatchRule = Literal["nearest", "mean"]
+CropFallback = Literal["auto", "always", "never"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FACEBANK_", extra="ignore")
+
+    gallery: str = Field("facebank.db", description="gallery: a SQLite file path (or postgresql:// URL)")
+
+    # images
+    max_pixels: int = Field(80_000_000, description="refuse photos with more pixels than this")
+    detect_max_side: int = Field(1280, description="photos are shrunk to this longer side for detection")
+
+    # detection
+    detector: str = Field("hog", description="face detector: hog, mmod, mtcnn, cascade, crop")
+    upsample: int | Literal["auto"] = Field(
+        "auto", description="HOG/MMOD upsampling; auto picks it from the photo size (small faces)"
+    )
+    min_face: int = Field(40, description="smallest face side in pixels the detectors look for")
+    crop_fallback: CropFallback = Field(
+        "auto",
+        description="take the whole photo as the face: auto = only for small photos where nothing "
+        "was found, always = never detect (pre-cropped sets), never",
+    )
+    crop_fallback_max_side: int = Field(400, description="auto crop fallback only for photos this small")
+
+    # embedding
+    embedder: str = Field("dlib", description="embedder: dlib, fast (same model, ONNX) or onnx")
+    flip: bool = Field(False, description="average the embedding of the face and its mirror image")
+    onnx_model: str | None = Field(None, description="path of a user-supplied ONNX face model")
+
+    # enrollment
+    multi_face: MultiFacePolicy = Field(
+        "largest", description="photos of one person with several faces: skip, largest, central"
+    )
+    workers: int = Field(0, description="worker processes for enrollment; 0 = one per core")
+
+    # identification
+    threshold: float = Field(
+        0.45, description="largest L2 distance between unit embeddings that still counts as a match"
+    )
+    rule: MatchRule = Field("nearest", description="distance to a person: nearest enrolled face or mean")
+
+    def pipeline_key(self) -> str:
+        """The settings that change what faces and embeddings a photo yields."""
+        return (
+            f"{self.detector}|up={self.upsample}|min={self.min_face}|crop={self.crop_fallback}:"
+            f"{self.crop_fallback_max_side}|side={self.detect_max_side}|flip={int(self.flip)}"
+        )

@@ -1,0 +1,201 @@
+"""Small frozen result types shared by every stage.
+
+Units are spelled out: boxes and landmarks are in pixels of the ORIGINAL photo (after EXIF
+orientation), embeddings are L2-normalised float32 vectors, `distance` is always the Euclidean
+(L2) distance between unit vectors (0 = identical, 2 = opposite) and `score` is always the cosine
+similarity (1 = identical, -1 = opposite). For unit vectors ``score = 1 - distance**2 / 2``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+Point = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class Box:
+    """Axis-aligned face box in pixels: (x1, y1) top-left inclusive, (x2, y2) bottom-right exclusive."""
+
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+
+    @property
+    def width(self) -> float:
+        return self.x2 - self.x1
+
+    @property
+    def height(self) -> float:
+        return self.y2 - self.y1
+
+    @property
+    def area(self) -> float:
+        return max(0.0, self.width) * max(0.0, self.height)
+
+    @property
+    def center(self) -> Point:
+        return ((self.x1 + self.x2) / 2.0, (self.y1 + self.y2) / 2.0)
+
+    def scaled(self, factor: float) -> Box:
+        """The box with every coordinate multiplied by ``factor`` (maps between image scales)."""
+        return Box(self.x1 * factor, self.y1 * factor, self.x2 * factor, self.y2 * factor)
+
+    def clipped(self, width: int, height: int) -> Box:
+        return Box(
+            min(max(self.x1, 0.0), width),
+            min(max(self.y1, 0.0), height),
+            min(max(self.x2, 0.0), width),
+            min(max(self.y2, 0.0), height),
+        )
+
+    def iou(self, other: Box) -> float:
+        ix = max(0.0, min(self.x2, other.x2) - max(self.x1, other.x1))
+        iy = max(0.0, min(self.y2, other.y2) - max(self.y1, other.y1))
+        inter = ix * iy
+        union = self.area + other.area - inter
+        return inter / union if union > 0 else 0.0
+
+    def as_list(self) -> list[int]:
+        return [round(self.x1), round(self.y1), round(self.x2), round(self.y2)]
+
+
+@dataclass(frozen=True)
+class Landmarks:
+    """Facial landmarks in pixels of the original photo.
+
+    ``scheme`` names the point layout:
+      * ``"dlib5"``: dlib's 5-point model (two corners of each eye, then the base of the nose).
+      * ``"mtcnn5"``: left eye centre, right eye centre, nose tip, left and right mouth corner
+        (left/right as seen in the image).
+    """
+
+    points: tuple[Point, ...]
+    scheme: str
+
+    def as_array(self) -> np.ndarray:
+        return np.asarray(self.points, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One face found by a detector.
+
+    ``score`` is the detector's own confidence (HOG/MMOD: SVM/CNN margin, MTCNN: probability);
+    scores of different detectors are not comparable. ``fallback`` is True when no detector ran
+    and the whole photo was taken as the face (the crop fallback for pre-cropped photos).
+    """
+
+    box: Box
+    score: float
+    detector: str
+    landmarks: Landmarks | None = None
+    fallback: bool = False
+
+
+@dataclass(frozen=True, eq=False)
+class Face:
+    """A detected face with its embedding (unit L2 norm, float32) from the model ``model_id``."""
+
+    box: Box
+    landmarks: Landmarks | None
+    detector_score: float
+    embedding: np.ndarray = field(repr=False)
+    model_id: str = ""
+    detector: str = ""
+    fallback: bool = False
+
+
+@dataclass(frozen=True)
+class Match:
+    """The answer for one face.
+
+    ``name`` is None for "unknown". ``distance`` is the L2 distance between unit embeddings to the
+    chosen person (lower is closer; the decision is ``distance <= threshold``) and ``score`` the
+    cosine similarity to that person (higher is closer). ``candidate`` is the nearest person even
+    when the face was declared unknown.
+    """
+
+    name: str | None
+    distance: float
+    score: float
+    candidate: str | None = None
+    nearest_face_distance: float | None = None
+    mean_distance: float | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class IdentifiedFace:
+    face: Face
+    match: Match
+
+
+@dataclass(frozen=True)
+class PhotoResult:
+    """What one photo yielded: its faces (possibly none) or a clear per-file error."""
+
+    path: str
+    faces: tuple[IdentifiedFace, ...] = ()
+    error: str | None = None
+    width: int = 0
+    height: int = 0
+
+    def to_json(self) -> dict:
+        return {
+            "path": self.path,
+            "faces": [
+                {
+                    "box": f.face.box.as_list(),
+                    "name": f.match.name,
+                    "distance": round(float(f.match.distance), 6),
+                    "score": round(float(f.match.score), 6),
+                    "candidate": f.match.candidate,
+                    "fallback": f.face.fallback,
+                }
+                for f in self.faces
+            ],
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class Verification:
+    """Are two photos the same person? ``distance`` is L2 between unit embeddings, ``score`` cosine."""
+
+    same: bool
+    distance: float
+    score: float
+    threshold: float
+
+
+@dataclass(frozen=True)
+class EnrollReport:
+    """Outcome of one enrollment run over a folder."""
+
+    run_id: int
+    people: int
+    photos_seen: int
+    photos_enrolled: int
+    photos_skipped_known: int
+    faces_added: int
+    problems: tuple[tuple[str, str], ...] = ()  # (path, reason)
+    seconds: float = 0.0
+
+    @property
+    def photos_per_second(self) -> float:
+        return self.photos_seen / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class PersonInfo:
+    name: str
+    photos: int
+    faces: int
+
+
+def as_path(p: str | Path) -> Path:
+    return p if isinstance(p, Path) else Path(p)
