@@ -64,7 +64,7 @@ class FacePipeline:
         found = self.detector.detect(small)
         if factor != 1.0:
             found = [_scale_detection(d, factor) for d in found]
-        if not found and s.crop_fallback == "auto" and max(rgb.shape[:2]) <= s.crop_fallback_max_side:
+        if not found and s.crop_fallback == "auto" and looks_like_face_crop(rgb, s.crop_fallback_max_side):
             found = [whole_photo_detection(rgb)]
         return found
 
@@ -116,6 +116,12 @@ class FacePipeline:
                               sha256=img.sha256, size_bytes=img.size_bytes, width=img.width,
                               height=img.height)
         return PhotoFaces(label, tuple(faces), None, img.sha256, img.size_bytes, img.width, img.height)
+
+
+def looks_like_face_crop(rgb: np.ndarray, max_side: int) -> bool:
+    """Small and near-square: the shape of the face crops of datasets such as kpop15 (160x160)."""
+    h, w = rgb.shape[:2]
+    return max(h, w) <= max_side and 0.7 <= w / h <= 1.43
 
 
 def _scale_detection(d: Detection, factor: float) -> Detection:

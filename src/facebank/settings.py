@@ -37,7 +37,9 @@ class Settings(BaseSettings):
         description="take the whole photo as the face: auto = only for small photos where nothing "
         "was found, always = never detect (pre-cropped sets), never",
     )
-    crop_fallback_max_side: int = Field(400, description="auto crop fallback only for photos this small")
+    crop_fallback_max_side: int = Field(
+        256, description="auto crop fallback only for near-square photos at most this big"
+    )
 
     # embedding
     embedder: str = Field("dlib", description="embedder: dlib, fast (same model, ONNX) or onnx")

@@ -1,0 +1,3 @@
+from facebank.cli import main
+
+main()
