@@ -97,7 +97,8 @@ def main() -> None:
         "command": COMMAND,
         "script": "bench/make_mtcnn_reference.py",
         "photos_root": "shared/faces (paths are relative to it)",
-        "image_loading": "PIL.Image.open -> ImageOps.exif_transpose -> convert('RGB') -> np.asarray (uint8 RGB)",
+        "image_loading": "PIL.Image.open -> ImageOps.exif_transpose -> convert('RGB') -> np.asarray "
+                         "(uint8 RGB)",
         "box_format": "[x1, y1, x2, y2] pixels, clipped by the package to [0, width-1] x [0, height-1]",
         "landmark_order": ["left_eye", "right_eye", "nose", "mouth_left", "mouth_right"],
         "photos": photos,

@@ -27,7 +27,7 @@ class Settings(BaseSettings):
     detect_max_side: int = Field(1280, description="photos are shrunk to this longer side for detection")
 
     # detection
-    detector: str = Field("hog", description="face detector: hog, mmod, mtcnn, cascade, crop")
+    detector: str = Field("mtcnn", description="face detector: mtcnn, hog, mmod, crop")
     upsample: int | Literal["auto"] = Field(
         "auto", description="HOG/MMOD upsampling; auto picks it from the photo size (small faces)"
     )
