@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sqlite3
@@ -52,10 +53,8 @@ def test_kill_9_mid_enroll_then_rerun_matches_an_uninterrupted_run(tmp_path, fac
     os.kill(proc.pid, signal.SIGKILL)  # the enrolling process, mid-transaction or not
     proc.wait()
     time.sleep(0.5)
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)  # its orphaned workers
-    except ProcessLookupError:
-        pass
     partial = face_count(interrupted)
     assert 300 <= partial < 1700, "the kill should land mid-run"
     with SqliteGallery(interrupted) as g:

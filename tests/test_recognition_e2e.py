@@ -123,3 +123,33 @@ def test_verify_says_same_and_different(faces_dir):
     assert same.distance < diff.distance
     with pytest.raises(ValueError, match="no face"):
         fb.verify(a, next(iter_image_files(faces_dir / "detection_edge" / "no_face")))
+
+
+def test_huge_photos_are_searched_shrunk_with_boxes_in_original_pixels(faces_dir):
+    from facebank.pipeline import FacePipeline
+
+    path = next(iter_image_files(faces_dir / "5celeb" / "val" / "madonna"))
+    small = np.asarray(Image.open(path).convert("RGB"))
+    factor = 4000 / max(small.shape[:2])
+    big = np.asarray(Image.fromarray(small).resize((round(small.shape[1] * factor),
+                                                     round(small.shape[0] * factor))))
+    pipe = FacePipeline()
+    (a,) = pipe.faces(small)[:1]
+    (b,) = pipe.faces(big)[:1]
+    assert b.box.iou(a.box.scaled(factor)) > 0.8
+    assert float(np.linalg.norm(a.embedding - b.embedding)) < 0.25  # the same face
+
+
+def test_crop_fallback_is_used_only_when_asked_or_for_small_crops_and_is_flagged(faces_dir):
+    from facebank import Settings
+    from facebank.pipeline import FacePipeline
+
+    crop = next(iter_image_files(faces_dir / "kpop15" / "train"))
+    always = FacePipeline(Settings(crop_fallback="always")).photo(crop)
+    assert len(always.faces) == 1 and always.faces[0].fallback
+    never = FacePipeline(Settings(crop_fallback="never")).photo(faces_dir / "detection_edge" / "no_face"
+                                                                / "skimage_coins.png")
+    assert never.faces == ()
+    auto = FacePipeline(Settings(crop_fallback="auto")).photo(faces_dir / "detection_edge" / "no_face"
+                                                              / "skimage_coins.png")
+    assert auto.faces == ()  # 384x303 coins: not a face crop
