@@ -46,8 +46,9 @@ class FacePipeline:
         import dlib
 
         self.settings = s = settings or Settings()
-        self.detector = detect.create(s.detector, upsample=s.upsample, min_face=s.min_face)
-        self.embedder = embed.create(s.embedder, flip=s.flip, model=s.onnx_model)
+        self.detector = detect.create(s.detector, upsample=s.upsample, min_face=s.min_face,
+                                      min_face_size=s.mtcnn_min_face)
+        self.embedder = make_embedder(s)
         self._shape = dlib.shape_predictor(str(models.dlib_model(models.SHAPE5)))
 
     @property
@@ -118,6 +119,18 @@ class FacePipeline:
         return PhotoFaces(label, tuple(faces), None, img.sha256, img.size_bytes, img.width, img.height)
 
 
+def make_embedder(s: Settings) -> embed.Embedder:
+    """The configured embedder; 'fast' falls back to dlib's own (same model) if it cannot start."""
+    threads = s.threads or None
+    try:
+        return embed.create(s.embedder, flip=s.flip, model=s.onnx_model, threads=threads)
+    except Exception as exc:
+        if s.embedder != "fast":
+            raise
+        log.warning("the fast embedder could not start (%s); using dlib's own, same model, slower", exc)
+        return embed.create("dlib", flip=s.flip)
+
+
 def looks_like_face_crop(rgb: np.ndarray, max_side: int) -> bool:
     """Small and near-square: the shape of the face crops of datasets such as kpop15 (160x160)."""
     h, w = rgb.shape[:2]
@@ -150,7 +163,9 @@ _WORKER: FacePipeline | None = None
 def _init_worker(settings_json: str) -> None:
     global _WORKER
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    _WORKER = FacePipeline(Settings.model_validate_json(settings_json))
+    settings = Settings.model_validate_json(settings_json)
+    # one process per core already: each runs its models on one thread
+    _WORKER = FacePipeline(settings.model_copy(update={"threads": 1}))
 
 
 def _work(path: str) -> PhotoFaces:

@@ -31,7 +31,8 @@ class Settings(BaseSettings):
     upsample: int | Literal["auto"] = Field(
         "auto", description="HOG/MMOD upsampling; auto picks it from the photo size (small faces)"
     )
-    min_face: int = Field(40, description="smallest face side in pixels the detectors look for")
+    min_face: int = Field(40, description="HOG/MMOD: smallest face side in pixels to look for")
+    mtcnn_min_face: int = Field(20, description="MTCNN: smallest face side in pixels to look for")
     crop_fallback: CropFallback = Field(
         "auto",
         description="take the whole photo as the face: auto = only for small photos where nothing "
@@ -42,7 +43,9 @@ class Settings(BaseSettings):
     )
 
     # embedding
-    embedder: str = Field("dlib", description="embedder: dlib, fast (same model, ONNX) or onnx")
+    embedder: str = Field(
+        "fast", description="embedder: fast (dlib's ResNet on onnxruntime), dlib (reference) or onnx"
+    )
     flip: bool = Field(False, description="average the embedding of the face and its mirror image")
     onnx_model: str | None = Field(None, description="path of a user-supplied ONNX face model")
 
@@ -50,7 +53,8 @@ class Settings(BaseSettings):
     multi_face: MultiFacePolicy = Field(
         "largest", description="photos of one person with several faces: skip, largest, central"
     )
-    workers: int = Field(0, description="worker processes for enrollment; 0 = one per core")
+    workers: int = Field(0, description="worker processes for folders of photos; 0 = one per core")
+    threads: int = Field(0, description="onnxruntime threads per process; 0 = one per core")
 
     # identification
     threshold: float = Field(
@@ -61,6 +65,6 @@ class Settings(BaseSettings):
     def pipeline_key(self) -> str:
         """The settings that change what faces and embeddings a photo yields."""
         return (
-            f"{self.detector}|up={self.upsample}|min={self.min_face}|crop={self.crop_fallback}:"
+            f"{self.detector}|up={self.upsample}|min={self.min_face}:{self.mtcnn_min_face}|crop={self.crop_fallback}:"
             f"{self.crop_fallback_max_side}|side={self.detect_max_side}|flip={int(self.flip)}"
         )

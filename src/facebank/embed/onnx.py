@@ -110,7 +110,7 @@ class OnnxEmbedder:
 
 @register("onnx")
 def _make(model: str | Path | None = None, card: str | Path | None = None, flip: bool = False,
-          **_: object) -> OnnxEmbedder:
+          threads: int | None = None, **_: object) -> OnnxEmbedder:
     if model is None:
         raise ValueError("the onnx embedder needs a model file: --onnx-model PATH (with PATH.json card)")
-    return OnnxEmbedder(model, card=card, flip=flip)
+    return OnnxEmbedder(model, card=card, flip=flip, threads=threads)
