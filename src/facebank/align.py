@@ -13,7 +13,6 @@ from facebank.embed.base import ChipSpec
 from facebank.types import Box, Landmarks
 
 
-
 def _full_object_detection(box: Box, landmarks: Landmarks):
     import dlib
 

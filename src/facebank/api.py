@@ -38,7 +38,7 @@ class FaceBank:
     """A gallery of known people plus the models to find and name faces in photos."""
 
     def __init__(self, gallery: str | Path | Gallery | None = None, settings: Settings | None = None,
-                 **overrides: object) -> None:
+                 pipeline: FacePipeline | None = None, **overrides: object) -> None:
         s = settings or Settings()
         if overrides:
             s = s.model_copy(update=overrides)
@@ -46,16 +46,21 @@ class FaceBank:
             s = s.model_copy(update={"gallery": str(gallery)})
         self.settings = s
         self.gallery: Gallery = gallery if hasattr(gallery, "add_photos") else open_gallery(s.gallery)
-        self._pipeline: FacePipeline | None = None
+        self._pipeline: FacePipeline | None = pipeline
         self._index: ExactIndex | None = None
         self._index_version: int | None = None
 
     # -- parts ------------------------------------------------------------------------------------
     @property
     def pipeline(self) -> FacePipeline:
+        """The models of this process, loaded on first use (or the one given to the constructor)."""
         if self._pipeline is None:
             self._pipeline = FacePipeline(self.settings)
         return self._pipeline
+
+    @pipeline.setter
+    def pipeline(self, value: FacePipeline) -> None:
+        self._pipeline = value
 
     def index(self) -> ExactIndex:
         """The in-memory index, rebuilt from the gallery whenever the gallery changed."""
@@ -221,7 +226,8 @@ class FaceBank:
         return create(self.settings.embedder, model=self.settings.onnx_model).model_id
 
     # -- identification ---------------------------------------------------------------------------
-    def identify(self, source: str | Path | bytes | np.ndarray, threshold: float | None = None) -> PhotoResult:
+    def identify(self, source: str | Path | bytes | np.ndarray,
+                 threshold: float | None = None) -> PhotoResult:
         """Every face of one photo with a name (None = unknown). Bad photos give ``error``."""
         if isinstance(source, np.ndarray):
             faces = PhotoFaces("<array>", tuple(self.pipeline.faces(_as_rgb(source))),
@@ -260,7 +266,8 @@ class FaceBank:
             raise ModelMismatch(f"the gallery holds {stored!r} embeddings but the embedder is {model_id!r}")
 
     # -- verification -----------------------------------------------------------------------------
-    def verify(self, a: str | Path | bytes, b: str | Path | bytes, threshold: float | None = None) -> Verification:
+    def verify(self, a: str | Path | bytes, b: str | Path | bytes,
+               threshold: float | None = None) -> Verification:
         """Are the main faces of two photos the same person? Raises ValueError without a face."""
         thr = self.settings.threshold if threshold is None else threshold
         va, vb = (self.main_face(x).embedding for x in (a, b))

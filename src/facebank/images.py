@@ -29,7 +29,15 @@ DEFAULT_MAX_PIXELS = 80_000_000  # 80 megapixels: bigger than any phone photo, f
 
 
 class ImageError(ValueError):
-    """A photo that cannot be used, with a reason a person can act on."""
+    """A photo that cannot be used, with a reason a person can act on.
+
+    ``code`` is stable for programs: empty_file, file_not_found, not_an_image, image_too_large,
+    truncated_image, corrupt_image.
+    """
+
+    def __init__(self, message: str, code: str = "corrupt_image") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True, eq=False)
@@ -61,11 +69,11 @@ def read_bytes(source: str | Path | bytes) -> bytes:
     try:
         return path.read_bytes()
     except FileNotFoundError:
-        raise ImageError(f"file not found: {path}") from None
+        raise ImageError(f"file not found: {path}", "file_not_found") from None
     except IsADirectoryError:
-        raise ImageError(f"is a folder, not a photo: {path}") from None
+        raise ImageError(f"is a folder, not a photo: {path}", "file_not_found") from None
     except PermissionError:
-        raise ImageError(f"permission denied: {path}") from None
+        raise ImageError(f"permission denied: {path}", "file_not_found") from None
 
 
 def load_image(source: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
@@ -75,7 +83,7 @@ def load_image(source: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXELS)
     """
     data = read_bytes(source)
     if not data:
-        raise ImageError("empty file (0 bytes)")
+        raise ImageError("empty file (0 bytes)", "empty_file")
     digest = hashlib.sha256(data).hexdigest()
     rgb, fmt = decode(data, max_pixels=max_pixels)
     return LoadedImage(rgb=rgb, sha256=digest, size_bytes=len(data), format=fmt)
@@ -89,11 +97,12 @@ def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np.ndarra
             fmt = im.format or "unknown"
             w, h = im.size
             if w <= 0 or h <= 0:
-                raise ImageError(f"invalid image size {w}x{h}")
+                raise ImageError(f"invalid image size {w}x{h}", "corrupt_image")
             if w * h > max_pixels:
                 raise ImageError(
                     f"image too large: {w}x{h} = {w * h / 1e6:.0f} megapixels exceeds the limit of "
-                    f"{max_pixels / 1e6:.0f} megapixels (a decompression bomb or a huge scan)"
+                    f"{max_pixels / 1e6:.0f} megapixels (a decompression bomb or a huge scan)",
+                    "image_too_large",
                 )
             if getattr(im, "n_frames", 1) > 1:
                 im.seek(0)  # animated GIF/WebP/TIFF: the first frame
@@ -103,13 +112,15 @@ def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np.ndarra
     except ImageError:
         raise
     except UnidentifiedImageError:
-        raise ImageError("not an image: the file's content is no photo format Pillow can read") from None
+        raise ImageError("not an image: the file's content is no photo format Pillow can read",
+                         "not_an_image") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageError(f"image too large (decompression bomb guard): {exc}") from None
+        raise ImageError(f"image too large (decompression bomb guard): {exc}", "image_too_large") from None
     except OSError as exc:
         msg = str(exc)
         if "truncated" in msg.lower():
-            raise ImageError(f"truncated image: the file ends before the picture does ({msg})") from None
+            raise ImageError(f"truncated image: the file ends before the picture does ({msg})",
+                             "truncated_image") from None
         raise ImageError(f"corrupt image: {msg}") from None
     except (ValueError, SyntaxError, struct.error, MemoryError) as exc:
         raise ImageError(f"corrupt image: {type(exc).__name__}: {exc}") from None
@@ -150,7 +161,8 @@ def downscale(rgb: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     import cv2
 
     scale = max_side / side
-    small = cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    small = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
     return small, side / max_side
 
 

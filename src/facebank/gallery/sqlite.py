@@ -75,15 +75,12 @@ class SqliteGallery:
                 if number <= current:
                     continue
                 log.info("migrating gallery %s to schema version %d", self.path, number)
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    for statement in sql.split(";"):
-                        if statement.strip():
-                            self._db.execute(statement)
-                    self._db.execute(f"PRAGMA user_version={int(number)}")
-                    self._db.execute("COMMIT")
+                try:  # the whole migration and its version number in one transaction
+                    self._db.executescript(
+                        f"BEGIN IMMEDIATE;\n{sql}\n;PRAGMA user_version={int(number)};\nCOMMIT;")
                 except BaseException:
-                    self._db.execute("ROLLBACK")
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
                     raise
 
     def _tx(self):

@@ -1,0 +1,66 @@
+"""The FastAPI application: ``create_app(ServerConfig)``; ``facebank serve`` runs it with uvicorn.
+
+Routes (all JSON, versioned under /v1; OpenAPI at /openapi.json, docs at /docs, web page at /):
+
+  GET  /v1/health /v1/ready /v1/model              no key
+  POST /v1/identify /v1/detect /v1/verify          read: key unless --open-reads
+  GET  /v1/people[/{name}[/photos[/{sha}/image|face]]], GET /v1/jobs[/{id}]   read
+  POST/PATCH/DELETE /v1/people..., POST/DELETE /v1/jobs...                      write: key always
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from facebank import __version__
+from facebank.server import routes_faces, routes_jobs, routes_people, routes_service
+from facebank.server.context import ServerConfig, ServerContext
+from facebank.server.errors import BodyLimitMiddleware, CatchAllMiddleware, install_error_handlers
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """Name the faces in photos against a gallery of known people.
+
+Units: boxes are `[x1, y1, x2, y2]` pixels of the photo (after EXIF orientation); `distance` is the
+L2 distance between unit face embeddings (a match is `distance <= threshold`); `score` is the cosine
+similarity.
+
+Keys: send `X-API-Key: <key>` (make one on the server: `facebank keys create`). Write routes always
+need a key; read routes too unless the server was started with `--open-reads`.
+
+Errors: always `{"error": {"code": "<stable code>", "message": "..."}}`.
+"""
+
+
+def create_app(config: ServerConfig) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        ctx = ServerContext(config)
+        app.state.ctx = ctx
+        log.info("facebank server: gallery %s, uploads in %s", config.settings.gallery,
+                 config.resolved_photos_dir())
+        try:
+            yield
+        finally:
+            app.state.ctx = None
+            ctx.close()
+
+    app = FastAPI(title="facebank", version=__version__, description=DESCRIPTION, lifespan=lifespan,
+                  docs_url="/docs", redoc_url=None, openapi_url="/openapi.json")
+    app.state.ctx = None
+    app.state.config = config
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, limit=config.max_upload_bytes)
+    app.add_middleware(CatchAllMiddleware)  # added last = outermost of ours
+    for module in (routes_service, routes_faces, routes_people, routes_jobs):
+        app.include_router(module.router)
+    app.include_router(routes_service.web)
+    web_dir = resources.files("facebank.server") / "web"
+    app.mount("/web", StaticFiles(directory=str(web_dir)), name="web")
+    return app

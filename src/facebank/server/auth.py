@@ -1,0 +1,176 @@
+"""API keys of the REST server, stored hashed in the gallery's SQLite file (table ``api_keys``).
+
+A key looks like ``fbk_<id>_<secret>``: ``id`` (8 hex characters) is public and names the key in
+``facebank keys list`` / ``revoke``; ``secret`` is 256 random bits. Only the sha256 of the whole
+key is stored (enough for a random 256-bit secret: there is nothing to brute-force), compared in
+constant time. The key itself is shown once, when it is created.
+
+The store opens its own sqlite3 connection to the gallery file (WAL mode lets it share the file
+with the gallery's connection); the table is created by migration 0002 when the gallery is opened.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+KEY_PREFIX = "fbk"
+LAST_USED_EVERY_S = 60.0  # record last use at most this often per key (a write per request is waste)
+
+
+class KeyStoreError(RuntimeError):
+    """A key operation that cannot be done (unknown id, no SQLite gallery...)."""
+
+
+@dataclass(frozen=True)
+class ApiKeyInfo:
+    """One key as listed (never the secret). Times are ISO-8601 UTC strings."""
+
+    id: str
+    name: str
+    created_at: str
+    last_used_at: str | None
+    revoked_at: str | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def key_id_of(key: str) -> str | None:
+    """The public id inside a key, or None when it is not shaped like one of ours."""
+    parts = key.split("_", 2)  # the secret itself may contain '_' (URL-safe base64)
+    if len(parts) != 3 or parts[0] != KEY_PREFIX or len(parts[1]) != 8 or not parts[2]:
+        return None
+    return parts[1]
+
+
+class ApiKeyStore:
+    """Create, list, revoke and check API keys kept in the gallery database."""
+
+    def __init__(self, gallery_path: str | Path) -> None:
+        loc = str(gallery_path)
+        if loc.startswith(("postgresql://", "postgres://")) or loc == ":memory:":
+            raise KeyStoreError("API keys are kept in a SQLite file (the gallery's by default); for a "
+                                "PostgreSQL gallery pass a keys file with --keys-db FILE")
+        self.path = Path(loc)
+        self._ensure_schema()
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(self.path), timeout=30.0, check_same_thread=False,
+                                   isolation_level=None)
+        self._db.execute("PRAGMA busy_timeout=30000")
+        self._last_used: dict[str, float] = {}
+
+    def _ensure_schema(self) -> None:
+        # Opening the gallery applies every migration, 0002_api_keys included.
+        from facebank.gallery.sqlite import SqliteGallery
+
+        SqliteGallery(self.path).close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> ApiKeyStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def create(self, name: str = "") -> tuple[ApiKeyInfo, str]:
+        """A new key: (its listing, the key itself; shown once, never stored)."""
+        name = name.strip()
+        if len(name) > 200 or any(ord(c) < 32 for c in name):
+            raise KeyStoreError("a key name is at most 200 printable characters")
+        with self._lock:
+            for _ in range(5):
+                key_id = secrets.token_hex(4)
+                key = f"{KEY_PREFIX}_{key_id}_{secrets.token_urlsafe(32)}"
+                try:
+                    self._db.execute("INSERT INTO api_keys(id, name, key_sha256) VALUES (?,?,?)",
+                                     (key_id, name, hash_key(key)))
+                except sqlite3.IntegrityError:  # an id collision: draw again
+                    continue
+                break
+            else:  # pragma: no cover - 5 collisions of 32 random bits
+                raise KeyStoreError("could not draw a unique key id")
+        log.info("created API key %s (%s)", key_id, name)
+        return self.get(key_id), key
+
+    def get(self, key_id: str) -> ApiKeyInfo:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT id, name, created_at, last_used_at, revoked_at FROM api_keys WHERE id=?", (key_id,)
+            ).fetchone()
+        if row is None:
+            raise KeyStoreError(f"no API key with id {key_id!r}")
+        return ApiKeyInfo(*row)
+
+    def keys(self) -> list[ApiKeyInfo]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, name, created_at, last_used_at, revoked_at FROM api_keys ORDER BY created_at, id"
+            ).fetchall()
+        return [ApiKeyInfo(*r) for r in rows]
+
+    def revoke(self, key_id: str) -> ApiKeyInfo:
+        with self._lock:
+            cur = self._db.execute(
+                "UPDATE api_keys SET revoked_at=strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+                " WHERE id=? AND revoked_at IS NULL", (key_id,)
+            )
+        info = self.get(key_id)  # raises for an unknown id
+        if cur.rowcount:
+            log.info("revoked API key %s", key_id)
+        return info
+
+    def active_count(self) -> int:
+        with self._lock:
+            row = self._db.execute("SELECT count(*) FROM api_keys WHERE revoked_at IS NULL").fetchone()
+        return int(row[0])
+
+    def verify(self, key: str | None) -> ApiKeyInfo | None:
+        """The key's listing when ``key`` is a valid, unrevoked key; None otherwise."""
+        if not key:
+            return None
+        key_id = key_id_of(key.strip())
+        if key_id is None:
+            return None
+        with self._lock:
+            row = self._db.execute(
+                "SELECT id, name, created_at, last_used_at, revoked_at, key_sha256 FROM api_keys WHERE id=?",
+                (key_id,),
+            ).fetchone()
+        if row is None or row[4] is not None:
+            return None
+        if not hmac.compare_digest(row[5], hash_key(key.strip())):
+            return None
+        self._touch(key_id)
+        return ApiKeyInfo(*row[:5])
+
+    def _touch(self, key_id: str) -> None:
+        now = time.monotonic()
+        if now - self._last_used.get(key_id, -1e9) < LAST_USED_EVERY_S:
+            return
+        self._last_used[key_id] = now
+        try:
+            with self._lock:
+                self._db.execute(
+                    "UPDATE api_keys SET last_used_at=strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id=?",
+                    (key_id,),
+                )
+        except sqlite3.Error as exc:  # bookkeeping only: never fail a request for it
+            log.warning("could not record the use of key %s: %s", key_id, exc)

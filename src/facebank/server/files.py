@@ -1,0 +1,133 @@
+"""Photo files of the server: uploads kept next to the gallery, stored photos and face thumbnails.
+
+Photos uploaded through the API are stored content-addressed as ``<photos_dir>/<sha256>.<ext>``
+(default ``<gallery>.photos/``) so the gallery's ``path`` of them stays valid and the web page can
+show them later. Photos enrolled by the CLI stay where they were; the server serves a stored photo
+only when the file at the recorded path still has the recorded sha256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+import sqlite3
+import tempfile
+import threading
+from pathlib import Path
+
+from PIL import Image
+
+from facebank import images
+from facebank.server.errors import ApiError
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS = {"JPEG": ".jpg", "MPO": ".jpg", "PNG": ".png", "WEBP": ".webp", "GIF": ".gif", "BMP": ".bmp",
+              "TIFF": ".tif", "PPM": ".ppm"}
+MAX_SERVED_BYTES = 200_000_000
+
+
+class PhotoStore:
+    def __init__(self, folder: Path, gallery_path: str | Path | None) -> None:
+        self.folder = Path(folder)
+        self.gallery_path = str(gallery_path) if gallery_path is not None else None  # None: not SQLite
+        self._lock = threading.Lock()
+        self._db: sqlite3.Connection | None = None
+
+    # -- uploads ----------------------------------------------------------------------------------
+    def path_for(self, sha256: str, fmt: str) -> Path:
+        return self.folder / f"{sha256}{EXTENSIONS.get(fmt.upper(), '.img')}"
+
+    def save(self, data: bytes, sha256: str, fmt: str) -> Path:
+        """Store uploaded bytes (atomically: temp file + rename); returns the absolute path."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.path_for(sha256, fmt).resolve()
+        if path.exists() and path.stat().st_size == len(data):
+            return path
+        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".upload-")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+    def owns(self, path: str | Path) -> bool:
+        try:
+            return Path(path).resolve().parent == self.folder.resolve()
+        except OSError:
+            return False
+
+    def discard(self, paths: list[str]) -> None:
+        """Delete stored uploads (only files inside our folder; never the CLI's photos)."""
+        for p in paths:
+            if self.owns(p):
+                try:
+                    Path(p).unlink(missing_ok=True)
+                except OSError as exc:
+                    log.warning("could not delete %s: %s", p, exc)
+
+    # -- serving ----------------------------------------------------------------------------------
+    def read_verified(self, path: str, sha256: str) -> bytes:
+        """The bytes of a stored photo, only if the file still is the photo that was enrolled."""
+        p = Path(path)
+        try:
+            if not p.is_file() or p.stat().st_size > MAX_SERVED_BYTES:
+                raise ApiError(404, "image_not_available", "the photo's file is no longer on the server")
+            data = p.read_bytes()
+        except OSError:
+            raise ApiError(404, "image_not_available", "the photo's file cannot be read") from None
+        if hashlib.sha256(data).hexdigest() != sha256:
+            raise ApiError(404, "image_not_available", "the photo's file changed since it was enrolled")
+        return data
+
+    def face_box(self, person: str, sha256: str) -> tuple[float, float, float, float] | None:
+        """The stored face box of a person's photo (read from a SQLite gallery file; None otherwise:
+        the Gallery protocol has no face boxes, so other galleries get whole-photo thumbnails)."""
+        if self.gallery_path is None:
+            return None
+        with self._lock:
+            if self._db is None:
+                self._db = sqlite3.connect(self.gallery_path, timeout=30.0, check_same_thread=False)
+            row = self._db.execute(
+                "SELECT f.x1, f.y1, f.x2, f.y2 FROM faces f JOIN photos ph ON ph.id = f.photo_id"
+                " JOIN people p ON p.id = ph.person_id WHERE p.name = ? AND ph.sha256 = ?"
+                " ORDER BY f.id LIMIT 1", (person, sha256),
+            ).fetchone()
+        return tuple(map(float, row)) if row else None
+
+    def thumbnail(self, data: bytes, box: tuple[float, float, float, float] | None, size: int,
+                  max_pixels: int) -> bytes:
+        """A JPEG of the face (box plus a margin) or of the whole photo, longer side ``size``."""
+        try:
+            img = images.load_image(data, max_pixels=max_pixels)
+        except images.ImageError as exc:
+            raise ApiError(404, "image_not_available", str(exc)) from None
+        im = Image.fromarray(img.rgb)
+        if box is not None:
+            x1, y1, x2, y2 = box
+            m = 0.25 * max(x2 - x1, y2 - y1)
+            im = im.crop((max(0, int(x1 - m)), max(0, int(y1 - m)),
+                          min(im.width, int(x2 + m)), min(im.height, int(y2 + m))))
+        im.thumbnail((size, size))
+        out = io.BytesIO()
+        im.save(out, format="JPEG", quality=85)
+        return out.getvalue()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+
+def media_type(data: bytes) -> str:
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return Image.MIME.get(im.format or "", "application/octet-stream")
+    except Exception:
+        return "application/octet-stream"

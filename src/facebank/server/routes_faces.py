@@ -1,0 +1,137 @@
+"""Face routes: identify (who is in this photo?), detect (where are the faces?), verify (same person?)."""
+
+from __future__ import annotations
+
+import math
+import time
+
+from fastapi import APIRouter, Depends, File, Query, UploadFile
+from fastapi.concurrency import run_in_threadpool
+
+from facebank.pipeline import PhotoFaces, choose_face
+from facebank.server.context import ServerContext, get_ctx, require_read
+from facebank.server.errors import ApiError
+from facebank.server.schemas import (
+    DetectedFace,
+    DetectResponse,
+    IdentifiedFace,
+    IdentifyResponse,
+    PhotoInfo,
+    VerifyResponse,
+    errors,
+)
+from facebank.types import Detection, Face
+
+PHOTO_ERRORS = errors(401, 413, 415, 422, 503)
+
+router = APIRouter(prefix="/v1", tags=["faces"], dependencies=[Depends(require_read)], responses=errors(422))
+
+ThresholdQuery = Query(None, ge=0.0, le=2.0,
+                       description="largest L2 distance that still counts as a match (default: the server's)")
+
+
+async def read_upload(upload: UploadFile) -> bytes:
+    """The bytes of an uploaded file (the body size limit was enforced while it streamed in)."""
+    try:
+        return await upload.read()
+    finally:
+        await upload.close()
+
+
+def _photo_info(img) -> PhotoInfo:
+    return PhotoInfo(width=img.width, height=img.height, sha256=img.sha256, format=img.format)
+
+
+def _finite(x: float) -> float | None:
+    return round(float(x), 6) if math.isfinite(x) else None
+
+
+def detected(box, detector: str, score: float, fallback: bool, landmarks) -> dict:
+    return {
+        "box": box.as_list(), "detector": detector, "detector_score": round(float(score), 6),
+        "fallback": bool(fallback),
+        "landmarks": [[round(x, 2), round(y, 2)] for x, y in landmarks.points] if landmarks else None,
+        "landmarks_scheme": landmarks.scheme if landmarks else None,
+    }
+
+
+def _face_json(f: Face) -> dict:
+    return detected(f.box, f.detector, f.detector_score, f.fallback, f.landmarks)
+
+
+def _detection_json(d: Detection) -> dict:
+    return detected(d.box, d.detector, d.score, d.fallback, d.landmarks)
+
+
+def identify_bytes(ctx: ServerContext, data: bytes, threshold: float | None) -> IdentifyResponse:
+    t0 = time.perf_counter()
+    img = ctx.load_photo(data)
+    faces = ctx.pool().faces(img.rgb)
+    result = ctx.bank.name_faces(PhotoFaces("upload", tuple(faces), width=img.width, height=img.height),
+                                 threshold)
+    out = []
+    for f in result.faces:
+        m = f.match
+        out.append(IdentifiedFace(**_face_json(f.face), name=m.name, distance=_finite(m.distance),
+                                  score=_finite(m.score) if math.isfinite(m.distance) else None,
+                                  candidate=m.candidate))
+    thr = ctx.settings.threshold if threshold is None else threshold
+    return IdentifyResponse(photo=_photo_info(img), faces=out, threshold=thr, rule=ctx.settings.rule,
+                            seconds=round(time.perf_counter() - t0, 4))
+
+
+@router.post("/identify", response_model=IdentifyResponse, responses={**PHOTO_ERRORS, **errors(409)},
+             summary="Name every face in a photo")
+async def identify(photo: UploadFile = File(..., description="a photo (JPEG, PNG, WebP, ...)"),
+                   threshold: float | None = ThresholdQuery,
+                   ctx: ServerContext = Depends(get_ctx)) -> IdentifyResponse:
+    """Every face of the photo with its box and the nearest enrolled person within the threshold
+    (``name`` null = unknown; ``candidate`` is the nearest person anyway). No person is given to
+    two faces of one photo."""
+    data = await read_upload(photo)
+    return await run_in_threadpool(identify_bytes, ctx, data, threshold)
+
+
+def _detect(ctx: ServerContext, data: bytes) -> DetectResponse:
+    t0 = time.perf_counter()
+    img = ctx.load_photo(data)
+    found = ctx.pool().detect(img.rgb)
+    return DetectResponse(photo=_photo_info(img), faces=[DetectedFace(**_detection_json(d)) for d in found],
+                          seconds=round(time.perf_counter() - t0, 4))
+
+
+@router.post("/detect", response_model=DetectResponse, responses=PHOTO_ERRORS, summary="Find faces")
+async def detect(photo: UploadFile = File(..., description="a photo"),
+                 ctx: ServerContext = Depends(get_ctx)) -> DetectResponse:
+    """Boxes and landmarks of the faces in the photo, no identification."""
+    data = await read_upload(photo)
+    return await run_in_threadpool(_detect, ctx, data)
+
+
+def _verify(ctx: ServerContext, a: bytes, b: bytes, threshold: float | None) -> VerifyResponse:
+    from facebank.identify import cosine_from_l2
+
+    mains = []
+    for label, data in (("photo_a", a), ("photo_b", b)):
+        img = ctx.load_photo(data, label)
+        faces = ctx.pool().faces(img.rgb)
+        face = choose_face(faces, img.width, img.height, "largest") if faces else None
+        if face is None:
+            raise ApiError(422, "no_face", f"{label}: no face found")
+        mains.append(face)
+    thr = ctx.settings.threshold if threshold is None else threshold
+    d = float(((mains[0].embedding - mains[1].embedding) ** 2).sum() ** 0.5)
+    return VerifyResponse(same=d <= thr, distance=round(d, 6), score=round(cosine_from_l2(d), 6),
+                          threshold=thr, face_a=DetectedFace(**_face_json(mains[0])),
+                          face_b=DetectedFace(**_face_json(mains[1])))
+
+
+@router.post("/verify", response_model=VerifyResponse, responses=PHOTO_ERRORS, summary="Same person?")
+async def verify(photo_a: UploadFile = File(..., description="first photo"),
+                 photo_b: UploadFile = File(..., description="second photo"),
+                 threshold: float | None = ThresholdQuery,
+                 ctx: ServerContext = Depends(get_ctx)) -> VerifyResponse:
+    """Compares the largest face of each photo (the gallery is not used)."""
+    a = await read_upload(photo_a)
+    b = await read_upload(photo_b)
+    return await run_in_threadpool(_verify, ctx, a, b, threshold)

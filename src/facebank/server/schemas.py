@@ -1,0 +1,221 @@
+"""Pydantic models of the REST API (they are the OpenAPI contract: tests/snapshots/openapi.json).
+
+Units as everywhere in facebank: boxes ``[x1, y1, x2, y2]`` in pixels of the uploaded photo after
+EXIF orientation, ``distance`` = L2 distance between unit embeddings (lower is closer, a match is
+``distance <= threshold``), ``score`` = cosine similarity (higher is closer).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="stable machine-readable code, e.g. person_not_found, not_an_image")
+    message: str = Field(description="what went wrong, for people")
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+ERROR_TEXT = {
+    401: "missing or invalid API key",
+    403: "not allowed",
+    404: "not found",
+    409: "conflict with the gallery's content",
+    413: "upload over the size limit, or a photo over the pixel limit",
+    415: "not an image",
+    422: "invalid request, or a photo that cannot be used (corrupt, truncated, empty, no face)",
+    503: "the face models are not loaded yet",
+}
+
+
+def errors(*codes: int) -> dict[int | str, dict]:
+    """OpenAPI documentation of error answers: all share the ErrorResponse shape."""
+    return {c: {"model": ErrorResponse, "description": ERROR_TEXT[c]} for c in codes}
+
+
+# -- faces ---------------------------------------------------------------------------------------
+class DetectedFace(BaseModel):
+    box: list[int] = Field(description="[x1, y1, x2, y2] in pixels of the photo", min_length=4, max_length=4)
+    detector: str
+    detector_score: float = Field(
+        description="the detector's own confidence (not comparable across detectors)")
+    fallback: bool = Field(description="true when no detector ran and the whole photo was taken as the face")
+    landmarks: list[list[float]] | None = Field(None, description="[[x, y], ...] in pixels of the photo")
+    landmarks_scheme: str | None = None
+
+
+class IdentifiedFace(DetectedFace):
+    name: str | None = Field(description="the person, or null for unknown")
+    distance: float | None = Field(description="L2 distance to that person (to the nearest candidate when "
+                                               "unknown); null when the gallery is empty")
+    score: float | None = Field(description="cosine similarity to that person")
+    candidate: str | None = Field(description="the nearest person, even when the face is unknown")
+
+
+class PhotoInfo(BaseModel):
+    width: int
+    height: int
+    sha256: str
+    format: str
+
+
+class DetectResponse(BaseModel):
+    photo: PhotoInfo
+    faces: list[DetectedFace]
+    seconds: float = Field(description="server-side processing time")
+
+
+class IdentifyResponse(BaseModel):
+    photo: PhotoInfo
+    faces: list[IdentifiedFace]
+    threshold: float
+    rule: str
+    seconds: float = Field(description="server-side processing time")
+
+
+class VerifyResponse(BaseModel):
+    same: bool
+    distance: float = Field(description="L2 distance between the main faces of the two photos")
+    score: float = Field(description="cosine similarity")
+    threshold: float
+    face_a: DetectedFace
+    face_b: DetectedFace
+
+
+# -- people --------------------------------------------------------------------------------------
+class PersonCreate(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "김지수"}]})
+    name: str = Field(min_length=1, max_length=200, description="any Unicode letters; no slashes")
+
+
+class PersonRename(BaseModel):
+    name: str = Field(min_length=1, max_length=200, description="the new name")
+
+
+class Person(BaseModel):
+    name: str
+    photos: int = Field(description="photos with a usable face")
+    faces: int = Field(description="faces stored (one per usable photo)")
+
+
+class PeopleList(BaseModel):
+    people: list[Person]
+    total: int
+
+
+class StoredPhoto(BaseModel):
+    sha256: str
+    status: str = Field(description="ok | no_face | multi_face | error")
+    reason: str | None
+    faces: int
+    width: int
+    height: int
+    size_bytes: int
+    image_url: str = Field(description="GET: the photo itself (when its file is still on the server)")
+    face_url: str | None = Field(description="GET: a JPEG thumbnail of the stored face")
+
+
+class PersonDetail(Person):
+    photo_list: list[StoredPhoto]
+
+
+class PersonRemoved(BaseModel):
+    name: str
+    faces_removed: int
+
+
+PhotoOutcome = Literal["enrolled", "already_known", "no_face", "multi_face", "error"]
+
+
+class AddedPhoto(BaseModel):
+    filename: str
+    sha256: str
+    outcome: PhotoOutcome
+    reason: str | None = None
+
+
+class AddPhotosResponse(BaseModel):
+    person: Person
+    photos: list[AddedPhoto]
+    faces_added: int
+
+
+class PhotoRemoved(BaseModel):
+    name: str
+    sha256: str
+    faces_removed: int
+
+
+# -- enrollment jobs -----------------------------------------------------------------------------
+class EnrollJobCreate(BaseModel):
+    folder: str = Field(description="a folder on the SERVER's disk: one sub-folder of photos per person")
+    person: str | None = Field(None, description="all photos in the folder are of this person")
+
+
+JobState = Literal["queued", "running", "finished", "failed", "cancelled"]
+
+
+class JobProblem(BaseModel):
+    path: str
+    reason: str
+
+
+class EnrollJob(BaseModel):
+    id: str
+    state: JobState
+    folder: str
+    person: str | None
+    total: int = Field(description="photos found in the folder")
+    seen: int = Field(description="photos looked at so far (already known ones included)")
+    processed: int = Field(description="photos run through the face pipeline so far")
+    progress: float = Field(description="seen / total, 0..1")
+    photos_enrolled: int
+    photos_skipped_known: int
+    faces_added: int
+    people: int
+    problems: int
+    problem_samples: list[JobProblem]
+    error: str | None
+    run_id: int | None
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+
+
+class JobList(BaseModel):
+    jobs: list[EnrollJob]
+
+
+# -- service -------------------------------------------------------------------------------------
+class Health(BaseModel):
+    status: Literal["ok"]
+    version: str
+
+
+class Readiness(BaseModel):
+    ready: bool
+    models_loaded: bool
+    gallery_ok: bool
+    people: int
+    faces: int
+
+
+class ModelInfo(BaseModel):
+    version: str
+    detector: str
+    embedder: str
+    model_id: str | None = Field(description="the embedding model (null until the models are loaded)")
+    gallery_model_id: str | None = Field(description="the model of the embeddings stored in the gallery")
+    threshold: float = Field(description="the server's default identification threshold (L2)")
+    rule: str
+    multi_face: str
+    max_pixels: int
+    max_upload_bytes: int
+    open_reads: bool = Field(
+        description="true when read routes (identify, detect, verify, listing) need no key")
+    pipelines: int

@@ -1,0 +1,102 @@
+"""Run a real facebank server on a free loopback port in a thread (for tests and scripts).
+
+    with LiveServer(ServerConfig(Settings(gallery="g.db"))) as server:
+        httpx.get(server.url + "/v1/health")
+"""
+
+from __future__ import annotations
+
+import socket
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from facebank.server.app import create_app
+from facebank.server.context import ServerConfig
+from facebank.settings import Settings
+
+
+class LiveServer:
+    def __init__(self, config: ServerConfig, host: str = "127.0.0.1") -> None:
+        self.config = config
+        self.host = host
+        self.port = 0
+        self._server = None
+        self.app = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self, timeout: float = 180.0) -> LiveServer:
+        import uvicorn
+
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, 0))
+        self.port = sock.getsockname()[1]
+        self.app = app = create_app(self.config)
+        self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
+                                        name=f"facebank-server-{self.port}", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self._thread.is_alive():
+                raise RuntimeError("the server stopped during start-up (see the log)")
+            try:
+                if httpx.get(self.url + "/v1/ready", timeout=5).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise TimeoutError(f"the server was not ready within {timeout:.0f} s")
+
+    def stop(self, timeout: float = 30.0) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def __enter__(self) -> LiveServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def copy_gallery(src: str | Path, dst: str | Path) -> Path:
+    """A consistent copy of a SQLite gallery (WAL included), via SQLite's backup API."""
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(str(src)) as a, sqlite3.connect(str(dst)) as b:
+        a.backup(b)
+    a.close()
+    b.close()
+    return dst
+
+
+def enrolled_gallery(path: str | Path, folder: str | Path, settings: Settings | None = None) -> Path:
+    """``path`` holding ``folder`` enrolled, made once (a marker file records a finished enrollment),
+    so several test modules of one session share one enrollment."""
+    from facebank.api import FaceBank
+
+    path = Path(path)
+    marker = path.with_name(path.name + ".done")
+    with _ENROLL_LOCK:
+        if not marker.exists():
+            for leftover in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+                leftover.unlink(missing_ok=True)
+            s = (settings or Settings()).model_copy(update={"gallery": str(path)})
+            with FaceBank(settings=s) as bank:
+                report = bank.enroll_folder(folder)
+            marker.write_text(f"{report.photos_enrolled} photos enrolled from {folder}\n")
+    return path
+
+
+_ENROLL_LOCK = threading.Lock()

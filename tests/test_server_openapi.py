@@ -1,0 +1,59 @@
+"""The OpenAPI contract: the schema the server publishes must equal tests/snapshots/openapi.json.
+
+A difference fails the test. When the API changed on purpose, regenerate the snapshot and review
+the diff like any code change:
+
+    FACEBANK_UPDATE_SNAPSHOT=1 pytest tests/test_server_openapi.py
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from facebank.server import ServerConfig, create_app
+from facebank.settings import Settings
+
+SNAPSHOT = Path(__file__).parent / "snapshots" / "openapi.json"
+REGENERATE = "FACEBANK_UPDATE_SNAPSHOT=1 pytest tests/test_server_openapi.py"
+
+
+def current_schema() -> dict:
+    # building the app loads nothing and opens no gallery (that happens at start-up)
+    return create_app(ServerConfig(settings=Settings(gallery="unused.db"))).openapi()
+
+
+def render(schema: dict) -> str:
+    return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def test_openapi_schema_matches_the_snapshot():
+    text = render(current_schema())
+    if os.environ.get("FACEBANK_UPDATE_SNAPSHOT") == "1":
+        SNAPSHOT.parent.mkdir(parents=True, exist_ok=True)
+        SNAPSHOT.write_text(text, encoding="utf-8")
+    if not SNAPSHOT.exists():
+        pytest.fail(f"no snapshot at {SNAPSHOT}; create it deliberately with: {REGENERATE}")
+    stored = SNAPSHOT.read_text(encoding="utf-8")
+    if text != stored:
+        diff = "".join(list(difflib.unified_diff(stored.splitlines(True), text.splitlines(True),
+                                                 "snapshot", "current", n=2))[:80])
+        pytest.fail(f"the API's OpenAPI schema differs from {SNAPSHOT.name}: a contract change.\n{diff}\n"
+                    f"If the change is intended, regenerate the snapshot and commit it: {REGENERATE}")
+
+
+def test_every_error_answer_is_documented_with_the_error_shape():
+    schema = current_schema()
+    for path, item in schema["paths"].items():
+        for method, op in item.items():
+            for status, answer in op["responses"].items():
+                if status.startswith(("4", "5")):
+                    ref = answer["content"]["application/json"]["schema"]["$ref"]
+                    assert ref.endswith("/ErrorResponse"), (method, path, status)
+            if path.startswith("/v1/") and not path.startswith(("/v1/health", "/v1/ready", "/v1/model")):
+                assert "401" in op["responses"], f"{method} {path} needs a key and must document 401"
+                assert op.get("security") == [{"ApiKey": []}], (method, path)
