@@ -11,8 +11,8 @@ import typer
 
 from facebank.cli.app import GalleryOpt, app, expand, fail, make_settings, progress
 
-DetectorOpt = typer.Option(None, "--detector", help="hog (default), mmod, mtcnn, cascade or crop")
-EmbedderOpt = typer.Option(None, "--embedder", help="dlib (default), fast, or onnx (with --onnx-model)")
+DetectorOpt = typer.Option(None, "--detector", help="mtcnn (default), hog, mmod, cascade or crop")
+EmbedderOpt = typer.Option(None, "--embedder", help="fast (default), dlib (reference) or onnx (with --onnx-model)")
 OnnxOpt = typer.Option(None, "--onnx-model", help="ONNX face model file; its card is MODEL.json")
 FlipOpt = typer.Option(None, "--flip/--no-flip", help="average each face with its mirror image")
 WorkersOpt = typer.Option(None, "--workers", "-j", help="worker processes (0 = one per core)")
@@ -38,13 +38,29 @@ def enroll(
                                    help="photos with several faces: largest (default), central, skip"),
     detector: str = DetectorOpt, embedder: str = EmbedderOpt, onnx_model: str = OnnxOpt,
     flip: bool = FlipOpt, workers: int = WorkersOpt, crop_fallback: str = CropOpt,
+    engine: str = typer.Option("local", "--engine",
+                               help="local (worker processes on this machine) or ray (a Ray cluster)"),
+    address: str = typer.Option(None, "--address", help="with --engine ray: the cluster, e.g. "
+                                "ray://head:10001 or auto (default: RAY_ADDRESS, else a local cluster)"),
 ) -> None:
     """Learn the people in FOLDER (FOLDER/<name>/*.jpg). Safe to interrupt and rerun: photos
     already enrolled are skipped, so a rerun finishes the job."""
-    fb = _bank(gallery, multi_face=multi_face, detector=detector, embedder=embedder,
-               onnx_model=onnx_model, flip=flip, workers=workers, crop_fallback=crop_fallback)
+    flags = dict(multi_face=multi_face, detector=detector, embedder=embedder, onnx_model=onnx_model,
+                 flip=flip, workers=workers, crop_fallback=crop_fallback)
     try:
-        report = fb.enroll_folder(folder, person=person, progress=progress)
+        if engine == "ray":
+            from facebank.scale.ray_enroll import enroll_with_ray
+
+            settings = make_settings(gallery, **flags)
+            report = enroll_with_ray(folder, settings.gallery, settings, address, person=person,
+                                     progress=progress)
+            where = settings.gallery
+        elif engine == "local":
+            fb = _bank(gallery, **flags)
+            report = fb.enroll_folder(folder, person=person, progress=progress)
+            where = fb.settings.gallery
+        else:
+            raise ValueError(f"unknown engine {engine!r}: use local or ray")
     except Exception as exc:
         raise fail(str(exc)) from None
     for path, reason in report.problems:
@@ -53,7 +69,7 @@ def enroll(
         f"enrolled {report.photos_enrolled} photos ({report.faces_added} faces) of {report.people} people "
         f"in {report.seconds:.1f} s ({report.photos_per_second:.1f} photos/s); "
         f"{report.photos_skipped_known} already known, {len(report.problems)} problems. "
-        f"Gallery: {fb.settings.gallery}"
+        f"Gallery: {where}"
     )
 
 
