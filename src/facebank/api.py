@@ -47,6 +47,7 @@ class FaceBank:
         self.settings = s
         self.gallery: Gallery = gallery if hasattr(gallery, "add_photos") else open_gallery(s.gallery)
         self._pipeline: FacePipeline | None = pipeline
+        self.classifier = None  # a trained classifier (facebank.learn) names faces instead of the gallery
         self._index: ExactIndex | None = None
         self._index_version: int | None = None
 
@@ -245,6 +246,10 @@ class FaceBank:
             yield self.name_faces(faces, threshold)
 
     def name_faces(self, photo: PhotoFaces, threshold: float | None = None) -> PhotoResult:
+        if self.classifier is not None:
+            from facebank.learn.models import name_with_classifier
+
+            return name_with_classifier(self, self.classifier, photo, threshold)
         if photo.error is not None:
             return PhotoResult(photo.path, (), photo.error, photo.width, photo.height)
         faces = list(photo.faces)

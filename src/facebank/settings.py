@@ -58,7 +58,7 @@ class Settings(BaseSettings):
 
     # identification
     threshold: float = Field(
-        0.45, description="largest L2 distance between unit embeddings that still counts as a match"
+        0.40, description="largest L2 distance between unit embeddings that still counts as a match"
     )
     rule: MatchRule = Field("nearest", description="distance to a person: nearest enrolled face or mean")
 
