@@ -11,7 +11,7 @@ import typer
 
 from facebank.cli.app import GalleryOpt, app, expand, fail, make_settings, progress
 
-DetectorOpt = typer.Option(None, "--detector", help="mtcnn (default), hog, mmod, cascade or crop")
+DetectorOpt = typer.Option(None, "--detector", help="mtcnn (default), hog, mmod or crop")
 EmbedderOpt = typer.Option(None, "--embedder", help="fast (default), dlib or onnx (--onnx-model)")
 OnnxOpt = typer.Option(None, "--onnx-model", help="ONNX face model file; its card is MODEL.json")
 FlipOpt = typer.Option(None, "--flip/--no-flip", help="average each face with its mirror image")

@@ -53,7 +53,7 @@ def _load_builtin() -> None:
     # Importing the modules registers them; each keeps its heavy imports inside.
     import importlib
 
-    for mod in ("hog", "mmod", "crop", "mtcnn", "cascade"):
+    for mod in ("hog", "mmod", "crop", "mtcnn"):
         try:
             importlib.import_module(f"facebank.detect.{mod}")
         except ModuleNotFoundError as exc:  # a module not written yet, never a missing dependency
