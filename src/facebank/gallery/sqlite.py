@@ -44,6 +44,20 @@ def migrations() -> list[tuple[int, str]]:
 SCHEMA_VERSION = max(n for n, _ in migrations())
 
 
+def _statements(sql: str):
+    """Split a migration script into complete SQL statements (semicolons in comments are fine)."""
+    buf = ""
+    for line in sql.splitlines(keepends=True):
+        if not buf and line.lstrip().startswith("--"):
+            continue
+        buf += line
+        if sqlite3.complete_statement(buf):
+            yield buf
+            buf = ""
+    if buf.strip():
+        yield buf
+
+
 class SqliteGallery:
     def __init__(self, path: str | Path, readonly: bool = False) -> None:
         self.path = Path(path)
@@ -64,23 +78,29 @@ class SqliteGallery:
 
     # -- plumbing ---------------------------------------------------------------------------------
     def _migrate(self) -> None:
+        """Apply the numbered migrations not applied yet, each in one transaction.
+
+        The version is read again under the write lock, so two processes opening the same new
+        file at once do not both create the tables.
+        """
         with self._lock:
-            current = self._db.execute("PRAGMA user_version").fetchone()[0]
-            if current > SCHEMA_VERSION:
-                raise GalleryError(
-                    f"gallery {self.path} has schema version {current}, newer than this facebank "
-                    f"understands ({SCHEMA_VERSION}): upgrade facebank"
-                )
             for number, sql in migrations():
-                if number <= current:
-                    continue
-                log.info("migrating gallery %s to schema version %d", self.path, number)
-                try:  # the whole migration and its version number in one transaction
-                    self._db.executescript(
-                        f"BEGIN IMMEDIATE;\n{sql}\n;PRAGMA user_version={int(number)};\nCOMMIT;")
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    current = self._db.execute("PRAGMA user_version").fetchone()[0]
+                    if current > SCHEMA_VERSION:
+                        raise GalleryError(
+                            f"gallery {self.path} has schema version {current}, newer than this "
+                            f"facebank understands ({SCHEMA_VERSION}): upgrade facebank"
+                        )
+                    if number > current:
+                        log.info("migrating gallery %s to schema version %d", self.path, number)
+                        for statement in _statements(sql):
+                            self._db.execute(statement)
+                        self._db.execute(f"PRAGMA user_version={int(number)}")
+                    self._db.execute("COMMIT")
                 except BaseException:
-                    if self._db.in_transaction:
-                        self._db.execute("ROLLBACK")
+                    self._db.execute("ROLLBACK")
                     raise
 
     def _tx(self):
@@ -112,12 +132,12 @@ class SqliteGallery:
         self.close()
 
     def version(self) -> int:
-        """A number that changes whenever the gallery's content changes (for index caches)."""
-        row = self._db.execute(
-            "SELECT (SELECT count(*) FROM faces), (SELECT coalesce(max(id), 0) FROM faces),"
-            " (SELECT count(*) FROM people), (SELECT coalesce(sum(length(name)), 0) FROM people)"
-        ).fetchone()
-        return hash(row)
+        """A number that changes whenever the gallery's content changes (for index caches).
+
+        Every write transaction, from any process, bumps the 'generation' counter in ``meta``.
+        """
+        row = self._db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
+        return int(row[0]) if row else 0
 
     def check_model(self, model_id: str) -> None:
         if self.model_id is not None and self.model_id != model_id:
@@ -311,6 +331,9 @@ class _Transaction:
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
             if exc_type is None:
+                self.g._db.execute(
+                    "INSERT INTO meta(key, value) VALUES ('generation', '1') ON CONFLICT(key)"
+                    " DO UPDATE SET value = CAST(value AS INTEGER) + 1")
                 self.g._db.execute("COMMIT")
             else:
                 self.g._db.execute("ROLLBACK")

@@ -1,0 +1,262 @@
+"""Enrollment past one machine: the same enrollment as ``FaceBank.enroll_folder``, as a Ray Data job.
+
+    from facebank.scale.ray_enroll import enroll_with_ray
+    report = enroll_with_ray("/shared/photos", "postgresql://fb@db/faces", address="ray://head:10001")
+
+How it runs:
+
+1. the driver (this process) lists FOLDER/<person>/<photo> exactly as ``enroll_folder`` does
+   (same person names, same files; only paths travel, never photos) and starts a run in the gallery;
+2. a Ray Data ``map_batches`` stage with a pool of actors (one CPU each; each loads the
+   ``FacePipeline`` once) reads each photo, hashes it, skips it when the gallery already holds it
+   (same sha256, same model), else detects, aligns and embeds its faces;
+3. the driver turns each result into the same records as ``FaceBank.enroll_items`` (it calls
+   ``FaceBank._photo_record``) and writes them to the gallery in small transactions (16 photos or
+   2 s), so an interrupted job loses at most the photos in flight and a rerun finishes the job.
+
+On a multi-node cluster:
+
+* start the cluster: ``ray start --head --port=6379`` on one machine, ``ray start
+  --address=HEAD:6379`` on the others (each with facebank installed, same version); then run the
+  driver on the head with ``address="auto"``, or anywhere with ``address="ray://HEAD:10001"``
+  (Ray Client), or set ``RAY_ADDRESS`` and leave ``address`` out;
+* the photos must be readable under the same path on every node: a shared file system (NFS,
+  CephFS, a cloud file share mounted at the same place), or object storage given as a URI
+  (``s3://bucket/photos``, ``gs://...``: read through pyarrow's file systems, credentials from the
+  usual environment of each node);
+* the gallery must be reachable from the driver and from every node (the actors look up known
+  photos): use PostgreSQL, ``postgresql://user:password@db-host/dbname`` (pgvector installed);
+  a SQLite file works only for a cluster on one machine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import pickle
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+from facebank.gallery.base import FaceRecord, PhotoRecord, validate_name
+from facebank.settings import Settings
+from facebank.types import EnrollReport
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[..., Iterable]
+
+
+def _no_progress(it: Iterable, **_: object) -> Iterable:
+    return it
+
+
+def _is_uri(location: str) -> bool:
+    return "://" in location and not location.startswith("file://")
+
+
+def list_photos(folder: str | Path, person: str | None = None) -> Iterator[tuple[str, str]]:
+    """(person, path) of every photo, as ``FaceBank.enroll_folder`` would take them.
+
+    Local or shared folders use facebank's own listing; ``s3://``/``gs://``/... URIs are listed
+    with pyarrow's file systems (first folder level below the URI = person)."""
+    location = str(folder)
+    if not _is_uri(location):
+        from facebank.api import _labelled_photos
+
+        root = Path(location.removeprefix("file://")).absolute()  # the actors' working folder may differ
+        if not root.exists():
+            raise FileNotFoundError(f"{root} does not exist")
+        for name, path in _labelled_photos(root, person):
+            yield name, str(path)
+        return
+    import pyarrow.fs as pafs
+
+    from facebank.images import is_image_path
+
+    fs, base = pafs.FileSystem.from_uri(location)
+    scheme = location.split("://", 1)[0]
+    infos = fs.get_file_info(pafs.FileSelector(base, recursive=True))
+    for info in sorted((i for i in infos if i.type == pafs.FileType.File), key=lambda i: i.path):
+        rel = Path(info.path[len(base):].lstrip("/"))
+        if any(part.startswith(".") for part in rel.parts) or not is_image_path(rel):
+            continue
+        if person is not None:
+            yield person, f"{scheme}://{info.path}"
+        elif len(rel.parts) >= 2:
+            yield rel.parts[0], f"{scheme}://{info.path}"
+
+
+def _read(path: str) -> bytes:
+    from facebank import images
+
+    if _is_uri(path):
+        import pyarrow.fs as pafs
+
+        fs, inner = pafs.FileSystem.from_uri(path)
+        with fs.open_input_stream(inner) as stream:
+            return stream.read()
+    return images.read_bytes(path.removeprefix("file://"))
+
+
+class PhotoWorker:
+    """A Ray actor's work: load the pipeline once, then photos -> pickled ``PhotoFaces``.
+
+    Each output row: person, path, sha256 ('' when unreadable), size, known (already in the
+    gallery: not processed), error (could not read), result (pickled PhotoFaces or b'')."""
+
+    def __init__(self, settings_json: str, gallery: str | None, model_id: str) -> None:
+        import os
+
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+        from facebank.pipeline import FacePipeline
+
+        self.settings = Settings.model_validate_json(settings_json)
+        self.pipeline = FacePipeline(self.settings)
+        self.model_id = model_id
+        self.gallery = None
+        if gallery:
+            try:
+                from facebank.gallery import open_gallery
+
+                self.gallery = open_gallery(gallery)
+            except Exception as exc:  # still correct without: the driver's insert skips known photos
+                log.warning("worker cannot open the gallery %s (%s): known photos are processed again",
+                            gallery, exc)
+
+    def __call__(self, batch: dict) -> dict:
+        keys = ("person", "path", "sha256", "size", "known", "error", "result")
+        out: dict[str, list] = {k: [] for k in keys}
+        for person, path in zip(batch["person"], batch["path"], strict=True):
+            person, path = str(person), str(path)
+            digest, size, known, error, result = "", 0, False, "", b""
+            try:
+                data = _read(path)
+            except Exception as exc:
+                error = str(exc)
+            else:
+                digest, size = hashlib.sha256(data).hexdigest(), len(data)
+                known = bool(data) and self.gallery is not None \
+                    and self.gallery.has_photo(digest, self.model_id)
+                if not known:
+                    result = pickle.dumps(self.pipeline.photo(data, name=path))
+            for key, value in zip(out, (person, path, digest, size, known, error, result), strict=True):
+                out[key].append(value)
+        return out
+
+
+def enroll_with_ray(folder: str | Path, gallery_url: str, settings: Settings | None = None,
+                    address: str | None = None, *, person: str | None = None, actors: int | None = None,
+                    batch_size: int = 4, progress: Progress = _no_progress) -> EnrollReport:
+    """Enroll FOLDER (one sub-folder per person, or all of ``person``) into ``gallery_url`` with Ray.
+
+    ``address``: a Ray cluster (``"auto"``, ``"ray://head:10001"``); None = the cluster this
+    process is already connected to, else ``RAY_ADDRESS``, else a new local one (shut down after).
+    ``actors``: pipeline actors (one CPU each); default ``settings.workers`` or else every CPU of
+    the cluster. Returns the same ``EnrollReport`` as ``FaceBank.enroll_folder``.
+    """
+    import ray
+
+    from facebank.api import FaceBank
+
+    gallery_url = str(gallery_url)
+    if "://" not in gallery_url:  # a SQLite file: the same absolute path for the actors
+        gallery_url = str(Path(gallery_url).absolute())
+    s = (settings or Settings()).model_copy(update={"gallery": gallery_url})
+    started_here = False
+    if not ray.is_initialized():
+        import os
+
+        if address is None and not os.environ.get("RAY_ADDRESS"):
+            ray.init(include_dashboard=False, log_to_driver=False)  # a local cluster of this machine
+        else:
+            ray.init(address=address, log_to_driver=False)
+        started_here = True
+    try:
+        with FaceBank(settings=s) as bank:
+            return _enroll(bank, folder, person, actors, batch_size, progress)
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def _enroll(bank, folder: str | Path, person: str | None, actors: int | None, batch_size: int,
+            progress: Progress) -> EnrollReport:
+    import ray
+    import ray.data
+
+    s = bank.settings
+    gallery = bank.gallery
+    model_id = bank._model_id()
+    source = str(folder)
+    counts = {"photos_seen": 0, "photos_enrolled": 0, "faces_added": 0, "skipped": 0}
+    problems: list[tuple[str, str]] = []
+    people: set[str] = set()
+    rows: list[dict[str, str]] = []
+    start = time.perf_counter()
+    for name, path in list_photos(folder, person):
+        counts["photos_seen"] += 1
+        try:
+            name = validate_name(name)
+        except Exception as exc:
+            problems.append((path, f"bad person name: {exc}"))
+            continue
+        people.add(name)
+        rows.append({"person": name, "path": path})
+    run_id = gallery.start_run(source, model_id, s.pipeline_key())
+    pending: list[tuple[PhotoRecord, list[FaceRecord]]] = []
+    last_flush = time.monotonic()
+
+    def flush() -> None:
+        nonlocal pending, last_flush
+        if pending:
+            counts["faces_added"] += gallery.add_photos(pending, model_id, run_id)
+            counts["photos_enrolled"] += sum(1 for p, _ in pending if p.status == "ok")
+            pending = []
+        last_flush = time.monotonic()
+
+    status = "interrupted"
+    try:
+        if rows:
+            n = actors or s.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+            n = max(1, min(n, len(rows)))
+            blocks = max(1, min(len(rows) // batch_size, 64 * n))
+            ds = ray.data.from_items(rows, override_num_blocks=blocks)
+            ds = ds.map_batches(
+                PhotoWorker,
+                fn_constructor_kwargs={"settings_json": s.model_dump_json(), "gallery": s.gallery,
+                                       "model_id": model_id},
+                batch_size=batch_size, batch_format="numpy", num_cpus=1,
+                compute=ray.data.ActorPoolStrategy(min_size=1, max_size=n),
+            )
+            for row in progress(ds.iter_rows(), total=len(rows), desc="enroll", unit="photo"):
+                if row["error"]:
+                    problems.append((row["path"], row["error"]))
+                    continue
+                if row["known"]:
+                    counts["skipped"] += 1
+                    continue
+                result = pickle.loads(row["result"])
+                record = bank._photo_record(row["person"], row["sha256"], int(row["size"]), result,
+                                            problems)
+                if record is not None:
+                    pending.append(record)
+                if len(pending) >= 16 or time.monotonic() - last_flush > 2.0:
+                    flush()
+        flush()
+        status = "finished"
+    finally:
+        try:
+            gallery.finish_run(run_id, status, counts)
+        except Exception:  # never hide the original error
+            log.exception("could not record the end of run %d", run_id)
+    report = EnrollReport(
+        run_id=run_id, people=len(people), photos_seen=counts["photos_seen"],
+        photos_enrolled=counts["photos_enrolled"], photos_skipped_known=counts["skipped"],
+        faces_added=counts["faces_added"], problems=tuple(problems),
+        seconds=time.perf_counter() - start,
+    )
+    log.info("ray: enrolled %d photos (%d faces) of %d people from %s; %d already known, %d problems",
+             report.photos_enrolled, report.faces_added, report.people, source,
+             report.photos_skipped_known, len(problems))
+    return report

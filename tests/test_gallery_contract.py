@@ -1,0 +1,340 @@
+"""The Gallery protocol's behaviour, checked the same way on every backend (SQLite and PostgreSQL).
+
+PostgreSQL comes from the ``pgserver`` package (see pg_fixtures.py): skipped without it, except in
+CI where a missing PostgreSQL fails.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing as mp
+import unicodedata
+
+import numpy as np
+import pytest
+
+from facebank.gallery import open_gallery
+from facebank.gallery.base import (
+    FaceRecord,
+    Gallery,
+    GalleryError,
+    ModelMismatch,
+    PersonExists,
+    PersonNotFound,
+    PhotoRecord,
+)
+from tests.pg_fixtures import new_database_url
+
+MODEL = "test-model-v1"
+DIM = 128
+
+
+def _location(kind: str, tmp_path) -> str:
+    if kind == "sqlite":
+        return str(tmp_path / "gallery.db")
+    return new_database_url()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def location(request, tmp_path) -> str:
+    return _location(request.param, tmp_path)
+
+
+@pytest.fixture
+def gallery(location):
+    g = open_gallery(location)
+    yield g
+    g.close()
+
+
+def unit(seed: int, dim: int = DIM) -> np.ndarray:
+    v = np.random.default_rng(seed).standard_normal(dim).astype(np.float32)
+    return v / np.linalg.norm(v)
+
+
+def photo(person: str, n: int, faces: int = 1, status: str = "ok", dim: int = DIM, tag: str = "p"):
+    """A photo record with a unique sha256 per (tag, person, n) and ``faces`` random faces."""
+    sha = hashlib.sha256(f"{tag}|{person}|{n}".encode()).hexdigest()
+    rec = PhotoRecord(person, f"/photos/{person}/{n}.jpg", sha, 1000 + n, 640, 480, status,
+                      None if status == "ok" else "no face found")
+    seed = int(sha[:8], 16)
+    recs = [FaceRecord((10.0 + i, 20.0, 110.0, 140.0), unit(seed + i, dim), "hog", 1.25, False,
+                       ((30.0, 40.0), (50.0, 40.0), (40.0, 60.0), (35.0, 75.0), (45.0, 75.0)))
+            for i in range(faces)]
+    return rec, recs
+
+
+def test_a_new_gallery_is_empty(gallery: Gallery):
+    assert isinstance(gallery, Gallery)
+    assert gallery.people() == []
+    assert gallery.model_id is None
+    e = gallery.embeddings()
+    assert len(e.names) == 0 and len(e.face_ids) == 0
+    assert gallery.version() == gallery.version()
+    assert gallery.integrity() == []
+    assert gallery.add_photos([], MODEL) == 0
+
+
+def test_people_are_added_listed_renamed_and_removed(gallery: Gallery):
+    gallery.add_person("Alice")
+    gallery.add_person("Bob")
+    assert [p.name for p in gallery.people()] == ["Alice", "Bob"]
+    assert all(p.photos == 0 and p.faces == 0 for p in gallery.people())
+    with pytest.raises(PersonExists):
+        gallery.add_person("Alice")
+    gallery.rename_person("Bob", "Robert")
+    assert [p.name for p in gallery.people()] == ["Alice", "Robert"]
+    with pytest.raises(PersonExists):
+        gallery.rename_person("Robert", "Alice")
+    with pytest.raises(PersonExists):
+        gallery.rename_person("Robert", "Robert")
+    with pytest.raises(PersonNotFound):
+        gallery.rename_person("Nobody", "Somebody")
+    assert gallery.remove_person("Alice") == 0
+    with pytest.raises(PersonNotFound):
+        gallery.remove_person("Alice")
+    assert [p.name for p in gallery.people()] == ["Robert"]
+
+
+def test_removing_a_person_removes_their_photos_and_faces(gallery: Gallery):
+    gallery.add_photos([photo("Ann", i, faces=2) for i in range(3)] + [photo("Ben", 0)], MODEL)
+    assert gallery.remove_person("Ann") == 6
+    e = gallery.embeddings()
+    assert set(e.names) == {"Ben"} and len(e.names) == 1
+    assert not gallery.has_photo(photo("Ann", 0)[0].sha256, MODEL)
+    assert gallery.integrity() == []
+
+
+def test_adding_the_same_photo_again_adds_nothing(gallery: Gallery):
+    items = [photo("Ann", i) for i in range(4)]
+    assert gallery.add_photos(items, MODEL) == 4
+    assert gallery.add_photos(items, MODEL) == 0
+    # the same bytes filed under another person are still the same photo
+    again = [(PhotoRecord("Other", p.path, p.sha256, p.size_bytes, 1, 1, "ok"), f) for p, f in items[:2]]
+    assert gallery.add_photos(again, MODEL) == 0
+    # and a batch holding one photo twice stores it once
+    dup = photo("Ann", 9)
+    assert gallery.add_photos([dup, dup], MODEL) == 1
+    assert all(gallery.has_photo(p.sha256, MODEL) for p, _ in items)
+    assert not gallery.has_photo(items[0][0].sha256, "another-model")
+    assert len(gallery.embeddings().names) == 5
+    info = {p.name: p for p in gallery.people()}
+    assert info["Ann"].photos == 5 and info["Ann"].faces == 5
+
+
+def test_embeddings_of_another_model_are_refused(gallery: Gallery):
+    gallery.add_photos([photo("Ann", 0)], MODEL)
+    assert gallery.model_id == MODEL
+    before = gallery.version()
+    with pytest.raises(ModelMismatch):
+        gallery.add_photos([photo("Ann", 1)], "other-model")
+    with pytest.raises(ModelMismatch):
+        gallery.start_run("folder", "other-model", "")
+    assert gallery.version() == before
+    assert len(gallery.embeddings().names) == 1
+    assert gallery.model_id == MODEL
+
+
+def test_a_failing_batch_leaves_no_half_written_photo(gallery: Gallery):
+    good = photo("Ann", 0)
+    bad_rec, bad_faces = photo("Ann", 1)
+    broken = [FaceRecord(("not", "a", "box", 0), f.embedding, f.detector, f.detector_score)
+              for f in bad_faces]
+    with pytest.raises((ValueError, TypeError)):
+        gallery.add_photos([good, (bad_rec, broken)], MODEL)
+    assert not gallery.has_photo(good[0].sha256, MODEL)
+    assert gallery.people() == []
+    assert len(gallery.embeddings().names) == 0
+    assert gallery.model_id is None  # the failed first batch did not fix the model
+    assert gallery.add_photos([good], MODEL) == 1
+    assert gallery.integrity() == []
+
+
+def test_embeddings_round_trip_exactly(gallery: Gallery):
+    items = [photo(name, i, faces=1 + i % 2) for name in ("Ann", "Ben", "Cy") for i in range(3)]
+    gallery.add_photos(items, MODEL)
+    e = gallery.embeddings()
+    stored = {tuple(v.view(np.uint32)): n for v, n in zip(e.vectors, e.names, strict=True)}
+    sent = {tuple(f.embedding.view(np.uint32)): p.person for p, faces in items for f in faces}
+    assert stored == sent  # bit for bit, each under its person
+    assert e.vectors.dtype == np.float32 and e.vectors.shape == (len(sent), DIM)
+    assert len(set(e.face_ids.tolist())) == len(sent)
+    assert list(e.face_ids) == sorted(e.face_ids)
+
+
+def test_unicode_names_are_kept_normalised_and_in_codepoint_order(gallery: Gallery):
+    decomposed = unicodedata.normalize("NFD", "Zoë Müller")
+    for name in ("김지수", "Ólafur Arnalds", decomposed, "王菲", "Beyoncé", "O'Brien, Jr."):
+        gallery.add_person(name)
+    names = [p.name for p in gallery.people()]
+    assert "Zoë Müller" in names and decomposed not in names  # stored NFC
+    assert names == sorted(names)  # Python's order = code points, the same on every backend
+    with pytest.raises(PersonExists):
+        gallery.add_person("Zoë Müller")
+    gallery.add_photos([photo("김지수", 0)], MODEL)
+    assert gallery.embeddings().names == ("김지수",)
+    assert gallery.photos("김지수")[0]["faces"] == 1
+
+
+@pytest.mark.parametrize("bad", ["", "   ", ".", "..", "a/b", "..\\x", "nul\x00l", "new\nline", "x" * 201])
+def test_invalid_names_are_refused(gallery: Gallery, bad: str):
+    with pytest.raises(GalleryError):
+        gallery.add_person(bad)
+    gallery.add_person("Fine")
+    with pytest.raises(GalleryError):
+        gallery.rename_person("Fine", bad)
+    with pytest.raises(GalleryError):
+        gallery.add_photos([photo(bad, 0)], MODEL)
+    assert [p.name for p in gallery.people()] == ["Fine"]
+
+
+def test_photos_problems_and_photo_removal(gallery: Gallery):
+    gallery.add_photos([photo("Ann", 0, faces=2), photo("Ann", 1, faces=0, status="no_face")], MODEL)
+    listed = gallery.photos("Ann")
+    assert [p["faces"] for p in listed] == [2, 0] or [p["faces"] for p in listed] == [0, 2]
+    assert {p["status"] for p in listed} == {"ok", "no_face"}
+    problems = gallery.problems()
+    assert len(problems) == 1 and problems[0]["person"] == "Ann" and problems[0]["status"] == "no_face"
+    info = gallery.people()[0]
+    assert (info.photos, info.faces) == (1, 2)
+    sha = next(p["sha256"] for p in listed if p["faces"] == 2)
+    assert gallery.remove_photo("Ann", sha) == 2
+    assert not gallery.has_photo(sha, MODEL)
+    with pytest.raises(GalleryError):
+        gallery.remove_photo("Ann", sha)
+    with pytest.raises(PersonNotFound):
+        gallery.photos("Nobody")
+    assert len(gallery.embeddings().names) == 0
+
+
+def test_runs_are_recorded_and_a_stale_one_is_marked_interrupted(gallery: Gallery):
+    first = gallery.start_run("folder A", MODEL, "hog")
+    second = gallery.start_run("folder B", MODEL, "hog")  # the first never finished
+    gallery.add_photos([photo("Ann", 0)], MODEL, run_id=second)
+    gallery.finish_run(second, "finished", {"photos_seen": 3, "photos_enrolled": 1, "faces_added": 1})
+    runs = {r["id"]: r for r in gallery.runs()}
+    assert runs[first]["status"] == "interrupted"
+    assert runs[second]["status"] == "finished"
+    counts = tuple(runs[second][k] for k in ("photos_seen", "photos_enrolled", "faces_added"))
+    assert counts == (3, 1, 1)
+    assert runs[second]["source"] == "folder B" and runs[second]["model_id"] == MODEL
+    assert runs[second]["finished_at"] and runs[second]["started_at"] <= runs[second]["finished_at"]
+
+
+def test_every_change_changes_the_version_and_calls_back(gallery: Gallery):
+    calls = []
+    gallery.on_change(lambda: calls.append(1))
+    last = gallery.version()
+    steps = [
+        lambda: gallery.add_person("Ann"),
+        lambda: gallery.add_photos([photo("Ann", 0)], MODEL),
+        lambda: gallery.rename_person("Ann", "Anne"),
+        lambda: gallery.add_photos([photo("Anne", 1)], MODEL),
+        lambda: gallery.remove_photo("Anne", photo("Anne", 1)[0].sha256),
+        lambda: gallery.remove_person("Anne"),
+    ]
+    for step in steps:
+        step()
+        v = gallery.version()
+        assert v != last
+        last = v
+    assert len(calls) == len(steps)
+
+
+def test_replacing_a_removed_photo_by_another_changes_the_version(location: str):
+    """An index cached at version v must not be reused when the faces differ, even if their count
+    and largest id came back to what they were (SQLite reuses the id of a deleted last row)."""
+    g = open_gallery(location)
+    try:
+        g.add_photos([photo("Ann", 0), photo("Ann", 1)], MODEL)
+        cached = g.version()
+        g.remove_photo("Ann", photo("Ann", 1)[0].sha256)
+        g.add_photos([photo("Ann", 2)], MODEL)
+        assert g.version() != cached
+    finally:
+        g.close()
+
+
+def test_the_gallery_is_there_after_reopening(location: str):
+    g = open_gallery(location)
+    g.add_photos([photo("Ann", i) for i in range(3)], MODEL)
+    vectors = g.embeddings().vectors.copy()
+    g.close()
+    g = open_gallery(location)  # migrations run again: nothing to do
+    try:
+        assert g.model_id == MODEL
+        assert [(p.name, p.faces) for p in g.people()] == [("Ann", 3)]
+        assert np.array_equal(g.embeddings().vectors, vectors)
+        assert g.integrity() == []
+    finally:
+        g.close()
+
+
+def _writer(location: str, worker: int, out) -> None:
+    """Enroll 3 people x 12 photos in batches of 4, in an order of its own; overlaps the other writer."""
+    g = open_gallery(location)
+    try:
+        items = [photo(name, i, tag="shared") for name in ("Ann", "Ben", "Cy") for i in range(12)]
+        items += [photo(f"Solo {worker}", i, tag=f"w{worker}") for i in range(6)]
+        order = np.random.default_rng(worker).permutation(len(items))
+        added = 0
+        for start in range(0, len(order), 4):
+            added += g.add_photos([items[j] for j in order[start:start + 4]], MODEL)
+        out.put(added)
+    except BaseException as exc:
+        out.put(repr(exc))
+        raise
+    finally:
+        g.close()
+
+
+@pytest.mark.slow
+def test_two_processes_writing_at_once_neither_lose_nor_duplicate_photos(location: str):
+    open_gallery(location).close()  # schema in place before the race (opening concurrently is tested below)
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_writer, args=(location, w, out)) for w in (1, 2)]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+    assert all(isinstance(r, int) for r in results), results
+    g = open_gallery(location)
+    try:
+        counts = {p.name: (p.photos, p.faces) for p in g.people()}
+        assert counts == {"Ann": (12, 12), "Ben": (12, 12), "Cy": (12, 12),
+                          "Solo 1": (6, 6), "Solo 2": (6, 6)}
+        assert sum(results) == 48  # each shared photo added by exactly one of the two
+        assert len(g.embeddings().names) == 48
+        assert g.integrity() == []
+    finally:
+        g.close()
+
+
+def _opener(location: str, out) -> None:
+    try:
+        g = open_gallery(location)
+        g.add_photos([photo("Ann", 0, tag="open")], MODEL)
+        g.close()
+        out.put("ok")
+    except BaseException as exc:
+        out.put(repr(exc))
+
+
+@pytest.mark.slow
+def test_two_processes_creating_the_same_new_gallery_both_succeed(location: str):
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_opener, args=(location, out)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+    assert results == ["ok", "ok"]
+    g = open_gallery(location)
+    try:
+        assert [(p.name, p.faces) for p in g.people()] == [("Ann", 1)]
+    finally:
+        g.close()
