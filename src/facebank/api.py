@@ -67,7 +67,9 @@ class FaceBank:
         """The in-memory index, rebuilt from the gallery whenever the gallery changed."""
         version = self.gallery.version()
         if self._index is None or version != self._index_version:
-            self._index = ExactIndex(self.gallery.embeddings())
+            from facebank.gallery.ann import build_index
+
+            self._index = build_index(self.gallery.embeddings())  # exact below 50k faces, else HNSW
             self._index_version = version
         return self._index
 
