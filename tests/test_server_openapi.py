@@ -57,3 +57,15 @@ def test_every_error_answer_is_documented_with_the_error_shape():
             if path.startswith("/v1/") and not path.startswith(("/v1/health", "/v1/ready", "/v1/model")):
                 assert "401" in op["responses"], f"{method} {path} needs a key and must document 401"
                 assert op.get("security") == [{"ApiKey": []}], (method, path)
+
+
+def test_docs_page_works_offline_from_packaged_files():
+    from fastapi.testclient import TestClient
+
+    # no `with`: the app's start-up (models, gallery) is not needed for the docs page
+    client = TestClient(create_app(ServerConfig(settings=Settings(gallery="unused.db"))))
+    page = client.get("/docs")
+    assert page.status_code == 200 and "/docs-static/swagger-ui-bundle.js" in page.text
+    assert "cdn" not in page.text.lower()
+    js = client.get("/docs-static/swagger-ui-bundle.js")
+    assert js.status_code == 200 and len(js.content) > 100_000

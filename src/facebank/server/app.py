@@ -14,6 +14,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -52,7 +53,7 @@ def create_app(config: ServerConfig) -> FastAPI:
             ctx.close()
 
     app = FastAPI(title="facebank", version=__version__, description=DESCRIPTION, lifespan=lifespan,
-                  docs_url="/docs", redoc_url=None, openapi_url="/openapi.json")
+                  docs_url=None, redoc_url=None, openapi_url="/openapi.json")
     app.state.ctx = None
     app.state.config = config
     install_error_handlers(app)
@@ -63,4 +64,28 @@ def create_app(config: ServerConfig) -> FastAPI:
     app.include_router(routes_service.web)
     web_dir = resources.files("facebank.server") / "web"
     app.mount("/web", StaticFiles(directory=str(web_dir)), name="web")
+    _offline_docs(app)
     return app
+
+
+def _offline_docs(app: FastAPI) -> None:
+    """Swagger UI at /docs from the files the fastapi-offline package ships: no CDN needed."""
+    import importlib.util
+
+    from fastapi.openapi.docs import get_swagger_ui_html
+
+    spec = importlib.util.find_spec("fastapi_offline")
+    if spec is None or not spec.submodule_search_locations:
+        log.warning("fastapi-offline is not installed: no /docs page (the schema is at /openapi.json)")
+        return
+    static = Path(next(iter(spec.submodule_search_locations))) / "static"
+    app.mount("/docs-static", StaticFiles(directory=str(static)), name="docs-static")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs():  # noqa: ANN202 - an HTML page
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json", title="facebank API",
+            swagger_js_url="/docs-static/swagger-ui-bundle.js",
+            swagger_css_url="/docs-static/swagger-ui.css",
+            swagger_favicon_url="/docs-static/favicon.png",
+        )
