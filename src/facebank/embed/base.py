@@ -68,6 +68,16 @@ def l2_normalise(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(norms, 1e-12)
 
 
+def embed_raw(raw: Callable[[np.ndarray], np.ndarray], chips: np.ndarray, flip: bool) -> np.ndarray:
+    """Unit vectors from a model's raw descriptors; with ``flip``, the descriptors of the chip and
+    of its mirror image are summed first (test-time augmentation)."""
+    chips = np.asarray(chips)
+    vecs = raw(chips)
+    if flip and len(chips):
+        vecs = vecs + raw(chips[:, :, ::-1, :])
+    return l2_normalise(vecs)
+
+
 def _load_builtin() -> None:
     import importlib
 

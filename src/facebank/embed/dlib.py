@@ -7,7 +7,7 @@ import logging
 import numpy as np
 
 from facebank import models
-from facebank.embed.base import ChipSpec, l2_normalise, register
+from facebank.embed.base import ChipSpec, embed_raw, register
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +39,7 @@ class DlibEmbedder:
         return np.asarray(self._net.compute_face_descriptor(batch), dtype=np.float32)
 
     def embed(self, chips: np.ndarray) -> np.ndarray:
-        chips = np.asarray(chips)
-        vecs = self.raw(chips)
-        if self.flip and len(chips):
-            vecs = vecs + self.raw(chips[:, :, ::-1, :])
-        return l2_normalise(vecs)
+        return embed_raw(self.raw, chips, self.flip)
 
 
 @register("dlib")

@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from facebank import models
-from facebank.embed.base import ChipSpec, l2_normalise, register
+from facebank.embed.base import ChipSpec, embed_raw, register
 from facebank.embed.dlib import DLIB_MODEL_ID
 
 if TYPE_CHECKING:
@@ -619,11 +619,7 @@ class FastDlibEmbedder:
         return out
 
     def embed(self, chips: np.ndarray) -> np.ndarray:
-        chips = np.asarray(chips)
-        vecs = self.raw(chips)
-        if self.flip and len(chips):
-            vecs = vecs + self.raw(chips[:, :, ::-1, :])
-        return l2_normalise(vecs)
+        return embed_raw(self.raw, chips, self.flip)
 
 
 @register("fast")
