@@ -115,74 +115,32 @@ class FaceBank:
 
     def enroll_items(self, items: Iterable[tuple[str, Path]], source: str,
                      progress: Progress = _no_progress, total: int | None = None) -> EnrollReport:
-        s = self.settings
-        model_id = self._model_id()
-        gallery = self.gallery
-        run_id = gallery.start_run(source, model_id, s.pipeline_key())
-        counts = {"photos_seen": 0, "photos_enrolled": 0, "faces_added": 0, "skipped": 0}
-        problems: list[tuple[str, str]] = []
-        people: set[str] = set()
+        """Enroll (person, photo path) pairs in worker processes; see ``enroll_folder``."""
         labels: dict[str, tuple[str, str, int]] = {}  # path -> (person, sha256, size)
-        pending: list[tuple[PhotoRecord, list[FaceRecord]]] = []
-        last_flush = time.monotonic()
-        start = time.perf_counter()
+        with EnrollRun(self, source) as run:
 
-        def todo() -> Iterator[str]:
-            for person, path in items:
-                counts["photos_seen"] += 1
-                try:
-                    person = validate_name(person)
-                except Exception as exc:
-                    problems.append((str(path), f"bad person name: {exc}"))
-                    continue
-                people.add(person)
-                try:
-                    data = images.read_bytes(path)
-                except images.ImageError as exc:
-                    problems.append((str(path), str(exc)))
-                    continue
-                digest = hashlib.sha256(data).hexdigest()
-                if data and gallery.has_photo(digest, model_id):
-                    counts["skipped"] += 1
-                    continue
-                labels[str(path)] = (person, digest, len(data))
-                yield str(path)
+            def todo() -> Iterator[str]:
+                for person, path in items:
+                    name = run.saw(person, str(path))
+                    if name is None:
+                        continue
+                    try:
+                        data = images.read_bytes(path)
+                    except images.ImageError as exc:
+                        run.problem(str(path), str(exc))
+                        continue
+                    digest = hashlib.sha256(data).hexdigest()
+                    if data and self.gallery.has_photo(digest, run.model_id):
+                        run.skip()
+                        continue
+                    labels[str(path)] = (name, digest, len(data))
+                    yield str(path)
 
-        def flush() -> None:
-            nonlocal pending, last_flush
-            if pending:
-                counts["faces_added"] += gallery.add_photos(pending, model_id, run_id)
-                counts["photos_enrolled"] += sum(1 for p, _ in pending if p.status == "ok")
-                pending = []
-            last_flush = time.monotonic()
-
-        status = "interrupted"
-        try:
-            stream = process_stream(todo(), s, self._pipeline)
+            stream = process_stream(todo(), self.settings, self._pipeline)
             for result in progress(stream, total=total, desc="enroll", unit="photo"):
                 person, digest, size = labels.pop(result.path)
-                record = self._photo_record(person, digest, size, result, problems)
-                if record is not None:
-                    pending.append(record)
-                if len(pending) >= 16 or time.monotonic() - last_flush > 2.0:
-                    flush()
-            flush()
-            status = "finished"
-        finally:
-            try:
-                gallery.finish_run(run_id, status, counts)
-            except Exception:  # never hide the original error
-                log.exception("could not record the end of run %d", run_id)
-        report = EnrollReport(
-            run_id=run_id, people=len(people), photos_seen=counts["photos_seen"],
-            photos_enrolled=counts["photos_enrolled"], photos_skipped_known=counts["skipped"],
-            faces_added=counts["faces_added"], problems=tuple(problems),
-            seconds=time.perf_counter() - start,
-        )
-        log.info("enrolled %d photos (%d faces) of %d people from %s; %d already known, %d problems",
-                 report.photos_enrolled, report.faces_added, report.people, source,
-                 report.photos_skipped_known, len(problems))
-        return report
+                run.add(person, digest, size, result)
+        return run.report
 
     def _photo_record(self, person: str, digest: str, size: int, result: PhotoFaces,
                       problems: list[tuple[str, str]]) -> tuple[PhotoRecord, list[FaceRecord]] | None:
@@ -289,6 +247,90 @@ class FaceBank:
         if face is None:
             raise ValueError(f"{photo.path}: no face found")
         return face
+
+
+class EnrollRun:
+    """One enrollment run: counts, per-file problems, photos written in small all-or-nothing
+    batches, the run's record in the gallery and the final ``EnrollReport``.
+
+    Used as a context manager by every enrollment engine (local worker processes, Ray): on a clean
+    exit the last batch is written and the run is 'finished'; on an error or Ctrl-C what was
+    committed stays and the run is 'interrupted'.
+    """
+
+    BATCH_PHOTOS = 16
+    BATCH_SECONDS = 2.0
+
+    def __init__(self, bank: FaceBank, source: str) -> None:
+        self.bank = bank
+        self.gallery = bank.gallery
+        self.model_id = bank._model_id()
+        self.source = source
+        self.run_id = self.gallery.start_run(source, self.model_id, bank.settings.pipeline_key())
+        self.counts = {"photos_seen": 0, "photos_enrolled": 0, "faces_added": 0, "skipped": 0}
+        self.problems: list[tuple[str, str]] = []
+        self.people: set[str] = set()
+        self.report: EnrollReport | None = None
+        self._pending: list[tuple[PhotoRecord, list[FaceRecord]]] = []
+        self._last_flush = time.monotonic()
+        self._start = time.perf_counter()
+
+    def saw(self, person: str, path: str) -> str | None:
+        """Count a photo; its person's validated name, or None (a problem is recorded)."""
+        self.counts["photos_seen"] += 1
+        try:
+            name = validate_name(person)
+        except Exception as exc:
+            self.problem(path, f"bad person name: {exc}")
+            return None
+        self.people.add(name)
+        return name
+
+    def skip(self) -> None:
+        self.counts["skipped"] += 1
+
+    def problem(self, path: str, reason: str) -> None:
+        self.problems.append((path, reason))
+
+    def add(self, person: str, digest: str, size: int, result: PhotoFaces) -> None:
+        record = self.bank._photo_record(person, digest, size, result, self.problems)
+        if record is not None:
+            self._pending.append(record)
+        due = time.monotonic() - self._last_flush > self.BATCH_SECONDS
+        if due or len(self._pending) >= self.BATCH_PHOTOS:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._pending:
+            self.counts["faces_added"] += self.gallery.add_photos(self._pending, self.model_id, self.run_id)
+            self.counts["photos_enrolled"] += sum(1 for p, _ in self._pending if p.status == "ok")
+            self._pending = []
+        self._last_flush = time.monotonic()
+
+    def __enter__(self) -> EnrollRun:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        status = "interrupted"
+        try:
+            if exc_type is None:
+                self.flush()
+                status = "finished"
+        finally:
+            try:
+                self.gallery.finish_run(self.run_id, status, self.counts)
+            except Exception:  # never hide the original error
+                log.exception("could not record the end of run %d", self.run_id)
+        c = self.counts
+        self.report = EnrollReport(
+            run_id=self.run_id, people=len(self.people), photos_seen=c["photos_seen"],
+            photos_enrolled=c["photos_enrolled"], photos_skipped_known=c["skipped"],
+            faces_added=c["faces_added"], problems=tuple(self.problems),
+            seconds=time.perf_counter() - self._start,
+        )
+        log.info("%s: enrolled %d photos (%d faces) of %d people from %s; %d already known, %d problems",
+                 status, c["photos_enrolled"], c["faces_added"], len(self.people), self.source,
+                 c["skipped"], len(self.problems))
 
 
 def _as_rgb(arr: np.ndarray) -> np.ndarray:

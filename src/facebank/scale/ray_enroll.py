@@ -34,11 +34,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import pickle
-import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from facebank.gallery.base import FaceRecord, PhotoRecord, validate_name
 from facebank.settings import Settings
 from facebank.types import EnrollReport
 
@@ -185,38 +183,15 @@ def _enroll(bank, folder: str | Path, person: str | None, actors: int | None, ba
     import ray
     import ray.data
 
+    from facebank.api import EnrollRun
+
     s = bank.settings
-    gallery = bank.gallery
-    model_id = bank._model_id()
-    source = str(folder)
-    counts = {"photos_seen": 0, "photos_enrolled": 0, "faces_added": 0, "skipped": 0}
-    problems: list[tuple[str, str]] = []
-    people: set[str] = set()
     rows: list[dict[str, str]] = []
-    start = time.perf_counter()
-    for name, path in list_photos(folder, person):
-        counts["photos_seen"] += 1
-        try:
-            name = validate_name(name)
-        except Exception as exc:
-            problems.append((path, f"bad person name: {exc}"))
-            continue
-        people.add(name)
-        rows.append({"person": name, "path": path})
-    run_id = gallery.start_run(source, model_id, s.pipeline_key())
-    pending: list[tuple[PhotoRecord, list[FaceRecord]]] = []
-    last_flush = time.monotonic()
-
-    def flush() -> None:
-        nonlocal pending, last_flush
-        if pending:
-            counts["faces_added"] += gallery.add_photos(pending, model_id, run_id)
-            counts["photos_enrolled"] += sum(1 for p, _ in pending if p.status == "ok")
-            pending = []
-        last_flush = time.monotonic()
-
-    status = "interrupted"
-    try:
+    with EnrollRun(bank, str(folder)) as run:
+        for name, path in list_photos(folder, person):
+            valid = run.saw(name, path)
+            if valid is not None:
+                rows.append({"person": valid, "path": path})
         if rows:
             n = actors or s.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
             n = max(1, min(n, len(rows)))
@@ -225,38 +200,15 @@ def _enroll(bank, folder: str | Path, person: str | None, actors: int | None, ba
             ds = ds.map_batches(
                 PhotoWorker,
                 fn_constructor_kwargs={"settings_json": s.model_dump_json(), "gallery": s.gallery,
-                                       "model_id": model_id},
+                                       "model_id": run.model_id},
                 batch_size=batch_size, batch_format="numpy", num_cpus=1,
                 compute=ray.data.ActorPoolStrategy(min_size=1, max_size=n),
             )
             for row in progress(ds.iter_rows(), total=len(rows), desc="enroll", unit="photo"):
                 if row["error"]:
-                    problems.append((row["path"], row["error"]))
-                    continue
-                if row["known"]:
-                    counts["skipped"] += 1
-                    continue
-                result = pickle.loads(row["result"])
-                record = bank._photo_record(row["person"], row["sha256"], int(row["size"]), result,
-                                            problems)
-                if record is not None:
-                    pending.append(record)
-                if len(pending) >= 16 or time.monotonic() - last_flush > 2.0:
-                    flush()
-        flush()
-        status = "finished"
-    finally:
-        try:
-            gallery.finish_run(run_id, status, counts)
-        except Exception:  # never hide the original error
-            log.exception("could not record the end of run %d", run_id)
-    report = EnrollReport(
-        run_id=run_id, people=len(people), photos_seen=counts["photos_seen"],
-        photos_enrolled=counts["photos_enrolled"], photos_skipped_known=counts["skipped"],
-        faces_added=counts["faces_added"], problems=tuple(problems),
-        seconds=time.perf_counter() - start,
-    )
-    log.info("ray: enrolled %d photos (%d faces) of %d people from %s; %d already known, %d problems",
-             report.photos_enrolled, report.faces_added, report.people, source,
-             report.photos_skipped_known, len(problems))
-    return report
+                    run.problem(row["path"], row["error"])
+                elif row["known"]:
+                    run.skip()
+                else:
+                    run.add(row["person"], row["sha256"], int(row["size"]), pickle.loads(row["result"]))
+    return run.report
