@@ -45,24 +45,21 @@ def enroll(
 ) -> None:
     """Learn the people in FOLDER (FOLDER/<name>/*.jpg). Safe to interrupt and rerun: photos
     already enrolled are skipped, so a rerun finishes the job."""
-    flags = dict(multi_face=multi_face, detector=detector, embedder=embedder, onnx_model=onnx_model,
-                 flip=flip, workers=workers, crop_fallback=crop_fallback)
-    try:
-        if engine == "ray":
-            from facebank.scale.ray_enroll import enroll_with_ray
+    if engine == "ray":
+        from facebank.cli.scale import enroll_ray
 
-            settings = make_settings(gallery, **flags)
-            report = enroll_with_ray(folder, settings.gallery, settings, address, person=person,
-                                     progress=progress)
-            where = settings.gallery
-        elif engine == "local":
-            fb = _bank(gallery, **flags)
-            report = fb.enroll_folder(folder, person=person, progress=progress)
-            where = fb.settings.gallery
-        else:
-            raise ValueError(f"unknown engine {engine!r}: use local or ray")
+        return enroll_ray(str(folder), gallery=gallery, address=address, person=person, actors=workers,
+                          multi_face=multi_face, detector=detector, embedder=embedder,
+                          onnx_model=onnx_model, flip=flip, crop_fallback=crop_fallback)
+    if engine != "local":
+        raise fail(f"unknown engine {engine!r}: use local or ray")
+    fb = _bank(gallery, multi_face=multi_face, detector=detector, embedder=embedder,
+               onnx_model=onnx_model, flip=flip, workers=workers, crop_fallback=crop_fallback)
+    try:
+        report = fb.enroll_folder(folder, person=person, progress=progress)
     except Exception as exc:
         raise fail(str(exc)) from None
+    where = fb.settings.gallery
     for path, reason in report.problems:
         typer.echo(f"  skipped {path}: {reason}", err=True)
     typer.echo(

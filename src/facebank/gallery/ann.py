@@ -32,7 +32,7 @@ from typing import Protocol
 import numpy as np
 
 from facebank.gallery.base import Embeddings
-from facebank.gallery.index import ExactIndex, PersonDistances, l2_from_dot
+from facebank.gallery.index import ExactIndex, PersonDistances, l2_from_dot, one_blas_thread
 
 log = logging.getLogger(__name__)
 
@@ -300,28 +300,6 @@ class AnnIndex:
         per_item = 4 * (self.dim or 0) + 4 * 2 * self.m + 8 + 8 + 4
         return cap * per_item + self._face_ids.nbytes + self._person.nbytes + self._alive.nbytes \
             + self._sums.nbytes
-
-
-_BLAS = None
-
-
-def one_blas_thread():
-    """Run a small matrix product on one BLAS thread: OpenBLAS wakes its other threads even for a
-    (1 x 128) @ (128 x 10k) product, which then costs ~10 ms instead of ~0.1 ms on a busy machine
-    (measured here). A no-op context without threadpoolctl."""
-    global _BLAS
-    import contextlib
-
-    if _BLAS is None:
-        try:
-            from threadpoolctl import ThreadpoolController
-
-            _BLAS = ThreadpoolController()
-        except ImportError:
-            _BLAS = False
-    if _BLAS is False:
-        return contextlib.nullcontext()
-    return _BLAS.limit(limits=1, user_api="blas")
 
 
 def _check_new(face_ids: Sequence[int] | np.ndarray, vectors: np.ndarray, names: Sequence[str],
