@@ -234,7 +234,7 @@ class FaceBank:
     def verify(self, a: str | Path | bytes, b: str | Path | bytes,
                threshold: float | None = None) -> Verification:
         """Are the main faces of two photos the same person? Raises ValueError without a face."""
-        thr = self.settings.threshold if threshold is None else threshold
+        thr = self.settings.verify_threshold if threshold is None else threshold
         va, vb = (self.main_face(x).embedding for x in (a, b))
         d = float(np.linalg.norm(va - vb))
         return Verification(same=d <= thr, distance=d, score=cosine_from_l2(d), threshold=thr)

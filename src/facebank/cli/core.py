@@ -151,10 +151,10 @@ def verify(
     from facebank import FaceBank
     from facebank.gallery.sqlite import SqliteGallery
 
-    settings = make_settings(None, threshold=threshold, detector=detector, embedder=embedder, flip=flip)
+    settings = make_settings(None, detector=detector, embedder=embedder, flip=flip)
     fb = FaceBank(SqliteGallery(":memory:"), settings=settings)
     try:
-        v = fb.verify(a, b)
+        v = fb.verify(a, b, threshold)
     except ValueError as exc:
         raise fail(str(exc)) from None
     if as_json:

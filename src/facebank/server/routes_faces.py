@@ -119,7 +119,7 @@ def _verify(ctx: ServerContext, a: bytes, b: bytes, threshold: float | None) -> 
         if face is None:
             raise ApiError(422, "no_face", f"{label}: no face found")
         mains.append(face)
-    thr = ctx.settings.threshold if threshold is None else threshold
+    thr = ctx.settings.verify_threshold if threshold is None else threshold
     d = float(((mains[0].embedding - mains[1].embedding) ** 2).sum() ** 0.5)
     return VerifyResponse(same=d <= thr, distance=round(d, 6), score=round(cosine_from_l2(d), 6),
                           threshold=thr, face_a=DetectedFace(**_face_json(mains[0])),
