@@ -59,14 +59,18 @@ def enroll(
         report = fb.enroll_folder(folder, person=person, progress=progress)
     except Exception as exc:
         raise fail(str(exc)) from None
-    where = fb.settings.gallery
+    echo_enroll_report(report, fb.settings.gallery)
+
+
+def echo_enroll_report(report, gallery: str, engine: str = "") -> None:
+    """Per-file problems on stderr, then one summary line (shared by every enrollment engine)."""
     for path, reason in report.problems:
         typer.echo(f"  skipped {path}: {reason}", err=True)
     typer.echo(
         f"enrolled {report.photos_enrolled} photos ({report.faces_added} faces) of {report.people} people "
-        f"in {report.seconds:.1f} s ({report.photos_per_second:.1f} photos/s); "
+        f"in {report.seconds:.1f} s ({report.photos_per_second:.1f} photos/s){engine}; "
         f"{report.photos_skipped_known} already known, {len(report.problems)} problems. "
-        f"Gallery: {where}"
+        f"Gallery: {gallery}"
     )
 
 

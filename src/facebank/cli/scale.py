@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from facebank.cli.app import GalleryOpt, app, fail, make_settings, progress
-from facebank.cli.core import CropOpt, DetectorOpt, EmbedderOpt, FlipOpt, OnnxOpt
+from facebank.cli.core import CropOpt, DetectorOpt, EmbedderOpt, FlipOpt, OnnxOpt, echo_enroll_report
 
 
 @app.command("enroll-ray")
@@ -43,14 +43,7 @@ def enroll_ray(
         raise fail(f"enroll-ray needs Ray: pip install 'ray[data]' ({exc})") from None
     except Exception as exc:
         raise fail(f"{type(exc).__name__}: {exc}") from None
-    for path, reason in report.problems:
-        typer.echo(f"  skipped {path}: {reason}", err=True)
-    typer.echo(
-        f"enrolled {report.photos_enrolled} photos ({report.faces_added} faces) of {report.people} people "
-        f"in {report.seconds:.1f} s ({report.photos_per_second:.1f} photos/s) with Ray; "
-        f"{report.photos_skipped_known} already known, {len(report.problems)} problems. "
-        f"Gallery: {settings.gallery}"
-    )
+    echo_enroll_report(report, settings.gallery, " with Ray")
 
 
 def _quiet_ray() -> None:
