@@ -50,7 +50,7 @@ def load_rgb(path: Path) -> np.ndarray:
 
 def mapping_to_chip(details) -> np.ndarray:
     """dlib's get_mapping_to_chip as a 2x3 matrix (image pixel -> chip pixel)."""
-    import cv2
+    from facebank.align import similarity_transform
 
     r = details.rect
     cx, cy = (r.left() + r.right()) / 2.0, (r.top() + r.bottom()) / 2.0
@@ -62,8 +62,7 @@ def mapping_to_chip(details) -> np.ndarray:
 
     src = np.array([rot(r.left(), r.top()), rot(r.right(), r.top()), rot(r.right(), r.bottom())])
     dst = np.array([[0, 0], [details.cols - 1, 0], [details.cols - 1, details.rows - 1]], float)
-    m, _ = cv2.estimateAffinePartial2D(src, dst, method=cv2.LMEDS)
-    return m
+    return similarity_transform(src, dst)
 
 
 def photos(lfw_count: int) -> list[Path]:

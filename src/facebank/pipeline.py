@@ -65,9 +65,29 @@ class FacePipeline:
         found = self.detector.detect(small)
         if factor != 1.0:
             found = [_scale_detection(d, factor) for d in found]
-        if not found and s.crop_fallback == "auto" and looks_like_face_crop(rgb, s.crop_fallback_max_side):
+        tight = looks_like_face_crop(rgb, s.crop_fallback_max_side)
+        if not found and tight and s.pad_crops > 0:
+            found = self._detect_padded(rgb, s.pad_crops)
+        if not found and s.crop_fallback == "auto" and tight:
             found = [whole_photo_detection(rgb)]
         return found
+
+    def _detect_padded(self, rgb: np.ndarray, fraction: float) -> list[Detection]:
+        """Search a tight crop again inside a black border: detectors miss faces cut by the edge."""
+        h, w = rgb.shape[:2]
+        pad = max(1, int(round(fraction * max(h, w))))
+        padded = np.pad(rgb, ((pad, pad), (pad, pad), (0, 0)))
+        out = []
+        for d in self.detector.detect(padded):
+            lm = d.landmarks
+            if lm is not None:
+                lm = Landmarks(tuple((x - pad, y - pad) for x, y in lm.points), lm.scheme)
+            box = Box(d.box.x1 - pad, d.box.y1 - pad, d.box.x2 - pad, d.box.y2 - pad).clipped(w, h)
+            if box.area > 0:
+                out.append(Detection(box, d.score, d.detector, lm, d.fallback))
+        if out:
+            log.debug("found %d face(s) only with a %d px border", len(out), pad)
+        return out
 
     def landmarks(self, rgb: np.ndarray, det: Detection) -> Landmarks:
         import dlib

@@ -15,6 +15,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 MultiFacePolicy = Literal["skip", "largest", "central"]
 MatchRule = Literal["nearest", "mean"]
 CropFallback = Literal["auto", "always", "never"]
+# bumped when the alignment of detector landmarks changes (cached embeddings are then stale):
+# 2 = least-squares similarity fit of all points (1 was OpenCV's LMEDS fit)
+ALIGN_VERSION = 2
 
 
 class Settings(BaseSettings):
@@ -40,6 +43,12 @@ class Settings(BaseSettings):
     )
     crop_fallback_max_side: int = Field(
         256, description="auto crop fallback only for near-square photos at most this big"
+    )
+    pad_crops: float = Field(
+        0.25, ge=0.0, le=1.0,
+        description="tight crops (near-square, at most crop_fallback_max_side) where no face was found "
+        "are searched again inside a black border of this fraction of their side (faces cut by the "
+        "crop's edge); 0 = off",
     )
 
     # embedding
@@ -72,5 +81,6 @@ class Settings(BaseSettings):
         """The settings that change what faces and embeddings a photo yields."""
         return (
             f"{self.detector}|up={self.upsample}|min={self.min_face}:{self.mtcnn_min_face}|crop={self.crop_fallback}:"
-            f"{self.crop_fallback_max_side}|side={self.detect_max_side}|flip={int(self.flip)}"
+            f"{self.crop_fallback_max_side}|pad={self.pad_crops:g}|side={self.detect_max_side}|flip={int(self.flip)}"
+            f"|align={ALIGN_VERSION}"
         )
