@@ -28,7 +28,7 @@ FACES = Path(__file__).resolve().parents[1].parent / "shared" / "faces"
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--lfw", type=Path, default=FACES / "lfw")
-    ap.add_argument("--jitter", type=int, default=0)
+    ap.add_argument("--jitter", type=int, default=8, help="jittered copies per face (test-time augmentation)")
     ap.add_argument("--no-flip", action="store_true")
     ap.add_argument("--detector", default=None)
     ap.add_argument("--report", type=Path, default=None)
