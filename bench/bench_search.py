@@ -1,7 +1,8 @@
-"""Gallery search at 10k / 100k / 1M faces: exact vs HNSW (hnswlib) vs pgvector, on face-like data.
+"""Gallery search at 10k / 100k / 1M faces: exact vs HNSW (FAISS, AnnIndex) vs pgvector, on face-like data.
 
     .venv/bin/python bench/bench_search.py [--sizes 10000,100000,1000000] [--pg-sizes 10000,100000]
-        [--queries 300] [--m 32] [--ef-construction 120] [--ef 32,64,128,192,256,384] [--no-hnsw]
+        [--queries 300] [--m 32] [--ef-construction 200] [--codec sq8] [--refine 2]
+        [--ef 32,64,96,128,192,256] [--no-hnsw]
 
 Face-like data (facebank.scale.synthetic): embeddings from a two-covariance model fitted to real
 dlib embeddings of LFW (same person median distance ~0.30, different people ~0.57), ~10 faces per
@@ -11,9 +12,10 @@ vectors would be the wrong test (no clusters: HNSW recall 0.03-0.10 on them).
 For each size:
 * SQLite + ExactIndex: store in a SQLite gallery, read back (``embeddings()``), build ExactIndex;
   top-5 latency, memory of the index;
-* HNSW (AnnIndex): build time, memory (RSS growth), top-5 latency and recall@10 against the exact
-  answer for every ef in --ef; the headline is the smallest ef reaching recall@10 >= 0.99;
-  ``person_distances`` latency too (what identification calls);
+* HNSW (AnnIndex: FAISS graph over --codec codes, exact re-ranking of --refine x k faces): build
+  time, memory (RSS growth, and ``memory_bytes()``), top-5 latency and recall@10 against the exact
+  answer (float32 vectors) for every ef in --ef; the headline is the smallest ef reaching
+  recall@10 >= 0.99; ``person_distances`` latency too (what identification calls);
 * pgvector (sizes in --pg-sizes; needs pgserver): load, HNSW index build (m=16,
   ef_construction=64, pgvector's defaults), top-5 latency server-side (``ORDER BY <-> LIMIT 5``)
   and recall@10, hnsw.ef_search 100 and 200.
@@ -155,11 +157,14 @@ def bench_hnsw(n, args, vectors_sorted, names_sorted, ids_exact, queries, truth_
     before = rss_mb()
     t = time.perf_counter()
     ann = AnnIndex(Embeddings(vectors_sorted, names_sorted, ids_exact), m=args.m,
-                   ef_construction=args.ef_construction, candidates=args.candidates)
+                   ef_construction=args.ef_construction, codec=args.codec, refine=args.refine,
+                   candidates=args.candidates, threads=args.threads)
     build_s = time.perf_counter() - t
     gc.collect()
     ann_mem = rss_mb() - before
-    res: dict = {"m": args.m, "ef_construction": args.ef_construction, "build_s": round(build_s, 1),
+    res: dict = {"m": args.m, "ef_construction": args.ef_construction, "codec": args.codec,
+                 "refine": args.refine, "build_threads": ann.threads, "build_s": round(build_s, 1),
+                 "load_avg_1m_after_build": round(os.getloadavg()[0], 2),
                  "mem_mb": round(ann_mem, 1), "est_mem_mb": round(ann.memory_bytes() / 2**20, 1), "by_ef": {}}
     headline = None
     for ef in args.ef:
@@ -167,8 +172,10 @@ def bench_hnsw(n, args, vectors_sorted, names_sorted, ids_exact, queries, truth_
         _, found10 = timed(lambda q: ann.search(q, 10)[0], queries)
         t5, _ = timed(lambda q: ann.search(q, 5), queries)
         rec = recall_at_10(found10, truth_top10)
-        res["by_ef"][str(ef)] = {"recall_at_10": rec, "top5": pct(t5)}
-        print(f"[{n}] hnsw ef={ef} recall@10 {rec} top5 {pct(t5)}", file=sys.stderr, flush=True)
+        res["by_ef"][str(ef)] = {"recall_at_10": rec, "top5": pct(t5),
+                                 "load_avg_1m": round(os.getloadavg()[0], 2)}
+        print(f"[{n}] hnsw ef={ef} recall@10 {rec} top5 {pct(t5)} load {os.getloadavg()[0]:.2f}",
+              file=sys.stderr, flush=True)
         if headline is None and rec >= 0.99:
             headline = {"ef": ef, "recall_at_10": rec, "top5": pct(t5)}
     res["at_recall_0_99"] = headline
@@ -245,8 +252,12 @@ def main() -> None:
     ap.add_argument("--pg-sizes", default="10000,100000", help="sizes also run on pgvector ('' = none)")
     ap.add_argument("--queries", type=int, default=300)
     ap.add_argument("--m", type=int, default=32)
-    ap.add_argument("--ef-construction", type=int, default=120)
-    ap.add_argument("--ef", default="32,64,128,192,256,384")
+    ap.add_argument("--ef-construction", type=int, default=200)
+    ap.add_argument("--codec", default="sq8", help="how the graph stores faces: sq8, fp16 or float")
+    ap.add_argument("--refine", type=float, default=2.0,
+                    help="the graph returns refine x k faces, re-ranked exactly")
+    ap.add_argument("--threads", type=int, default=2, help="threads building the HNSW graph (queries: one)")
+    ap.add_argument("--ef", default="32,64,96,128,192,256")
     ap.add_argument("--candidates", type=int, default=128)
     ap.add_argument("--no-hnsw", action="store_true", help="skip the HNSW index (e.g. a pgvector-only run)")
     args = ap.parse_args()
