@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from facebank.gallery.ann import AnnIndex, MutableExactIndex, build_index
+from facebank.gallery.ann import AnnIndex, MutableExactIndex, auto_ef, build_index
 from facebank.gallery.base import Embeddings
 from facebank.gallery.index import ExactIndex
 from facebank.identify import assign
@@ -278,3 +278,15 @@ def test_memory_is_reported_from_the_structures_held():
     # at least the float vectors, the 8-bit codes and the base layer's links (2 m per face)
     assert ann.memory_bytes() >= n * (4 * dim + dim + 4 * 2 * ann.m)
     assert ann.memory_bytes() < 3 * n * (4 * dim + dim + 4 * 2 * ann.m)
+
+
+def test_search_breadth_grows_with_the_gallery_unless_set(face_like):
+    assert auto_ef(10_000) == auto_ef(100_000) == 128
+    assert 128 < auto_ef(300_000) < auto_ef(1_000_000) == 256 == auto_ef(10_000_000)
+    ann = AnnIndex(Embeddings(face_like.vectors[:2000], face_like.names[:2000],
+                              np.arange(2000, dtype=np.int64)))
+    assert ann.ef_search == 128
+    ann.ef_search = 48
+    assert ann.ef_search == 48
+    ann.ef_search = None
+    assert ann.ef_search == auto_ef(len(ann))
