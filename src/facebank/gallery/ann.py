@@ -46,7 +46,7 @@ from typing import Protocol
 import numpy as np
 
 from facebank.gallery.base import Embeddings
-from facebank.gallery.index import ExactIndex, PersonDistances, l2_from_dot, one_blas_thread
+from facebank.gallery.index import ExactIndex, PersonDistances, l2_from_dot, one_blas_thread, top_k
 
 log = logging.getLogger(__name__)
 
@@ -412,12 +412,8 @@ class AnnIndex:
         live = np.flatnonzero(self._alive[: self._size])
         with one_blas_thread():
             dots = q @ self._vectors[live].T
-        part = np.argpartition(-dots, k - 1, axis=1)[:, :k] if k < len(live) else \
-            np.tile(np.arange(len(live)), (len(q), 1))
-        best = np.take_along_axis(dots, part, 1)
-        order = np.argsort(-best, axis=1, kind="stable")
-        return live[np.take_along_axis(part, order, 1)], \
-            l2_from_dot(np.take_along_axis(best, order, 1)).astype(np.float32)
+        top = top_k(dots, k)
+        return live[top], l2_from_dot(np.take_along_axis(dots, top, 1)).astype(np.float32)
 
     def _queries(self, queries: np.ndarray) -> np.ndarray:
         q = np.ascontiguousarray(np.asarray(queries, np.float32).reshape(len(queries), -1))

@@ -55,6 +55,15 @@ def l2_from_dot(dot: np.ndarray) -> np.ndarray:
     return np.sqrt(np.clip(2.0 - 2.0 * dot, 0.0, 4.0))
 
 
+def top_k(dots: np.ndarray, k: int) -> np.ndarray:
+    """Column numbers of the ``k`` largest values of each row of ``dots``, largest first."""
+    k = min(k, dots.shape[1])
+    part = np.argpartition(-dots, k - 1, axis=1)[:, :k] if k < dots.shape[1] else \
+        np.tile(np.arange(dots.shape[1]), (len(dots), 1))
+    order = np.argsort(-np.take_along_axis(dots, part, 1), axis=1, kind="stable")
+    return np.take_along_axis(part, order, 1)
+
+
 class ExactIndex:
     def __init__(self, data: Embeddings) -> None:
         names = np.asarray(data.names, dtype=object)
@@ -97,7 +106,5 @@ class ExactIndex:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
         with one_blas_thread():
             dot = self.vectors @ np.asarray(query, np.float32).ravel()
-        k = min(k, len(dot))
-        top = np.argpartition(-dot, k - 1)[:k]
-        top = top[np.argsort(-dot[top])]
+        top = top_k(dot[None], k)[0]
         return self.face_ids[top], l2_from_dot(dot[top])
