@@ -29,6 +29,13 @@ app = typer.Typer(
 
 GalleryOpt = typer.Option(None, "--gallery", "-g", help="gallery file (SQLite) or postgresql:// URL",
                           envvar="FACEBANK_GALLERY")
+# pipeline options shared by every command that embeds photos
+DetectorOpt = typer.Option(None, "--detector", help="mtcnn (default), hog, mmod or crop")
+EmbedderOpt = typer.Option(None, "--embedder", help="fast (default), dlib or onnx (--onnx-model)")
+OnnxOpt = typer.Option(None, "--onnx-model", help="ONNX face model file; its card is MODEL.json")
+FlipOpt = typer.Option(None, "--flip/--no-flip", help="average each face with its mirror image")
+WorkersOpt = typer.Option(None, "--workers", "-j", help="worker processes (0 = one per core)")
+CropOpt = typer.Option(None, "--crop-fallback", help="auto | always (photos are face crops) | never")
 
 
 class _TqdmHandler(logging.Handler):

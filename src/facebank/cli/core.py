@@ -9,14 +9,20 @@ from pathlib import Path
 
 import typer
 
-from facebank.cli.app import GalleryOpt, app, expand, fail, make_settings, progress
-
-DetectorOpt = typer.Option(None, "--detector", help="mtcnn (default), hog, mmod or crop")
-EmbedderOpt = typer.Option(None, "--embedder", help="fast (default), dlib or onnx (--onnx-model)")
-OnnxOpt = typer.Option(None, "--onnx-model", help="ONNX face model file; its card is MODEL.json")
-FlipOpt = typer.Option(None, "--flip/--no-flip", help="average each face with its mirror image")
-WorkersOpt = typer.Option(None, "--workers", "-j", help="worker processes (0 = one per core)")
-CropOpt = typer.Option(None, "--crop-fallback", help="auto | always (photos are face crops) | never")
+from facebank.cli.app import (
+    CropOpt,
+    DetectorOpt,
+    EmbedderOpt,
+    FlipOpt,
+    GalleryOpt,
+    OnnxOpt,
+    WorkersOpt,
+    app,
+    expand,
+    fail,
+    make_settings,
+    progress,
+)
 
 
 def _bank(gallery: str | None, **flags: object):

@@ -8,14 +8,19 @@ from pathlib import Path
 
 import typer
 
-from facebank.cli.app import app, fail, make_settings, progress
+from facebank.cli.app import (
+    CropOpt,
+    DetectorOpt,
+    EmbedderOpt,
+    FlipOpt,
+    OnnxOpt,
+    WorkersOpt,
+    app,
+    fail,
+    make_settings,
+    progress,
+)
 
-DetectorOpt = typer.Option(None, "--detector", help="hog (default), mmod, mtcnn, cascade or crop")
-EmbedderOpt = typer.Option(None, "--embedder",
-                           help="dlib (default; 'fast' is used when installed), fast, onnx")
-FlipOpt = typer.Option(None, "--flip/--no-flip", help="average each face with its mirror image")
-WorkersOpt = typer.Option(None, "--workers", "-j", help="worker processes (0 = one per core)")
-CropOpt = typer.Option(None, "--crop-fallback", help="auto | always (photos are face crops) | never")
 MultiOpt = typer.Option(None, "--multi-face", help="photos with several faces: largest (default) or central")
 RetryOpt = typer.Option(None, "--retry-detector",
                         help="second detector for photos where the first finds no face (default mtcnn; none)")
@@ -92,16 +97,17 @@ def train(
                                     help="unknown threshold (L2 distance); default: calibrated at --far"),
     far: float = typer.Option(0.01, "--far", help="false accept rate the unknown threshold is set for"),
     cache: Path = CacheOpt, as_json: bool = JsonOpt,
-    detector: str = DetectorOpt, embedder: str = EmbedderOpt, flip: bool = FlipOpt, workers: int = WorkersOpt,
+    detector: str = DetectorOpt, embedder: str = EmbedderOpt, onnx_model: str = OnnxOpt,
+    flip: bool = FlipOpt, workers: int = WorkersOpt,
     crop_fallback: str = CropOpt, multi_face: str = MultiOpt, retry: str = RetryOpt, jitter: int = JitterOpt,
 ) -> None:
     """Train a classifier on FOLDER and save it (use it with 'facebank identify --model FILE')."""
     from facebank.learn.calibrate import calibrate
     from facebank.learn.models import save_model
 
-    settings, policy = _settings(detector=detector, embedder=embedder, flip=flip, workers=workers,
-                                 crop_fallback=crop_fallback, multi_face=multi_face, retry=retry,
-                                 jitter=jitter)
+    settings, policy = _settings(detector=detector, embedder=embedder, onnx_model=onnx_model, flip=flip,
+                                 workers=workers, crop_fallback=crop_fallback, multi_face=multi_face,
+                                 retry=retry, jitter=jitter)
     specs = _specs(classifier)
     if len(specs) != 1:
         raise fail("train takes one classifier")
@@ -144,7 +150,8 @@ def evaluate(
     known: int = typer.Option(None, "--known", help="open set: people enrolled (default half)"),
     report: Path = ReportOpt, as_json: bool = JsonOpt, seed: int = SeedOpt, cache: Path = CacheOpt,
     tsne: bool = typer.Option(False, "--tsne", help="add a t-SNE map to the report"),
-    detector: str = DetectorOpt, embedder: str = EmbedderOpt, flip: bool = FlipOpt, workers: int = WorkersOpt,
+    detector: str = DetectorOpt, embedder: str = EmbedderOpt, onnx_model: str = OnnxOpt,
+    flip: bool = FlipOpt, workers: int = WorkersOpt,
     crop_fallback: str = CropOpt, multi_face: str = MultiOpt, retry: str = RetryOpt, jitter: int = JitterOpt,
 ) -> None:
     """Measure classifiers: fixed train/test folders (--test), k-fold (default), repeated splits
@@ -152,9 +159,9 @@ def evaluate(
     from facebank.evaluate import protocols
     from facebank.report import build
 
-    settings, policy = _settings(detector=detector, embedder=embedder, flip=flip, workers=workers,
-                                 crop_fallback=crop_fallback, multi_face=multi_face, retry=retry,
-                                 jitter=jitter)
+    settings, policy = _settings(detector=detector, embedder=embedder, onnx_model=onnx_model, flip=flip,
+                                 workers=workers, crop_fallback=crop_fallback, multi_face=multi_face,
+                                 retry=retry, jitter=jitter)
     specs = _specs(classifier)
     stext = _settings_text(settings, policy)
     with _cache(cache) as c:
@@ -190,7 +197,8 @@ def benchmark_lfw(
     flip: bool = typer.Option(True, "--flip/--no-flip", help="mirror-image averaging (default on)"),
     jitter: int = JitterOpt,
     report: Path = ReportOpt, as_json: bool = JsonOpt, cache: Path = CacheOpt,
-    detector: str = DetectorOpt, embedder: str = EmbedderOpt, workers: int = WorkersOpt,
+    detector: str = DetectorOpt, embedder: str = EmbedderOpt, onnx_model: str = OnnxOpt,
+    workers: int = WorkersOpt,
 ) -> None:
     """LFW View 2 verification: mean accuracy +- std over 10 folds, ROC, TAR at FAR."""
     from dataclasses import replace
@@ -201,8 +209,8 @@ def benchmark_lfw(
 
     if not (root / pairs).is_file():
         raise fail(f"{root / pairs} not found (point ROOT at the LFW folder with images/ and {pairs})")
-    settings = lfw_settings(make_settings(None, detector=detector, embedder=embedder, workers=workers,
-                                          flip=flip))
+    settings = lfw_settings(make_settings(None, detector=detector, embedder=embedder, onnx_model=onnx_model,
+                                          workers=workers, flip=flip))
     with _cache(cache) as c:
         try:
             policy = replace(LFW_POLICY, jitter=jitter)
@@ -224,7 +232,8 @@ def study_gallery_size(
     repeats: int = typer.Option(5, "--repeats", help="random draws per size"),
     test_per_person: int = typer.Option(None, "--test-per-person", help="held-out photos per person"),
     report: Path = ReportOpt, as_json: bool = JsonOpt, seed: int = SeedOpt, cache: Path = CacheOpt,
-    detector: str = DetectorOpt, embedder: str = EmbedderOpt, flip: bool = FlipOpt, workers: int = WorkersOpt,
+    detector: str = DetectorOpt, embedder: str = EmbedderOpt, onnx_model: str = OnnxOpt,
+    flip: bool = FlipOpt, workers: int = WorkersOpt,
     crop_fallback: str = CropOpt, multi_face: str = MultiOpt, retry: str = RetryOpt, jitter: int = JitterOpt,
 ) -> None:
     """Accuracy vs photos per person for the centroid and nearest-face rules."""
@@ -235,9 +244,9 @@ def study_gallery_size(
         sizes = sorted({int(v) for v in per_person.split(",") if v.strip()})
     except ValueError:
         raise fail(f"--per-person wants numbers like 1,3,5, not {per_person!r}") from None
-    settings, policy = _settings(detector=detector, embedder=embedder, flip=flip, workers=workers,
-                                 crop_fallback=crop_fallback, multi_face=multi_face, retry=retry,
-                                 jitter=jitter)
+    settings, policy = _settings(detector=detector, embedder=embedder, onnx_model=onnx_model, flip=flip,
+                                 workers=workers, crop_fallback=crop_fallback, multi_face=multi_face,
+                                 retry=retry, jitter=jitter)
     with _cache(cache) as c:
         ds = _load(folder, settings, policy, c)
     try:
@@ -256,7 +265,8 @@ def calibrate(
     known: int = typer.Option(None, "--known", help="people enrolled per repeat (default half)"),
     repeats: int = typer.Option(5, "--repeats", help="random splits of the people"),
     report: Path = ReportOpt, as_json: bool = JsonOpt, seed: int = SeedOpt, cache: Path = CacheOpt,
-    detector: str = DetectorOpt, embedder: str = EmbedderOpt, flip: bool = FlipOpt, workers: int = WorkersOpt,
+    detector: str = DetectorOpt, embedder: str = EmbedderOpt, onnx_model: str = OnnxOpt,
+    flip: bool = FlipOpt, workers: int = WorkersOpt,
     crop_fallback: str = CropOpt, multi_face: str = MultiOpt, retry: str = RetryOpt, jitter: int = JitterOpt,
 ) -> None:
     """The "unknown" threshold (L2 distance) for a target false accept rate, from held-out people."""
@@ -264,9 +274,9 @@ def calibrate(
     from facebank.report import build
     from facebank.report.html import Report
 
-    settings, policy = _settings(detector=detector, embedder=embedder, flip=flip, workers=workers,
-                                 crop_fallback=crop_fallback, multi_face=multi_face, retry=retry,
-                                 jitter=jitter)
+    settings, policy = _settings(detector=detector, embedder=embedder, onnx_model=onnx_model, flip=flip,
+                                 workers=workers, crop_fallback=crop_fallback, multi_face=multi_face,
+                                 retry=retry, jitter=jitter)
     specs = _specs(classifier)
     if len(specs) != 1:
         raise fail("calibrate takes one classifier")

@@ -7,8 +7,19 @@ from pathlib import Path
 
 import typer
 
-from facebank.cli.app import GalleryOpt, app, fail, make_settings, progress
-from facebank.cli.core import CropOpt, DetectorOpt, EmbedderOpt, FlipOpt, OnnxOpt, echo_enroll_report
+from facebank.cli.app import (
+    CropOpt,
+    DetectorOpt,
+    EmbedderOpt,
+    FlipOpt,
+    GalleryOpt,
+    OnnxOpt,
+    app,
+    fail,
+    make_settings,
+    progress,
+)
+from facebank.cli.core import echo_enroll_report
 
 
 @app.command("enroll-ray")
