@@ -62,7 +62,7 @@ def test_enroll_ray_is_a_command_that_refuses_a_missing_folder(tmp_path):
 
 
 def test_photos_are_listed_as_enroll_folder_lists_them(tmp_path):
-    from facebank.api import _labelled_photos
+    from facebank.folders import labelled_photos
     from facebank.scale.ray_enroll import list_photos
 
     for rel in ("Ann/a.jpg", "Ann/sub/b.png", "Ben/c.JPG", ".hidden/d.jpg", "Ben/.e.jpg", "Ben/notes.txt",
@@ -70,7 +70,7 @@ def test_photos_are_listed_as_enroll_folder_lists_them(tmp_path):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_bytes(b"x")
     listed = list(list_photos(tmp_path))
-    assert listed == [(name, str(p)) for name, p in _labelled_photos(tmp_path, None)]
+    assert listed == [(name, str(p)) for name, p in labelled_photos(tmp_path, None)]
     assert [name for name, _ in listed] == ["Ann", "Ann", "Ben"]
     assert {name for name, _ in list_photos(tmp_path / "Ann", person="Zoë")} == {"Zoë"}
 

@@ -509,3 +509,17 @@ def test_gallery_written_by_the_server_is_consistent(client, celeb):
     with SqliteGallery(celeb.gallery, readonly=True) as g:
         assert g.integrity() == []
     assert json.loads(client.get("/v1/ready").text)["ready"] is True
+
+
+def test_an_enrollment_job_on_a_folder_with_symlink_loops_ends_and_reports_the_links(bare, bare_client):
+    folder = bare.root / "allowed" / "loops"
+    (folder / "p").mkdir(parents=True)
+    (folder / "p" / "x.jpg").write_bytes(b"not a photo")
+    (folder / "p" / "self").symlink_to(".")
+    (folder / "p" / "up").symlink_to("../p")
+    r = bare_client.post("/v1/jobs", json={"folder": str(folder)})
+    assert r.status_code == 202, r.text
+    job = wait_for_job(bare_client, r.json()["id"], timeout=60)
+    assert job["state"] == "finished" and job["total"] == 1 and job["seen"] == 1, job
+    reasons = [s["reason"] for s in job["problem_samples"]]
+    assert job["problems"] == 3 and sum("link not followed" in r for r in reasons) == 2, job

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from facebank import images
+from facebank.folders import FolderWalk
 from facebank.gallery import open_gallery
 from facebank.gallery.base import FaceRecord, Gallery, PhotoRecord, validate_name
 from facebank.gallery.index import ExactIndex
@@ -104,8 +105,9 @@ class FaceBank:
         root = Path(root)
         if not root.exists():
             raise FileNotFoundError(f"{root} does not exist")
-        return self.enroll_items(_labelled_photos(root, person), source=str(root), progress=progress,
-                                 total=_count_photos(root))
+        walk = FolderWalk(root)
+        return self.enroll_items(walk.labelled(person), source=str(root), progress=progress,
+                                 total=walk.count(), walk=walk)
 
     def enroll_photos(self, person: str, photos: Iterable[str | Path],
                       progress: Progress = _no_progress) -> EnrollReport:
@@ -114,10 +116,14 @@ class FaceBank:
                                  progress=progress)
 
     def enroll_items(self, items: Iterable[tuple[str, Path]], source: str,
-                     progress: Progress = _no_progress, total: int | None = None) -> EnrollReport:
-        """Enroll (person, photo path) pairs in worker processes; see ``enroll_folder``."""
+                     progress: Progress = _no_progress, total: int | None = None,
+                     walk: FolderWalk | None = None) -> EnrollReport:
+        """Enroll (person, photo path) pairs in worker processes; see ``enroll_folder``. The entries
+        ``walk`` (the walk ``items`` come from) skips are reported as the run's problems."""
         labels: dict[str, tuple[str, str, int]] = {}  # path -> (person, sha256, size)
         with EnrollRun(self, source) as run:
+            if walk is not None:
+                walk.on_skip = run.problem
 
             def todo() -> Iterator[str]:
                 for person, path in items:
@@ -342,20 +348,3 @@ def _as_rgb(arr: np.ndarray) -> np.ndarray:
     if arr.dtype != np.uint8:
         raise ValueError("arrays must be uint8 RGB (H, W, 3)")
     return np.ascontiguousarray(arr)
-
-
-def _labelled_photos(root: Path, person: str | None) -> Iterator[tuple[str, Path]]:
-    if person is not None:
-        for path in images.iter_image_files(root):
-            yield person, path
-        return
-    for entry in sorted(root.iterdir(), key=lambda p: p.name):
-        if entry.is_dir() and not entry.name.startswith("."):
-            for path in images.iter_image_files(entry):
-                yield entry.name, path
-        elif entry.is_file() and images.is_image_path(entry):
-            log.warning("%s is not inside a person's folder; skipped (use --person NAME)", entry)
-
-
-def _count_photos(root: Path) -> int:
-    return sum(1 for _ in images.iter_image_files(root))

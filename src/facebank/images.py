@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import os
+import stat
 import struct
 import warnings
 from dataclasses import dataclass
@@ -19,20 +21,22 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from facebank.folders import IMAGE_SUFFIXES, is_image_path, iter_image_files
+
+__all__ = ["IMAGE_SUFFIXES", "ImageError", "LoadedImage", "decode", "downscale", "is_image_path",
+           "iter_image_files", "load_image", "read_bytes", "to_rgb"]
+
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = frozenset(
-    {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".jfif", ".ppm", ".pgm"}
-)
-
 DEFAULT_MAX_PIXELS = 80_000_000  # 80 megapixels: bigger than any phone photo, far below a bomb
+MAX_FILE_BYTES = 512 * 1024 * 1024  # no photo file is this big; reading stops here (memory bound)
 
 
 class ImageError(ValueError):
     """A photo that cannot be used, with a reason a person can act on.
 
-    ``code`` is stable for programs: empty_file, file_not_found, not_an_image, image_too_large,
-    truncated_image, corrupt_image.
+    ``code`` is stable for programs: empty_file, file_not_found, unreadable_file, not_an_image,
+    image_too_large, truncated_image, corrupt_image.
     """
 
     def __init__(self, message: str, code: str = "corrupt_image") -> None:
@@ -58,22 +62,41 @@ class LoadedImage:
         return int(self.rgb.shape[0])
 
 
-def is_image_path(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
-
-
-def read_bytes(source: str | Path | bytes) -> bytes:
+def read_bytes(source: str | Path | bytes, max_bytes: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of a photo file. Any failure to read it (missing, a folder, permission denied, an
+    I/O error, a device or FIFO, bigger than ``max_bytes``) is an ``ImageError`` naming the file."""
     if isinstance(source, bytes | bytearray | memoryview):
         return bytes(source)
     path = Path(source)
     try:
-        return path.read_bytes()
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; regular files ignore the flag
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     except FileNotFoundError:
         raise ImageError(f"file not found: {path}", "file_not_found") from None
     except IsADirectoryError:
         raise ImageError(f"is a folder, not a photo: {path}", "file_not_found") from None
     except PermissionError:
-        raise ImageError(f"permission denied: {path}", "file_not_found") from None
+        raise ImageError(f"permission denied: {path}", "unreadable_file") from None
+    except OSError as exc:
+        raise ImageError(f"cannot open {path}: {exc.strerror or exc}", "unreadable_file") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise ImageError(f"is a folder, not a photo: {path}", "file_not_found")
+        if not stat.S_ISREG(mode):
+            raise ImageError(f"not a regular file (a device, FIFO or socket): {path}", "unreadable_file")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read(max_bytes + 1)
+    except ImageError:
+        raise
+    except OSError as exc:
+        raise ImageError(f"cannot read {path}: {exc.strerror or exc}", "unreadable_file") from None
+    finally:
+        os.close(fd)
+    if len(data) > max_bytes:
+        raise ImageError(f"file too large: {path} is over {max_bytes // 2**20} MiB, no photo is",
+                         "image_too_large")
+    return data
 
 
 def load_image(source: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
@@ -164,24 +187,6 @@ def downscale(rgb: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
     small = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
     return small, side / max_side
-
-
-def iter_image_files(root: Path):
-    """Yield image files under ``root`` in a stable (sorted) order, streaming folder by folder."""
-    root = Path(root)
-    if root.is_file():
-        yield root
-        return
-    try:
-        entries = sorted(root.iterdir(), key=lambda p: p.name)
-    except OSError as exc:
-        log.warning("cannot list %s: %s", root, exc)
-        return
-    for entry in entries:
-        if entry.is_dir() and not entry.name.startswith("."):
-            yield from iter_image_files(entry)
-        elif entry.is_file() and is_image_path(entry):
-            yield entry
 
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False

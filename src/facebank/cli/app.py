@@ -73,12 +73,10 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 
 
 def expand(paths: list[Path]) -> list[Path]:
-    from facebank.images import iter_image_files
+    """Photos and folders of photos -> photo files; what the walk skips is said on stderr."""
+    from facebank.folders import expand_paths
 
-    out: list[Path] = []
-    for p in paths:
-        if p.is_dir():
-            out.extend(iter_image_files(p))
-        else:
-            out.append(p)
-    return out
+    def say(path: str, reason: str) -> None:
+        typer.echo(f"  skipped {path}: {reason}", err=True)
+
+    return expand_paths(paths, on_skip=say)

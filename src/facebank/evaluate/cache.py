@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from facebank import images
+from facebank.folders import FolderWalk
 from facebank.settings import Settings
 from facebank.types import Box, Detection
 
@@ -405,8 +406,4 @@ def labelled_photos(root: str | Path) -> list[tuple[str, Path]]:
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"{root} is not a folder")
-    out = []
-    for entry in sorted(root.iterdir(), key=lambda p: p.name):
-        if entry.is_dir() and not entry.name.startswith("."):
-            out.extend((entry.name, p) for p in images.iter_image_files(entry))
-    return out
+    return list(FolderWalk(root).labelled())

@@ -60,12 +60,12 @@ def list_photos(folder: str | Path, person: str | None = None) -> Iterator[tuple
     with pyarrow's file systems (first folder level below the URI = person)."""
     location = str(folder)
     if not _is_uri(location):
-        from facebank.api import _labelled_photos
+        from facebank.folders import labelled_photos
 
         root = Path(location.removeprefix("file://")).absolute()  # the actors' working folder may differ
         if not root.exists():
             raise FileNotFoundError(f"{root} does not exist")
-        for name, path in _labelled_photos(root, person):
+        for name, path in labelled_photos(root, person, on_skip=_warn_skipped):
             yield name, str(path)
         return
     import pyarrow.fs as pafs
@@ -83,6 +83,10 @@ def list_photos(folder: str | Path, person: str | None = None) -> Iterator[tuple
             yield person, f"{scheme}://{info.path}"
         elif len(rel.parts) >= 2:
             yield rel.parts[0], f"{scheme}://{info.path}"
+
+
+def _warn_skipped(path: str, reason: str) -> None:
+    log.warning("skipped %s: %s", path, reason)
 
 
 def _read(path: str) -> bytes:

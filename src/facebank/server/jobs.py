@@ -20,8 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from facebank import images
 from facebank.api import FaceBank
+from facebank.folders import FolderWalk
 from facebank.gallery.base import GalleryError, validate_name
 from facebank.server.errors import ApiError
 
@@ -171,7 +171,8 @@ class JobManager:
         try:
             pool = self.ctx.pool(timeout=600)
             root = Path(job.folder)
-            job.total = sum(1 for _ in images.iter_image_files(root))
+            walk = FolderWalk(root)
+            job.total = walk.count()
             settings = self.ctx.settings.model_copy(update={"workers": self.workers})
             bank = FaceBank(self.ctx.gallery, settings=settings)
             bank.pipeline = pool  # used in this thread when workers == 1
@@ -183,8 +184,8 @@ class JobManager:
                         raise JobCancelled()
                     yield result
 
-            report = bank.enroll_items(self._items(job, root), source=str(root), progress=progress,
-                                       total=job.total)
+            report = bank.enroll_items(self._items(job, walk), source=str(root), progress=progress,
+                                       total=job.total, walk=walk)
         except JobCancelled:
             job.state = "cancelled"
             log.info("job %s cancelled after %d photos", job.id, job.seen)
@@ -208,17 +209,9 @@ class JobManager:
             job.finished_at = _now()
 
     @staticmethod
-    def _items(job: Job, root: Path) -> Iterator[tuple[str, Path]]:
-        def photos(folder: Path, person: str) -> Iterator[tuple[str, Path]]:
-            for path in images.iter_image_files(folder):
-                if job.cancel.is_set():
-                    raise JobCancelled()
-                job.seen += 1
-                yield person, path
-
-        if job.person is not None:
-            yield from photos(root, job.person)
-            return
-        for entry in sorted(root.iterdir(), key=lambda p: p.name):
-            if entry.is_dir() and not entry.name.startswith("."):
-                yield from photos(entry, entry.name)
+    def _items(job: Job, walk: FolderWalk) -> Iterator[tuple[str, Path]]:
+        for person, path in walk.labelled(job.person):
+            if job.cancel.is_set():
+                raise JobCancelled()
+            job.seen += 1
+            yield person, path
