@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import io
+import json
+import pickle
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -114,7 +119,7 @@ def test_saved_model_round_trips_and_refuses_other_models(tmp_path):
     path = tmp_path / "m.model"
     settings = Settings(embedder="dlib", crop_fallback="always")
     header = save_model(path, clf, settings)
-    assert header["format_version"] == 1 and header["model_id"] == "dlib-resnet-v1"
+    assert header["format_version"] == 2 and header["model_id"] == "dlib-resnet-v1"
     assert read_header(path)["people"] == clf.people
     loaded = load_model(path, model_id="dlib-resnet-v1", pipeline_key=settings.pipeline_key())
     assert loaded.threshold == 0.55
@@ -133,7 +138,7 @@ def test_files_that_are_not_models_or_of_another_version_are_refused(tmp_path):
     x, y, _ = _clusters(people=3, seed=7)
     good = tmp_path / "g.model"
     save_model(good, create("centroid").fit(x, y), Settings())
-    data = good.read_bytes().replace(b'"format_version": 1', b'"format_version": 99', 1)
+    data = good.read_bytes().replace(b'"format_version": 2', b'"format_version": 99', 1)
     future = tmp_path / "f.model"
     future.write_bytes(data)
     with pytest.raises(ModelFileError, match="format version 99"):
@@ -143,3 +148,85 @@ def test_files_that_are_not_models_or_of_another_version_are_refused(tmp_path):
 def test_classifier_base_is_the_common_interface():
     for name in available():
         assert isinstance(create(name), classifiers.Classifier)
+
+
+@pytest.mark.parametrize("name", ["centroid", "knn", "svm", "svm-rbf", "mlp"])
+def test_every_classifier_round_trips_through_a_model_file(tmp_path, name):
+    x, y, _ = _clusters(people=3, seed=8)
+    clf = create(name).fit(x, y)
+    path = tmp_path / f"{name}.model"
+    save_model(path, clf, Settings())
+    loaded = load_model(path).classifier
+    assert type(loaded) is type(clf) and loaded.people == clf.people
+    np.testing.assert_allclose(loaded.scores(x[:7]), clf.scores(x[:7]), rtol=1e-6)
+    assert [p.name for p in loaded.predict(x[:7], threshold=0.8)] == [p.name for p in clf.predict(x[:7], 0.8)]
+    assert path.read_bytes().split(b"\n", 2)[2][:2] == b"PK"  # the payload is a skops (zip) archive
+
+
+class _Evil:
+    """Unpickling this writes a file: what an attacker's model file would do."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.write_text, (Path(self.marker), "pwned"))
+
+
+def _header(version: int) -> bytes:
+    from facebank.learn.models import MAGIC
+
+    header = {"format_version": version, "kind": "facebank-classifier", "model_id": "dlib-resnet-v1",
+              "pipeline_key": Settings().pipeline_key(), "pipeline": {}, "classifier": "centroid",
+              "people": ["a"], "threshold": 0.5}
+    return MAGIC + json.dumps(header).encode() + b"\n"
+
+
+def test_a_malicious_model_file_runs_nothing(tmp_path):
+    marker = tmp_path / "pwned.txt"
+    payload = pickle.dumps(_Evil(str(marker)))
+    pickle.loads(payload)  # the payload is live: unpickling it does write the marker
+    assert marker.read_text() == "pwned"
+    marker.unlink()
+    for version, match in ((1, "old facebank model.*pickle.*retrain"), (2, "damaged")):
+        path = tmp_path / f"evil{version}.model"
+        path.write_bytes(_header(version) + payload)
+        with pytest.raises(ModelFileError, match=match):
+            load_model(path)
+        assert not marker.exists(), f"format {version}: loading ran code from the file"
+    import joblib  # format 1 files as facebank wrote them (joblib) are refused too
+    path = tmp_path / "joblib.model"
+    buf = io.BytesIO()
+    joblib.dump(_Evil(str(marker)), buf)
+    path.write_bytes(_header(1) + buf.getvalue())
+    with pytest.raises(ModelFileError, match="retrain"):
+        load_model(path)
+    assert not marker.exists()
+
+
+def test_a_skops_payload_naming_a_function_is_refused(tmp_path):
+    import skops.io as sio
+
+    payload = sio.dumps({"people": ["a"], "hook": Path.write_text})
+    path = tmp_path / "f.model"
+    path.write_bytes(_header(2) + payload)
+    with pytest.raises(ModelFileError, match="types a facebank model never has"):
+        load_model(path)
+
+
+def test_truncated_and_foreign_model_files_are_refused_with_a_clear_error(tmp_path):
+    x, y, _ = _clusters(people=3, seed=9)
+    good = tmp_path / "g.model"
+    save_model(good, create("svm").fit(x, y), Settings())
+    data = good.read_bytes()
+    for cut in (len(data) // 2, len(data) - 10, data.index(b"\n") + 5):
+        bad = tmp_path / f"cut{cut}.model"
+        bad.write_bytes(data[:cut])
+        with pytest.raises(ModelFileError):
+            load_model(bad)
+    jpeg = tmp_path / "photo.model"
+    jpeg.write_bytes(b"\xff\xd8\xff\xe0" + bytes(100))
+    with pytest.raises(ModelFileError, match="not a facebank classifier"):
+        load_model(jpeg)
+    with pytest.raises(ModelFileError, match="folder"):
+        load_model(tmp_path)

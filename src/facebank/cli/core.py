@@ -96,11 +96,16 @@ def identify(
     fb = _bank(gallery, threshold=threshold, detector=detector, embedder=embedder, onnx_model=onnx_model,
                flip=flip, workers=workers, crop_fallback=crop_fallback)
     if model is not None:
+        from facebank.learn.models import ModelFileError, ModelMismatch, attach_classifier
+
         try:
-            from facebank.learn.models import attach_classifier
-        except ImportError:
-            raise fail("--model needs facebank's learn module") from None
-        attach_classifier(fb, model)
+            attach_classifier(fb, model)
+        except FileNotFoundError:
+            raise fail(f"--model {model}: no such file", 2) from None
+        except (ModelFileError, ModelMismatch) as exc:
+            raise fail(f"--model: {exc}", 2) from None
+        except OSError as exc:
+            raise fail(f"--model {model}: {exc.strerror or exc}", 2) from None
     elif not fb.people():
         typer.echo(f"warning: the gallery {fb.settings.gallery} is empty; every face will be unknown. "
                    "Run 'facebank enroll FOLDER' first.", err=True)

@@ -1,0 +1,59 @@
+"""Every bad argument: one line 'error: ...', exit code 2, never a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from facebank.cli import app
+
+runner = CliRunner()
+
+
+def refused(*args: str, match: str) -> str:
+    """Run the CLI in this process; it must exit 2 with one line 'error: ...' containing ``match``."""
+    res = runner.invoke(app, list(args))
+    assert res.exception is None or isinstance(res.exception, SystemExit), repr(res.exception)
+    assert "Traceback" not in res.output
+    assert res.exit_code == 2, res.output
+    errors = [line for line in res.output.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and match in errors[0], res.output
+    return errors[0]
+
+
+@pytest.fixture
+def gallery(tmp_path) -> str:
+    from facebank.gallery.sqlite import SqliteGallery
+
+    path = tmp_path / "g.db"
+    SqliteGallery(path).close()
+    return str(path)
+
+
+@pytest.fixture
+def jpeg(tmp_path) -> Path:
+    from PIL import Image
+
+    path = tmp_path / "photo.jpg"
+    Image.new("RGB", (64, 48), (120, 90, 60)).save(path)
+    return path
+
+
+def test_model_option_on_a_jpeg_a_missing_file_and_a_truncated_model(tmp_path, gallery, jpeg):
+    refused("identify", str(jpeg), "-g", gallery, "--model", str(jpeg), match="not a facebank classifier")
+    missing = str(tmp_path / "none.model")
+    refused("identify", str(jpeg), "-g", gallery, "--model", missing, match="no such file")
+    import numpy as np
+
+    from facebank.learn.classifiers import create
+    from facebank.learn.models import save_model
+    from facebank.settings import Settings
+
+    x = np.random.default_rng(0).normal(size=(12, 128)).astype(np.float32)
+    model = tmp_path / "m.model"
+    save_model(model, create("centroid").fit(x, ["a", "b", "c"] * 4), Settings())
+    model.write_bytes(model.read_bytes()[:-40])
+    refused("identify", str(jpeg), "-g", gallery, "--model", str(model), match="damaged")
+    refused("identify", str(jpeg), "-g", gallery, "--model", str(tmp_path), match="folder")
