@@ -109,3 +109,94 @@ def test_flip_augmentation_is_symmetric(tiny):
     emb = OnnxEmbedder(model, flip=True)
     chip = np.random.default_rng(2).integers(0, 256, size=(1, 32, 32, 3), dtype=np.uint8)
     np.testing.assert_allclose(emb.embed(chip), emb.embed(chip[:, :, ::-1]), atol=1e-5)
+
+
+def build_two_output_uint8_model(path, size: int = 32, dim: int = 8, seed: int = 3):
+    """uint8 NHWC input -> Cast -> mean over pixels -> two linear heads ("feat", "emb")."""
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=(3, dim)).astype(np.float32)
+    b = rng.normal(size=(3, dim)).astype(np.float32)
+    graph = helper.make_graph(
+        [
+            helper.make_node("Cast", ["x"], ["xf"], to=TensorProto.FLOAT),
+            helper.make_node("ReduceMean", ["xf", "axes"], ["m"], keepdims=0),
+            helper.make_node("MatMul", ["m", "a"], ["feat"]),
+            helper.make_node("MatMul", ["m", "b"], ["emb"]),
+        ],
+        "two-heads",
+        [helper.make_tensor_value_info("x", TensorProto.UINT8, ["N", size, size, 3])],
+        [helper.make_tensor_value_info("feat", TensorProto.FLOAT, ["N", dim]),
+         helper.make_tensor_value_info("emb", TensorProto.FLOAT, ["N", dim])],
+        [numpy_helper.from_array(a, "a"), numpy_helper.from_array(b, "b"),
+         numpy_helper.from_array(np.array([1, 2], np.int64), "axes")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return a, b
+
+
+def test_card_picks_an_output_by_name_and_feeds_raw_uint8_pixels(tmp_path):
+    model = tmp_path / "heads.onnx"
+    a, b = build_two_output_uint8_model(model)
+    card = {"name": "heads", "input_size": 32, "output_dim": 8, "layout": "NHWC", "dtype": "uint8"}
+    chips = np.random.default_rng(4).integers(0, 256, size=(2, 32, 32, 3), dtype=np.uint8)
+    mean_px = chips.astype(np.float32).mean(axis=(1, 2))
+    for output, head in (("emb", b), (0, a), ("feat", a)):
+        (tmp_path / "heads.json").write_text(json.dumps({**card, "output": output}))
+        out = OnnxEmbedder(model).embed(chips)
+        want = mean_px @ head
+        np.testing.assert_allclose(out, want / np.linalg.norm(want, axis=1, keepdims=True), atol=1e-5)
+    (tmp_path / "heads.json").write_text(json.dumps({**card, "output": "nope"}))
+    with pytest.raises(ValueError, match="no output named 'nope'"):
+        OnnxEmbedder(model)
+    (tmp_path / "heads.json").write_text(json.dumps({**card, "dtype": "float16"}))
+    with pytest.raises(ValueError, match="dtype"):
+        OnnxEmbedder(model)
+
+
+def test_editing_the_card_changes_the_model_id(tiny, tmp_path):
+    model, _, _ = tiny
+    before = OnnxEmbedder(model).model_id
+    card = json.loads((tmp_path / "tiny.json").read_text())
+    (tmp_path / "tiny.json").write_text(json.dumps({**card, "mean": [120.0, 120.0, 120.0]}))
+    assert OnnxEmbedder(model).model_id != before
+    (tmp_path / "tiny.json").write_text(json.dumps(card))
+    assert OnnxEmbedder(model).model_id == before
+
+
+def test_arcface_template_puts_the_five_points_where_arcface_models_expect_them(tiny, tmp_path):
+    from facebank.align import align
+    from facebank.embed.base import ARCFACE_TEMPLATE_112
+    from facebank.types import Box, Landmarks
+
+    model = tmp_path / "arc.onnx"
+    build_tiny_model(model, size=112)
+    card = json.loads((tiny[0].with_suffix(".json")).read_text())
+    (tmp_path / "arc.json").write_text(json.dumps({**card, "input_size": 112, "template": "arcface"}))
+    emb = OnnxEmbedder(model)
+    assert emb.chip.size == 112 and emb.chip.template == ARCFACE_TEMPLATE_112
+    # a photo where the five points are the template turned by 20 degrees, scaled by 2.5, shifted
+    t = np.radians(20)
+    rot = 2.5 * np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])
+    pts = np.asarray(ARCFACE_TEMPLATE_112) @ rot.T + [150.0, 60.0]
+    img = np.zeros((500, 500, 3), np.uint8)
+    for k, (x, y) in enumerate(pts):
+        img[int(round(y)) - 4:int(round(y)) + 5, int(round(x)) - 4:int(round(x)) + 5] = 50 * (k + 1)
+    chip = align(img, Box(0, 0, 500, 500), Landmarks(tuple(map(tuple, pts)), "mtcnn5"), emb.chip)
+    assert chip.shape == (112, 112, 3)
+    for k, (x, y) in enumerate(ARCFACE_TEMPLATE_112):
+        assert abs(int(chip[int(round(y)), int(round(x)), 0]) - 50 * (k + 1)) <= 2, k
+    assert emb.embed(chip[None]).shape == (1, 16)
+
+
+def test_explicit_template_points_and_bad_templates(tiny, tmp_path):
+    model, _, _ = tiny
+    card = json.loads((tmp_path / "tiny.json").read_text())
+    pts = [[10, 12], [22, 12], [16, 18], [11, 24], [21, 24]]
+    (tmp_path / "tiny.json").write_text(json.dumps({**card, "template": pts}))
+    assert OnnxEmbedder(model).chip.template == tuple(tuple(map(float, p)) for p in pts)
+    for bad in ("insightface", pts[:4], [["a", 1]] * 5):
+        (tmp_path / "tiny.json").write_text(json.dumps({**card, "template": bad}))
+        with pytest.raises(ValueError, match="template"):
+            OnnxEmbedder(model)

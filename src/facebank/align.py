@@ -57,8 +57,35 @@ def similarity_chip(
     return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
 
 
+def template_chip(image: np.ndarray, landmarks: Landmarks, spec: ChipSpec) -> np.ndarray:
+    """Warp ``image`` so the five points land on ``spec.template`` (chip pixels). dlib's 5 points
+    (two corners of each eye, the bottom of the nose) give the eye centres and the nose: those three
+    are fitted to the template's first three points."""
+    import cv2
+
+    assert spec.template is not None
+    dst = np.asarray(spec.template, np.float64)
+    src = landmarks.as_array()
+    if landmarks.scheme == "dlib5":
+        # dlib order: right eye outer, right eye inner, left eye outer, left eye inner, nose
+        # (right/left of the person); the template starts with the eye on the photo's left
+        eye_photo_left = src[2:4].mean(axis=0)
+        eye_photo_right = src[0:2].mean(axis=0)
+        if eye_photo_left[0] > eye_photo_right[0]:
+            eye_photo_left, eye_photo_right = eye_photo_right, eye_photo_left
+        src = np.stack([eye_photo_left, eye_photo_right, src[4]])
+        dst = dst[:3]
+    elif landmarks.scheme != "mtcnn5":
+        raise ValueError(f"no alignment for landmark scheme {landmarks.scheme!r}")
+    matrix = similarity_transform(src, dst)
+    return cv2.warpAffine(image, matrix, (spec.size, spec.size), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REFLECT)
+
+
 def align(image: np.ndarray, box: Box, landmarks: Landmarks, spec: ChipSpec) -> np.ndarray:
     """Cut one aligned chip (spec.size x spec.size x 3, uint8 RGB) from an RGB uint8 image."""
+    if spec.template is not None:
+        return template_chip(image, landmarks, spec)
     if landmarks.scheme == "dlib5":
         import dlib
 

@@ -19,6 +19,21 @@ class ChipSpec:
 
     size: int = 150
     padding: float = 0.25
+    # where the five points (left eye, right eye, nose tip, left and right mouth corner, as seen in the
+    # photo) land, in chip pixels; None = the dlib chip layout (``padding`` applies then)
+    template: tuple[tuple[float, float], ...] | None = None
+
+
+# the 112x112 five-point template of ArcFace (insightface), also used by SFace and MobileFaceNet models
+ARCFACE_TEMPLATE_112 = (
+    (38.2946, 51.6963), (73.5318, 51.5014), (56.0252, 71.7366), (41.5493, 92.3655), (70.7299, 92.2041),
+)
+
+
+def arcface_template(size: int) -> tuple[tuple[float, float], ...]:
+    """The ArcFace template scaled to a ``size`` x ``size`` chip."""
+    f = size / 112.0
+    return tuple((x * f, y * f) for x, y in ARCFACE_TEMPLATE_112)
 
 
 @runtime_checkable
