@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_FACES = REPO.parent / "shared" / "faces"
+# ../shared/faces beside the repo; FACEBANK_SHARED_FACES points elsewhere (e.g. from a git worktree)
+SHARED_FACES = Path(os.environ.get("FACEBANK_SHARED_FACES") or REPO.parent / "shared" / "faces")
 ARTIFACTS = REPO / "tests" / "artifacts"
 
 

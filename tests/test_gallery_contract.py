@@ -338,3 +338,127 @@ def test_two_processes_creating_the_same_new_gallery_both_succeed(location: str)
         assert [(p.name, p.faces) for p in g.people()] == [("Ann", 1)]
     finally:
         g.close()
+
+
+# -- unassigned faces (scanned photos), clusters, naming, merging ---------------------------------
+def scanned(n: int, faces: int = 2, tag: str = "scan"):
+    """A scanned photo: no person, ``faces`` unassigned faces."""
+    rec, recs = photo("x", n, faces=faces, tag=tag)
+    return PhotoRecord(None, f"/library/{n}.jpg", rec.sha256, rec.size_bytes, 640, 480, "ok"), recs
+
+
+def test_scanned_faces_are_unassigned_and_never_name_anyone(gallery: Gallery):
+    gallery.add_photos([photo("Ann", 0)], MODEL)
+    assert gallery.add_photos([scanned(i) for i in range(3)], MODEL) == 6
+    assert gallery.add_photos([scanned(0)], MODEL) == 0  # a rescan adds nothing
+    assert gallery.embeddings().names == ("Ann",)  # only faces with a person name people
+    assert [(p.name, p.photos, p.faces) for p in gallery.people()] == [("Ann", 1, 1)]
+    todo = gallery.unassigned_faces()
+    assert len(todo) == 6 and todo.vectors.shape == (6, DIM) and set(todo.clusters.tolist()) == {-1}
+    infos = gallery.faces(unassigned=True)
+    assert [f.face_id for f in infos] == todo.face_ids.tolist()
+    assert {f.path for f in infos} == {f"/library/{i}.jpg" for i in range(3)}
+    assert all(f.person is None and f.cluster is None and f.suggested is None for f in infos)
+    assert infos[0].box == (10.0, 20.0, 110.0, 140.0)
+    assert gallery.add_photos([(PhotoRecord(None, "/library/bad.jpg", "ab" * 32, 5, 0, 0, "error",
+                                            "cannot decode"), [])], MODEL) == 0
+    assert any(p["path"] == "/library/bad.jpg" and p["person"] is None for p in gallery.problems())
+    assert gallery.integrity() == []
+
+
+def test_clusters_are_replaced_as_a_whole_with_suggestions(gallery: Gallery):
+    gallery.add_photos([photo("Ann", 0)] + [scanned(i) for i in range(3)], MODEL)
+    ids = gallery.unassigned_faces().face_ids.tolist()
+    assert gallery.set_clusters({ids[0]: 7, ids[1]: 7, ids[2]: 9, ids[3]: None},
+                                {7: ("Ann", 0.21)}) == 3
+    by_id = {f.face_id: f for f in gallery.faces(unassigned=True)}
+    assert [by_id[i].cluster for i in ids] == [7, 7, 9, None, None, None]
+    assert [by_id[i].suggested for i in ids] == ["Ann", "Ann", None, None, None, None]
+    assert [f.face_id for f in gallery.faces(cluster=7)] == ids[:2]
+    assert gallery.unassigned_faces().clusters.tolist() == [7, 7, 9, -1, -1, -1]
+    before = gallery.version()
+    gallery.set_clusters({ids[5]: 1})  # a new clustering replaces the old one
+    assert gallery.version() != before
+    assert [f.cluster for f in gallery.faces(unassigned=True)] == [None] * 5 + [1]
+    with pytest.raises(PersonNotFound):
+        gallery.set_clusters({ids[0]: 1}, {1: ("Nobody", 0.1)})
+    assert [f.cluster for f in gallery.faces(unassigned=True)] == [None] * 5 + [1]  # unchanged
+
+
+def test_naming_a_cluster_makes_a_new_person_or_joins_an_existing_one(gallery: Gallery):
+    gallery.add_photos([photo("Ann", 0)] + [scanned(i) for i in range(3)], MODEL)
+    ids = gallery.unassigned_faces().face_ids.tolist()
+    gallery.set_clusters({ids[0]: 1, ids[2]: 1, ids[4]: 1, ids[1]: 2, ids[3]: 2})
+    assert gallery.name_cluster(1, "Bea") == 3
+    assert gallery.name_cluster(2, "Ann") == 2  # merged into the enrolled Ann
+    info = {p.name: (p.photos, p.faces) for p in gallery.people()}
+    assert info == {"Ann": (3, 3), "Bea": (3, 3)}
+    assert sorted(gallery.embeddings().names) == ["Ann"] * 3 + ["Bea"] * 3
+    assert [f.face_id for f in gallery.faces(unassigned=True)] == [ids[5]]
+    assert {f.person for f in gallery.faces(face_ids=ids[:2])} == {"Bea", "Ann"}
+    with pytest.raises(GalleryError):  # named already: the cluster is gone
+        gallery.name_cluster(1, "Cy")
+    with pytest.raises(GalleryError):
+        gallery.name_cluster(99, "Cy")
+    gallery.set_clusters({ids[5]: 3})
+    with pytest.raises(GalleryError):  # a bad name changes nothing
+        gallery.name_cluster(3, "a/b")
+    assert gallery.faces(cluster=3)[0].person is None
+    assert len(gallery.photos("Bea")) == 3
+    assert gallery.integrity() == []
+
+
+def test_moving_a_face_and_taking_it_out(gallery: Gallery):
+    gallery.add_photos([photo("Ann", 0), scanned(1)], MODEL)
+    ann_face = gallery.faces(person="Ann")[0].face_id
+    a, b = gallery.unassigned_faces().face_ids.tolist()
+    gallery.move_face(a, "Cy")  # a new person
+    gallery.move_face(b, "Ann")
+    assert [f.face_id for f in gallery.faces(person="Ann")] == [ann_face, b]
+    gallery.move_face(ann_face, "Cy")  # the enrolled photo was not Ann's after all
+    assert {p.name: p.faces for p in gallery.people()} == {"Ann": 1, "Cy": 2}
+    gallery.move_face(a, None)  # taken out: unassigned again
+    assert [f.face_id for f in gallery.faces(unassigned=True)] == [a]
+    with pytest.raises(GalleryError):
+        gallery.move_face(123456, "Ann")
+    with pytest.raises(GalleryError):
+        gallery.move_face(a, "")
+    with pytest.raises(PersonNotFound):
+        gallery.faces(person="Nobody")
+    assert gallery.integrity() == []
+
+
+def test_merging_people_moves_photos_and_faces_in_one_step(gallery: Gallery):
+    gallery.add_photos([photo("Ann", i) for i in range(2)] + [photo("Anne", 5), scanned(1)], MODEL)
+    b = gallery.unassigned_faces().face_ids.tolist()[1]
+    gallery.move_face(b, "Anne")
+    assert gallery.merge_people("Anne", "Ann") == 2
+    assert [(p.name, p.photos, p.faces) for p in gallery.people()] == [("Ann", 4, 4)]
+    assert len(gallery.photos("Ann")) == 4
+    with pytest.raises(PersonNotFound):
+        gallery.merge_people("Anne", "Ann")
+    with pytest.raises(PersonNotFound):
+        gallery.merge_people("Ann", "Nobody")
+    with pytest.raises(GalleryError):
+        gallery.merge_people("Ann", "Ann")
+    assert gallery.integrity() == []
+
+
+def test_photos_with_all_of_the_given_people(gallery: Gallery):
+    gallery.add_photos([scanned(i, faces=3) for i in range(3)] + [photo("Ann", 9)], MODEL)
+    f = {x.face_id: x for x in gallery.faces(unassigned=True)}
+    ids = sorted(f)
+    for k in (0, 3, 6):  # Ann in every scanned photo, Bob in photos 0 and 1
+        gallery.move_face(ids[k], "Ann")
+    for k in (1, 4):
+        gallery.move_face(ids[k], "Bob")
+    gallery.move_face(ids[2], "Bob")  # Bob twice in photo 0 counts once
+    both = gallery.photos_with(["Ann", "Bob"])
+    assert [p["path"] for p in both] == ["/library/0.jpg", "/library/1.jpg"]
+    assert both[0]["faces"] == 3
+    assert len(gallery.photos_with(["Ann"])) == 4
+    assert gallery.photos_with(["Ann", "Bob", "Ann"]) == both
+    with pytest.raises(PersonNotFound):
+        gallery.photos_with(["Ann", "Nobody"])
+    with pytest.raises(GalleryError):
+        gallery.photos_with([])

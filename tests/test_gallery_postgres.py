@@ -123,3 +123,27 @@ def test_many_faces_are_read_back_in_one_binary_copy(pg: PostgresGallery):
         stored = np.asarray([float(x) for x in text[1:-1].split(",")], np.float32)
         assert np.array_equal(stored, e.vectors[row])
     assert sorted(set(e.names)) == sorted({f"P{i}" for i in range(50)})
+
+
+def test_a_version_1_gallery_with_faces_is_migrated_to_unassigned_faces(monkeypatch):
+    """Schema 2 lets faces be without a person; a gallery written by schema 1 keeps everything."""
+    import facebank.gallery.postgres as pgmod
+
+    url = new_database_url()
+    first = pgmod.migrations()[:1]
+    monkeypatch.setattr(pgmod, "migrations", lambda: first)
+    monkeypatch.setattr(pgmod, "SCHEMA_VERSION", 1)
+    old = open_gallery(url)
+    old.add_photos([photo("Ann", i) for i in range(3)], MODEL)
+    old.close()
+    monkeypatch.undo()
+    g = open_gallery(url)
+    try:
+        assert g._schema_version() == SCHEMA_VERSION
+        assert [(p.name, p.photos, p.faces) for p in g.people()] == [("Ann", 3, 3)]
+        face = g.faces(person="Ann")[0].face_id
+        g.move_face(face, None)
+        assert g.unassigned_faces().face_ids.tolist() == [face]
+        assert len(g.embeddings().names) == 2 and g.integrity() == []
+    finally:
+        g.close()

@@ -123,3 +123,36 @@ def test_interrupted_runs_are_marked_when_a_new_run_starts(tmp_path):
     r2 = g.start_run("/photos", "m1", "")
     runs = {r["id"]: r["status"] for r in g.runs()}
     assert runs[r1] == "interrupted" and runs[r2] == "running"
+
+
+def test_a_version_2_gallery_keeps_its_people_photos_and_faces_when_migrated(tmp_path):
+    """Schema 3 rebuilds photos and faces (nullable person): nothing may be lost or cascaded away."""
+    from facebank.gallery.sqlite import _statements, migrations
+
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA foreign_keys=ON")
+    for number, sql in migrations()[:2]:
+        for statement in _statements(sql):
+            db.execute(statement)
+        db.execute(f"PRAGMA user_version={number}")
+    db.execute("INSERT INTO meta(key, value) VALUES ('model_id', 'm1')")
+    db.execute("INSERT INTO people(id, name) VALUES (1, 'Ann'), (2, 'Bob')")
+    db.execute("INSERT INTO runs(id, source, model_id) VALUES (1, 'folder', 'm1')")
+    for i, (pid, status) in enumerate([(1, "ok"), (1, "ok"), (2, "ok"), (2, "no_face")], start=1):
+        db.execute("INSERT INTO photos(id, person_id, path, sha256, size_bytes, model_id, status, run_id)"
+                   " VALUES (?,?,?,?,?,?,?,1)", (i, pid, f"/p/{i}.jpg", f"sha{i}", 10, "m1", status))
+        if status == "ok":
+            db.execute("INSERT INTO faces(photo_id, person_id, x1, y1, x2, y2, detector, detector_score,"
+                       " model_id, dim, embedding) VALUES (?,?,1,2,3,4,'hog',1.0,'m1',8,?)",
+                       (i, pid, unit(i).astype("<f4").tobytes()))
+    db.close()
+    with SqliteGallery(path) as g:
+        assert g._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert g._db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+        assert [(p.name, p.photos, p.faces) for p in g.people()] == [("Ann", 2, 2), ("Bob", 1, 1)]
+        np.testing.assert_array_equal(g.embeddings().vectors[2], unit(3))
+        assert g.problems() == [{"person": "Bob", "path": "/p/4.jpg", "status": "no_face", "reason": None}]
+        assert g.integrity() == []
+        assert g.remove_person("Ann") == 2  # the rebuilt tables still cascade
+        assert [p.name for p in g.people()] == ["Bob"] and len(g.embeddings().names) == 1

@@ -2,11 +2,17 @@
 
 A gallery holds embeddings of exactly one model (``model_id``); adding faces of another model
 raises ``ModelMismatch``. Implementations: SQLite (embedded default), PostgreSQL + pgvector.
+
+People, photos and faces are one model. An enrolled photo is labelled with its person (its faces
+belong to that person); a scanned photo (``PhotoRecord.person`` None) has no person and its faces
+are *unassigned* until they are named (``name_cluster``, ``move_face``). Unassigned faces carry
+the label of the last clustering (``set_clusters``); they are not in ``embeddings()`` (the faces
+that name people), so they never name a face in ``identify``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -31,6 +37,10 @@ class PersonExists(GalleryError):
     pass
 
 
+class NotFound(GalleryError):
+    """No face or cluster with that id."""
+
+
 @dataclass(frozen=True, eq=False)
 class FaceRecord:
     """One face to store: box in pixels [x1, y1, x2, y2], unit embedding, provenance."""
@@ -45,9 +55,10 @@ class FaceRecord:
 
 @dataclass(frozen=True)
 class PhotoRecord:
-    """One photo of one person: ``status`` is 'ok', 'no_face', 'multi_face', 'error'."""
+    """One photo of one person (``person`` None: a scanned photo, its faces unassigned);
+    ``status`` is 'ok', 'no_face', 'multi_face', 'error'."""
 
-    person: str
+    person: str | None
     path: str
     sha256: str
     size_bytes: int
@@ -64,6 +75,34 @@ class Embeddings:
     vectors: np.ndarray
     names: tuple[str, ...]
     face_ids: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class FaceSet:
+    """Unassigned faces for clustering: ids (n,), unit embeddings (n, dim) float32, and the
+    cluster of each from the last clustering (-1 = alone or not clustered yet)."""
+
+    face_ids: np.ndarray
+    vectors: np.ndarray
+    clusters: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.face_ids)
+
+
+@dataclass(frozen=True)
+class FaceInfo:
+    """One stored face with its photo: box in photo pixels [x1, y1, x2, y2]; ``person`` None =
+    unassigned; ``cluster`` None = alone or not clustered; ``suggested`` = the person its cluster
+    looks like (None = nobody under the threshold)."""
+
+    face_id: int
+    path: str
+    sha256: str
+    box: tuple[float, float, float, float]
+    person: str | None
+    cluster: int | None
+    suggested: str | None
 
 
 @runtime_checkable
@@ -84,6 +123,17 @@ class Gallery(Protocol):
                    run_id: int | None = None) -> int: ...
     def remove_photo(self, person: str, sha256: str) -> int: ...
     def photos(self, person: str) -> list[dict]: ...
+
+    # unassigned faces, clusters and naming (facebank.cluster); each change is ONE transaction
+    def unassigned_faces(self) -> FaceSet: ...
+    def set_clusters(self, labels: Mapping[int, int | None],
+                     suggestions: Mapping[int, tuple[str, float]] | None = None) -> int: ...
+    def faces(self, *, person: str | None = None, cluster: int | None = None, unassigned: bool = False,
+              face_ids: Sequence[int] | None = None) -> list[FaceInfo]: ...
+    def name_cluster(self, cluster: int, name: str) -> int: ...
+    def move_face(self, face_id: int, name: str | None) -> None: ...
+    def merge_people(self, source: str, target: str) -> int: ...
+    def photos_with(self, names: Sequence[str]) -> list[dict]: ...
 
     # runs
     def start_run(self, source: str, model_id: str, settings: str) -> int: ...

@@ -28,7 +28,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from importlib import resources
 
@@ -36,9 +36,12 @@ import numpy as np
 
 from facebank.gallery.base import (
     Embeddings,
+    FaceInfo,
     FaceRecord,
+    FaceSet,
     GalleryError,
     ModelMismatch,
+    NotFound,
     PersonExists,
     PersonNotFound,
     PhotoRecord,
@@ -53,6 +56,9 @@ _LOCK_MIGRATE = 0x6662_0001
 _LOCK_MODEL = 0x6662_0002
 _LOCK_RUN = 0x6662_0003
 _RETRIES = 5
+PHOTO_KEYS = ("path", "sha256", "size_bytes", "width", "height", "status", "reason", "faces")
+_PHOTO_COLUMNS = ("SELECT ph.path, ph.sha256, ph.size_bytes, ph.width, ph.height, ph.status, ph.reason,"
+                  " (SELECT count(*) FROM faces f WHERE f.photo_id=ph.id) FROM photos ph")
 _ISO = "to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
 
@@ -235,11 +241,9 @@ class PostgresGallery:
     def people(self) -> list[PersonInfo]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT p.name, coalesce(ph.n, 0), coalesce(f.n, 0) FROM people p"
-                " LEFT JOIN (SELECT person_id, count(*) n FROM photos WHERE status='ok'"
-                "   GROUP BY person_id) ph ON ph.person_id=p.id"
-                " LEFT JOIN (SELECT person_id, count(*) n FROM faces GROUP BY person_id) f"
-                "   ON f.person_id=p.id"
+                "SELECT p.name, coalesce(f.photos, 0), coalesce(f.n, 0) FROM people p"
+                " LEFT JOIN (SELECT person_id, count(DISTINCT photo_id) photos, count(*) n FROM faces"
+                "   WHERE person_id IS NOT NULL GROUP BY person_id) f ON f.person_id=p.id"
                 ' ORDER BY p.name COLLATE "C"'
             ).fetchall()
         return [PersonInfo(name, int(photos), int(faces)) for name, photos, faces in rows]
@@ -297,7 +301,7 @@ class PostgresGallery:
         A photo already stored for this model (same sha256, by anyone) is left as it is.
         """
         items = list(items)
-        names = sorted({validate_name(p.person) for p, _ in items})
+        names = sorted({validate_name(p.person) for p, _ in items if p.person is not None})
         # a fixed order of row locks (names, then sha256) keeps concurrent writers deadlock-free
         ordered = sorted(items, key=lambda it: it[0].sha256)
         dims = {int(np.asarray(f.embedding).size) for _, faces in items for f in faces}
@@ -317,7 +321,7 @@ class PostgresGallery:
             for (photo, faces), photo_id in zip(ordered, photo_ids, strict=True):
                 if photo_id is None:
                     continue
-                pid = pids[validate_name(photo.person)]
+                pid = None if photo.person is None else pids[validate_name(photo.person)]
                 for f in faces:
                     vec = np.asarray(f.embedding, np.float32).ravel()
                     rows.append((photo_id, pid, *map(float, f.box),
@@ -359,8 +363,9 @@ class PostgresGallery:
                 "INSERT INTO photos(person_id, path, sha256, size_bytes, width, height, model_id, status,"
                 " reason, run_id) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"
                 " ON CONFLICT (sha256, model_id) DO NOTHING RETURNING id",
-                [(pids[validate_name(p.person)], p.path, p.sha256, p.size_bytes, p.width, p.height,
-                  model_id, p.status, p.reason, run_id) for p, _ in ordered],
+                [(None if p.person is None else pids[validate_name(p.person)], p.path, p.sha256,
+                  p.size_bytes, p.width, p.height, model_id, p.status, p.reason, run_id)
+                 for p, _ in ordered],
                 returning=True,
             )
             photo_ids: list[int | None] = []
@@ -391,21 +396,163 @@ class PostgresGallery:
             if pid is None:
                 raise PersonNotFound(f"no person named {person!r}")
             rows = self._db.execute(
-                "SELECT ph.path, ph.sha256, ph.size_bytes, ph.width, ph.height, ph.status, ph.reason,"
-                " (SELECT count(*) FROM faces f WHERE f.photo_id=ph.id) FROM photos ph"
-                " WHERE ph.person_id=%s ORDER BY ph.id", (pid,)
+                _PHOTO_COLUMNS + " WHERE ph.person_id=%s OR ph.id IN (SELECT photo_id FROM faces"
+                " WHERE person_id=%s) ORDER BY ph.id", (pid, pid)
             ).fetchall()
-        keys = ("path", "sha256", "size_bytes", "width", "height", "status", "reason", "faces")
-        return [dict(zip(keys, r, strict=True)) for r in rows]
+        return [dict(zip(PHOTO_KEYS, r, strict=True)) for r in rows]
 
     def problems(self) -> list[dict]:
-        """Photos recorded without a usable face, with the reason."""
+        """Photos recorded without a usable face, with the reason (person None: a scanned photo)."""
         with self._lock:
             rows = self._db.execute(
                 "SELECT p.name, ph.path, ph.status, ph.reason FROM photos ph"
-                " JOIN people p ON p.id=ph.person_id WHERE ph.status != 'ok' ORDER BY ph.id"
+                " LEFT JOIN people p ON p.id=ph.person_id WHERE ph.status != 'ok' ORDER BY ph.id"
             ).fetchall()
         return [dict(person=a, path=b, status=c, reason=d) for a, b, c, d in rows]
+
+    # -- unassigned faces, clusters, naming --------------------------------------------------------
+    def _existing_person(self, name: str, lock: bool = False) -> int:
+        row = self._db.execute("SELECT id FROM people WHERE name=%s" + (" FOR UPDATE" if lock else ""),
+                               (name,)).fetchone()
+        if row is None:
+            raise PersonNotFound(f"no person named {name!r}")
+        return int(row[0])
+
+    def unassigned_faces(self) -> FaceSet:
+        """Every face without a person, with its embedding and last cluster (-1: none)."""
+        with self._lock, self._db.transaction():
+            self._db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            dim_s = self._meta("dim")
+            if dim_s is None:
+                return FaceSet(np.zeros(0, np.int64), np.zeros((0, 0), np.float32), np.zeros(0, np.int64))
+            data = bytearray()
+            with self._db.cursor() as cur, cur.copy(
+                    "COPY (SELECT id, coalesce(cluster, -1), embedding FROM faces WHERE person_id IS NULL"
+                    " ORDER BY id) TO STDOUT (FORMAT BINARY)") as copy:
+                for chunk in copy:
+                    data += chunk
+        rows = _copy_rows(bytes(data), int(dim_s))
+        return FaceSet(rows["id"].astype(np.int64), rows["vec"].astype(np.float32),
+                       rows["pid"].astype(np.int64))
+
+    @_retry_on_conflict
+    def set_clusters(self, labels: Mapping[int, int | None],
+                     suggestions: Mapping[int, tuple[str, float]] | None = None) -> int:
+        """Replace the clustering of the unassigned faces in ONE transaction.
+
+        ``labels``: face id -> cluster id (None = alone); unassigned faces not in ``labels`` lose
+        their cluster, faces that have a person are left alone. ``suggestions``: cluster id ->
+        (person name, L2 distance). Returns the number of faces given a cluster."""
+        suggestions = dict(suggestions or {})
+        clusters = sorted({int(c) for c in labels.values() if c is not None})
+        pairs = sorted((int(f), int(c)) for f, c in labels.items() if c is not None)
+        with self._tx("set_clusters") as db:
+            sugg = {c: (self._existing_person(n), float(d)) for c, (n, d) in suggestions.items()}
+            db.execute("LOCK TABLE clusters IN EXCLUSIVE MODE")
+            db.execute("UPDATE faces SET cluster=NULL WHERE cluster IS NOT NULL")
+            db.execute("DELETE FROM clusters")
+            n = 0
+            with db.cursor() as cur:
+                if clusters:
+                    cur.executemany("INSERT INTO clusters(id, suggested_person_id, suggested_distance)"
+                                    " VALUES (%s,%s,%s)", [(c, *sugg.get(c, (None, None))) for c in clusters])
+                if pairs:
+                    cur.execute("UPDATE faces f SET cluster=v.c FROM unnest(%s::bigint[], %s::bigint[])"
+                                " AS v(id, c) WHERE f.id=v.id AND f.person_id IS NULL",
+                                ([f for f, _ in pairs], [c for _, c in pairs]))
+                    n = cur.rowcount
+        self._changed()
+        return int(n)
+
+    def faces(self, *, person: str | None = None, cluster: int | None = None, unassigned: bool = False,
+              face_ids: Sequence[int] | None = None) -> list[FaceInfo]:
+        """Stored faces with their photos, by face id; every filter given must hold."""
+        where: list[str] = []
+        args: list[object] = []
+        with self._lock:
+            if person is not None:
+                where.append("f.person_id=%s")
+                args.append(self._existing_person(person))
+            if cluster is not None:
+                where.append("f.cluster=%s")
+                args.append(int(cluster))
+            if unassigned:
+                where.append("f.person_id IS NULL")
+            if face_ids is not None:
+                where.append("f.id = ANY(%s::bigint[])")
+                args.append([int(i) for i in face_ids])
+            rows = self._db.execute(
+                "SELECT f.id, ph.path, ph.sha256, f.x1, f.y1, f.x2, f.y2, p.name, f.cluster, s.name"
+                " FROM faces f JOIN photos ph ON ph.id=f.photo_id LEFT JOIN people p ON p.id=f.person_id"
+                " LEFT JOIN clusters c ON c.id=f.cluster LEFT JOIN people s ON s.id=c.suggested_person_id"
+                + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY f.id", args
+            ).fetchall()
+        return [FaceInfo(int(r[0]), r[1], r[2], (float(r[3]), float(r[4]), float(r[5]), float(r[6])), r[7],
+                         None if r[8] is None else int(r[8]), r[9]) for r in rows]
+
+    @_retry_on_conflict
+    def name_cluster(self, cluster: int, name: str) -> int:
+        """Give every unassigned face of ``cluster`` to ``name`` (a new person, or merged into the
+        person of that name) in ONE transaction; returns the number of faces named."""
+        name = validate_name(name)
+        with self._tx("name_cluster") as db:
+            pid = self._ensure_people([name])[name]
+            n = db.execute("UPDATE faces SET person_id=%s, cluster=NULL"
+                           " WHERE cluster=%s AND person_id IS NULL", (pid, int(cluster))).rowcount
+            if not n:
+                raise NotFound(f"no cluster {cluster} (run 'facebank cluster' to list them)")
+            db.execute("DELETE FROM clusters WHERE id=%s", (int(cluster),))
+        self._changed()
+        return int(n)
+
+    @_retry_on_conflict
+    def move_face(self, face_id: int, name: str | None) -> None:
+        """Give one face to ``name`` (created if new), or take it out of its person (None: the
+        face is unassigned again). A photo enrolled as someone's loses that label when its face
+        goes to someone else: its faces then carry the names. ONE transaction."""
+        if name is not None:
+            name = validate_name(name)
+        with self._tx("move_face") as db:
+            row = db.execute("SELECT f.photo_id, ph.person_id FROM faces f JOIN photos ph ON ph.id=f.photo_id"
+                             " WHERE f.id=%s FOR UPDATE", (int(face_id),)).fetchone()
+            if row is None:
+                raise NotFound(f"no face with id {face_id}")
+            photo_id, photo_person = row
+            pid = None if name is None else self._ensure_people([name])[name]
+            db.execute("UPDATE faces SET person_id=%s, cluster=NULL WHERE id=%s", (pid, int(face_id)))
+            if photo_person is not None and photo_person != pid:
+                db.execute("UPDATE photos SET person_id=NULL WHERE id=%s", (photo_id,))
+        self._changed()
+
+    @_retry_on_conflict
+    def merge_people(self, source: str, target: str) -> int:
+        """Move every photo and face of ``source`` to ``target`` and remove ``source``, in ONE
+        transaction; returns the number of faces moved."""
+        with self._tx("merge_people") as db:
+            first, second = sorted([source, target])  # a fixed lock order
+            ids = {n: self._existing_person(n, lock=True) for n in (first, second)}
+            src, dst = ids[source], ids[target]
+            if src == dst:
+                raise GalleryError(f"cannot merge {source!r} into itself")
+            n = db.execute("UPDATE faces SET person_id=%s WHERE person_id=%s", (dst, src)).rowcount
+            db.execute("UPDATE photos SET person_id=%s WHERE person_id=%s", (dst, src))
+            db.execute("UPDATE clusters SET suggested_person_id=%s WHERE suggested_person_id=%s", (dst, src))
+            db.execute("DELETE FROM people WHERE id=%s", (src,))
+        self._changed()
+        return int(n)
+
+    def photos_with(self, names: Sequence[str]) -> list[dict]:
+        """Photos in which every one of ``names`` has a face (same keys as ``photos``)."""
+        with self._lock:
+            pids = sorted({self._existing_person(n) for n in names})
+            if not pids:
+                raise GalleryError("name at least one person")
+            rows = self._db.execute(
+                _PHOTO_COLUMNS + " WHERE ph.id IN (SELECT photo_id FROM faces WHERE person_id = ANY(%s)"
+                " GROUP BY photo_id HAVING count(DISTINCT person_id)=%s)"
+                ' ORDER BY ph.path COLLATE "C", ph.id',
+                (pids, len(pids))).fetchall()
+        return [dict(zip(PHOTO_KEYS, r, strict=True)) for r in rows]
 
     # -- runs -------------------------------------------------------------------------------------
     def start_run(self, source: str, model_id: str, settings: str) -> int:
@@ -471,7 +618,8 @@ class PostgresGallery:
                 return Embeddings(np.zeros((0, 0), np.float32), (), np.zeros(0, np.int64))
             data = bytearray()
             with self._db.cursor() as cur, cur.copy(
-                    "COPY (SELECT id, person_id, embedding FROM faces ORDER BY id) TO STDOUT (FORMAT BINARY)"
+                    "COPY (SELECT id, person_id, embedding FROM faces WHERE person_id IS NOT NULL"
+                    " ORDER BY id) TO STDOUT (FORMAT BINARY)"
             ) as copy:
                 for chunk in copy:
                     data += chunk
@@ -499,9 +647,10 @@ class PostgresGallery:
             if n:
                 bad.append(f"{n} photos marked ok without a face")
             n = self._db.execute("SELECT count(*) FROM faces f JOIN photos ph ON ph.id=f.photo_id"
-                                 " WHERE ph.person_id <> f.person_id").fetchone()[0]
+                                 " WHERE ph.person_id IS NOT NULL AND f.person_id IS DISTINCT FROM"
+                                 " ph.person_id").fetchone()[0]
             if n:
-                bad.append(f"{n} faces filed under another person than their photo")
+                bad.append(f"{n} faces of labelled photos filed under another person than their photo")
             models = {r[0] for r in self._db.execute("SELECT DISTINCT model_id FROM faces")}
             if len(models) > 1:
                 bad.append(f"faces of several models: {sorted(models)}")
@@ -517,6 +666,16 @@ def _run_key(run_id: int) -> int:
 
 def _parse_copy(data: bytes, dim: int, names: dict[int, str]) -> Embeddings:
     """Rows (id int8, person_id int8, embedding vector(dim)) of a binary COPY, as arrays."""
+    rows = _copy_rows(data, dim)
+    if not len(rows):
+        return Embeddings(np.zeros((0, 0), np.float32), (), np.zeros(0, np.int64))
+    vectors = rows["vec"].astype(np.float32)
+    pids = rows["pid"].astype(np.int64)
+    return Embeddings(vectors, tuple(names[int(p)] for p in pids), rows["id"].astype(np.int64))
+
+
+def _copy_rows(data: bytes, dim: int) -> np.ndarray:
+    """Rows (int8 "id", int8 "pid", vector(dim) "vec") of a binary COPY, as a structured array."""
     header = 11 + 4 + 4 + int.from_bytes(data[15:19], "big")
     row = np.dtype([("nf", ">i2"), ("l1", ">i4"), ("id", ">i8"), ("l2", ">i4"), ("pid", ">i8"),
                     ("l3", ">i4"), ("dim", ">i2"), ("unused", ">i2"), ("vec", ">f4", (dim,))])
@@ -526,11 +685,7 @@ def _parse_copy(data: bytes, dim: int, names: dict[int, str]) -> Embeddings:
     rows = np.frombuffer(body, dtype=row)
     if len(rows) and (np.any(rows["nf"] != 3) or np.any(rows["dim"] != dim)):
         raise GalleryError("unexpected COPY layout from the server")
-    if not len(rows):
-        return Embeddings(np.zeros((0, 0), np.float32), (), np.zeros(0, np.int64))
-    vectors = rows["vec"].astype(np.float32)
-    pids = rows["pid"].astype(np.int64)
-    return Embeddings(vectors, tuple(names[int(p)] for p in pids), rows["id"].astype(np.int64))
+    return rows
 
 
 def _redact(url: str) -> str:

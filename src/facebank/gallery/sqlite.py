@@ -10,7 +10,7 @@ import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 
@@ -18,9 +18,12 @@ import numpy as np
 
 from facebank.gallery.base import (
     Embeddings,
+    FaceInfo,
     FaceRecord,
+    FaceSet,
     GalleryError,
     ModelMismatch,
+    NotFound,
     PersonExists,
     PersonNotFound,
     PhotoRecord,
@@ -29,6 +32,10 @@ from facebank.gallery.base import (
 from facebank.types import PersonInfo
 
 log = logging.getLogger(__name__)
+
+PHOTO_KEYS = ("path", "sha256", "size_bytes", "width", "height", "status", "reason", "faces")
+_PHOTO_COLUMNS = ("SELECT ph.path, ph.sha256, ph.size_bytes, ph.width, ph.height, ph.status, ph.reason,"
+                  " (SELECT count(*) FROM faces f WHERE f.photo_id=ph.id) FROM photos ph")
 
 
 def migrations() -> list[tuple[int, str]]:
@@ -84,24 +91,35 @@ class SqliteGallery:
         file at once do not both create the tables.
         """
         with self._lock:
-            for number, sql in migrations():
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    current = self._db.execute("PRAGMA user_version").fetchone()[0]
-                    if current > SCHEMA_VERSION:
-                        raise GalleryError(
-                            f"gallery {self.path} has schema version {current}, newer than this "
-                            f"facebank understands ({SCHEMA_VERSION}): upgrade facebank"
-                        )
-                    if number > current:
-                        log.info("migrating gallery %s to schema version %d", self.path, number)
-                        for statement in _statements(sql):
-                            self._db.execute(statement)
-                        self._db.execute(f"PRAGMA user_version={int(number)}")
-                    self._db.execute("COMMIT")
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
+            # a migration may rebuild a table (SQLite's way to change a column): foreign keys off
+            # while it runs (the pragma is a no-op inside a transaction), checked before COMMIT
+            self._db.execute("PRAGMA foreign_keys=OFF")
+            try:
+                for number, sql in migrations():
+                    self._migrate_one(number, sql)
+            finally:
+                self._db.execute("PRAGMA foreign_keys=ON")
+
+    def _migrate_one(self, number: int, sql: str) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            current = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if current > SCHEMA_VERSION:
+                raise GalleryError(
+                    f"gallery {self.path} has schema version {current}, newer than this "
+                    f"facebank understands ({SCHEMA_VERSION}): upgrade facebank"
+                )
+            if number > current:
+                log.info("migrating gallery %s to schema version %d", self.path, number)
+                for statement in _statements(sql):
+                    self._db.execute(statement)
+                if self._db.execute("PRAGMA foreign_key_check").fetchone() is not None:
+                    raise GalleryError(f"migration {number} of {self.path} left dangling references")
+                self._db.execute(f"PRAGMA user_version={int(number)}")
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
 
     def _tx(self):
         return _Transaction(self)
@@ -150,7 +168,7 @@ class SqliteGallery:
     def people(self) -> list[PersonInfo]:
         rows = self._db.execute(
             "SELECT p.name,"
-            " (SELECT count(*) FROM photos ph WHERE ph.person_id=p.id AND ph.status='ok'),"
+            " (SELECT count(DISTINCT f.photo_id) FROM faces f WHERE f.person_id=p.id),"
             " (SELECT count(*) FROM faces f WHERE f.person_id=p.id)"
             " FROM people p ORDER BY p.name"
         ).fetchall()
@@ -204,10 +222,7 @@ class SqliteGallery:
             if self.model_id is None:
                 db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('model_id', ?)", (model_id,))
             for photo, faces in items:
-                name = validate_name(photo.person)
-                pid = self._person_id(name)
-                if pid is None:
-                    pid = db.execute("INSERT INTO people(name) VALUES (?)", (name,)).lastrowid
+                pid = None if photo.person is None else self._ensure_person(db, photo.person)
                 cur = db.execute(
                     "INSERT OR IGNORE INTO photos(person_id, path, sha256, size_bytes, width, height,"
                     " model_id, status, reason, run_id) VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -251,20 +266,149 @@ class SqliteGallery:
         if pid is None:
             raise PersonNotFound(f"no person named {person!r}")
         rows = self._db.execute(
-            "SELECT ph.path, ph.sha256, ph.size_bytes, ph.width, ph.height, ph.status, ph.reason,"
-            " (SELECT count(*) FROM faces f WHERE f.photo_id=ph.id) FROM photos ph"
-            " WHERE ph.person_id=? ORDER BY ph.id", (pid,)
+            _PHOTO_COLUMNS + " WHERE ph.person_id=? OR ph.id IN"
+            " (SELECT photo_id FROM faces WHERE person_id=?) ORDER BY ph.id", (pid, pid)
         ).fetchall()
-        keys = ("path", "sha256", "size_bytes", "width", "height", "status", "reason", "faces")
-        return [dict(zip(keys, r, strict=True)) for r in rows]
+        return [dict(zip(PHOTO_KEYS, r, strict=True)) for r in rows]
 
     def problems(self) -> list[dict]:
-        """Photos recorded without a usable face, with the reason."""
+        """Photos recorded without a usable face, with the reason (person None: a scanned photo)."""
         rows = self._db.execute(
-            "SELECT p.name, ph.path, ph.status, ph.reason FROM photos ph JOIN people p ON p.id=ph.person_id"
-            " WHERE ph.status != 'ok' ORDER BY ph.id"
+            "SELECT p.name, ph.path, ph.status, ph.reason FROM photos ph LEFT JOIN people p"
+            " ON p.id=ph.person_id WHERE ph.status != 'ok' ORDER BY ph.id"
         ).fetchall()
         return [dict(person=a, path=b, status=c, reason=d) for a, b, c, d in rows]
+
+    # -- unassigned faces, clusters, naming --------------------------------------------------------
+    def _ensure_person(self, db: sqlite3.Connection, name: str) -> int:
+        name = validate_name(name)
+        pid = self._person_id(name)
+        if pid is None:
+            pid = db.execute("INSERT INTO people(name) VALUES (?)", (name,)).lastrowid
+        return int(pid)
+
+    def _existing_person(self, name: str) -> int:
+        pid = self._person_id(name)
+        if pid is None:
+            raise PersonNotFound(f"no person named {name!r}")
+        return pid
+
+    def unassigned_faces(self) -> FaceSet:
+        """Every face without a person, with its embedding and last cluster (-1: none)."""
+        rows = self._db.execute(
+            "SELECT id, coalesce(cluster, -1), embedding FROM faces WHERE person_id IS NULL ORDER BY id"
+        ).fetchall()
+        if not rows:
+            return FaceSet(np.zeros(0, np.int64), np.zeros((0, 0), np.float32), np.zeros(0, np.int64))
+        vecs = np.stack([np.frombuffer(r[2], dtype="<f4") for r in rows]).astype(np.float32)
+        return FaceSet(np.asarray([r[0] for r in rows], np.int64), vecs,
+                       np.asarray([r[1] for r in rows], np.int64))
+
+    def set_clusters(self, labels: Mapping[int, int | None],
+                     suggestions: Mapping[int, tuple[str, float]] | None = None) -> int:
+        """Replace the clustering of the unassigned faces in ONE transaction.
+
+        ``labels``: face id -> cluster id (None = alone); unassigned faces not in ``labels`` lose
+        their cluster, faces that have a person are left alone. ``suggestions``: cluster id ->
+        (person name, L2 distance). Returns the number of faces given a cluster."""
+        suggestions = dict(suggestions or {})
+        clusters = sorted({int(c) for c in labels.values() if c is not None})
+        with self._tx() as db:
+            sugg = {c: (self._existing_person(n), float(d)) for c, (n, d) in suggestions.items()}
+            db.execute("UPDATE faces SET cluster=NULL WHERE cluster IS NOT NULL")
+            db.execute("DELETE FROM clusters")
+            db.executemany("INSERT INTO clusters(id, suggested_person_id, suggested_distance) VALUES (?,?,?)",
+                           [(c, *sugg.get(c, (None, None))) for c in clusters])
+            cur = db.executemany("UPDATE faces SET cluster=? WHERE id=? AND person_id IS NULL",
+                                 [(int(c), int(f)) for f, c in labels.items() if c is not None])
+            n = cur.rowcount
+        self._changed()
+        return int(n)
+
+    def faces(self, *, person: str | None = None, cluster: int | None = None, unassigned: bool = False,
+              face_ids: Sequence[int] | None = None) -> list[FaceInfo]:
+        """Stored faces with their photos, by face id; every filter given must hold."""
+        where, args = [], []
+        if person is not None:
+            where.append("f.person_id=?")
+            args.append(self._existing_person(person))
+        if cluster is not None:
+            where.append("f.cluster=?")
+            args.append(int(cluster))
+        if unassigned:
+            where.append("f.person_id IS NULL")
+        if face_ids is not None:
+            ids = [int(i) for i in face_ids]
+            if not ids:
+                return []
+            where.append(f"f.id IN ({','.join('?' * len(ids))})")
+            args.extend(ids)
+        rows = self._db.execute(
+            "SELECT f.id, ph.path, ph.sha256, f.x1, f.y1, f.x2, f.y2, p.name, f.cluster, s.name"
+            " FROM faces f JOIN photos ph ON ph.id=f.photo_id LEFT JOIN people p ON p.id=f.person_id"
+            " LEFT JOIN clusters c ON c.id=f.cluster LEFT JOIN people s ON s.id=c.suggested_person_id"
+            + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY f.id", args
+        ).fetchall()
+        return [FaceInfo(r[0], r[1], r[2], (r[3], r[4], r[5], r[6]), r[7], r[8], r[9]) for r in rows]
+
+    def name_cluster(self, cluster: int, name: str) -> int:
+        """Give every unassigned face of ``cluster`` to ``name`` (a new person, or merged into the
+        person of that name) in ONE transaction; returns the number of faces named."""
+        name = validate_name(name)
+        with self._tx() as db:
+            n = db.execute("SELECT count(*) FROM faces WHERE cluster=? AND person_id IS NULL",
+                           (int(cluster),)).fetchone()[0]
+            if not n:
+                raise NotFound(f"no cluster {cluster} (run 'facebank cluster' to list them)")
+            pid = self._ensure_person(db, name)
+            db.execute("UPDATE faces SET person_id=?, cluster=NULL WHERE cluster=? AND person_id IS NULL",
+                       (pid, int(cluster)))
+            db.execute("DELETE FROM clusters WHERE id=?", (int(cluster),))
+        self._changed()
+        return int(n)
+
+    def move_face(self, face_id: int, name: str | None) -> None:
+        """Give one face to ``name`` (created if new), or take it out of its person (None: the
+        face is unassigned again). A photo enrolled as someone's loses that label when its face
+        goes to someone else: its faces then carry the names. ONE transaction."""
+        with self._tx() as db:
+            row = db.execute("SELECT f.photo_id, f.person_id, ph.person_id FROM faces f JOIN photos ph"
+                             " ON ph.id=f.photo_id WHERE f.id=?", (int(face_id),)).fetchone()
+            if row is None:
+                raise NotFound(f"no face with id {face_id}")
+            photo_id, _, photo_person = row
+            pid = None if name is None else self._ensure_person(db, name)
+            db.execute("UPDATE faces SET person_id=?, cluster=NULL WHERE id=?", (pid, int(face_id)))
+            if photo_person is not None and photo_person != pid:
+                db.execute("UPDATE photos SET person_id=NULL WHERE id=?", (photo_id,))
+        self._changed()
+
+    def merge_people(self, source: str, target: str) -> int:
+        """Move every photo and face of ``source`` to ``target`` and remove ``source``, in ONE
+        transaction; returns the number of faces moved."""
+        with self._tx() as db:
+            src, dst = self._existing_person(source), self._existing_person(target)
+            if src == dst:
+                raise GalleryError(f"cannot merge {source!r} into itself")
+            n = db.execute("UPDATE faces SET person_id=? WHERE person_id=?", (dst, src)).rowcount
+            db.execute("UPDATE photos SET person_id=? WHERE person_id=?", (dst, src))
+            db.execute("UPDATE clusters SET suggested_person_id=? WHERE suggested_person_id=?", (dst, src))
+            db.execute("DELETE FROM people WHERE id=?", (src,))
+        self._changed()
+        return int(n)
+
+    def photos_with(self, names: Sequence[str]) -> list[dict]:
+        """Photos in which every one of ``names`` has a face (same keys as ``photos``)."""
+        pids = sorted({self._existing_person(n) for n in names})
+        if not pids:
+            raise GalleryError("name at least one person")
+        marks = ",".join("?" * len(pids))
+        rows = self._db.execute(
+            _PHOTO_COLUMNS + f" WHERE ph.id IN (SELECT photo_id FROM faces WHERE person_id IN ({marks})"
+            f" GROUP BY photo_id HAVING count(DISTINCT person_id)=?) ORDER BY ph.path, ph.id",
+            (*pids, len(pids))
+        ).fetchall()
+        return [dict(zip(PHOTO_KEYS, r, strict=True)) for r in rows]
 
     # -- runs -------------------------------------------------------------------------------------
     def start_run(self, source: str, model_id: str, settings: str) -> int:
@@ -311,6 +455,11 @@ class SqliteGallery:
         ).fetchone()[0]
         if n:
             bad.append(f"{n} photos marked ok without a face")
+        n = self._db.execute(
+            "SELECT count(*) FROM faces f JOIN photos ph ON ph.id=f.photo_id"
+            " WHERE ph.person_id IS NOT NULL AND f.person_id IS NOT ph.person_id").fetchone()[0]
+        if n:
+            bad.append(f"{n} faces of labelled photos filed under another person than their photo")
         models = {r[0] for r in self._db.execute("SELECT DISTINCT model_id FROM faces")}
         if len(models) > 1:
             bad.append(f"faces of several models: {sorted(models)}")
