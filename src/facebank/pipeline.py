@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +17,7 @@ import numpy as np
 
 from facebank import align, detect, embed, images, models
 from facebank.detect.crop import whole_photo_detection
+from facebank.parallel import ordered_map
 from facebank.settings import Settings
 from facebank.types import Box, Detection, Face, Landmarks
 
@@ -200,26 +199,15 @@ def worker_count(settings: Settings) -> int:
 def process_stream(paths: Iterable[str | Path], settings: Settings,
                    pipeline: FacePipeline | None = None) -> Iterator[PhotoFaces]:
     """Process photos in order of ``paths`` (consumed lazily), in worker processes when there are
-    several cores. At most a few photos per worker are in flight, so memory stays bounded."""
-    n = worker_count(settings)
-    if n <= 1:
+    several cores. At most a few photos per worker are in flight, so memory stays bounded. Works
+    from scripts without a ``__main__`` guard, notebooks and threads (see ``facebank.parallel``);
+    where workers cannot start, the photos are processed in this process instead."""
+    def local():
         pipe = pipeline or FacePipeline(settings)
-        for p in paths:
-            yield pipe.photo(str(p))
-        return
-    import multiprocessing as mp
+        return lambda p: pipe.photo(p)
 
-    ctx = mp.get_context("spawn" if os.name == "nt" else "forkserver")
-    window: deque[Future[PhotoFaces]] = deque()
-    with ProcessPoolExecutor(n, mp_context=ctx, initializer=_init_worker,
-                             initargs=(settings.model_dump_json(),)) as pool:
-        it = iter(paths)
-        for p in it:
-            window.append(pool.submit(_work, str(p)))
-            if len(window) >= 4 * n:
-                yield window.popleft().result()
-        while window:
-            yield window.popleft().result()
+    yield from ordered_map(_work, (str(p) for p in paths), worker_count(settings), local,
+                           initializer=_init_worker, initargs=(settings.model_dump_json(),))
 
 
 def box_from_list(b: list[float]) -> Box:

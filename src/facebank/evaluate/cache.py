@@ -335,22 +335,19 @@ def _work(path: str) -> PhotoEmbedding:
 
 
 def _compute(paths: list[str], settings: Settings, policy: FacePolicy) -> Iterator[PhotoEmbedding]:
+    from facebank.parallel import ordered_map
+
     workers = settings.workers if settings.workers > 0 else (os.cpu_count() or 1)
     workers = min(workers, max(1, len(paths)))
-    if workers <= 1:
+
+    def local():
         from facebank.pipeline import FacePipeline
 
         pipe = FacePipeline(settings)
-        for p in paths:
-            yield embed_one(pipe, policy, p)
-        return
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
+        return lambda p: embed_one(pipe, policy, p)
 
-    ctx = mp.get_context("spawn" if os.name == "nt" else "forkserver")
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init,
-                             initargs=(settings.model_dump_json(), policy)) as pool:
-        yield from pool.map(_work, paths, chunksize=4)
+    yield from ordered_map(_work, paths, workers, local, initializer=_init,
+                           initargs=(settings.model_dump_json(), policy))
 
 
 def file_sha256(path: str | Path) -> str:
