@@ -462,3 +462,15 @@ def test_photos_with_all_of_the_given_people(gallery: Gallery):
         gallery.photos_with(["Ann", "Nobody"])
     with pytest.raises(GalleryError):
         gallery.photos_with([])
+
+
+def test_a_stored_photo_says_whose_it_is_and_how_it_went(gallery: Gallery):
+    good, bad = photo("Ann", 0), photo("Ann", 1)
+    bad = (PhotoRecord("Ann", "x/bad.jpg", bad[0].sha256, 10, 1, 1, "no_face", "no face found"), [])
+    gallery.add_photos([good, bad], MODEL)
+    stored = gallery.stored_photo(good[0].sha256, MODEL)
+    assert (stored.person, stored.path, stored.status) == ("Ann", good[0].path, "ok")
+    stored = gallery.stored_photo(bad[0].sha256, MODEL)
+    assert (stored.status, stored.reason) == ("no_face", "no face found")
+    assert gallery.stored_photo(good[0].sha256, "another-model") is None
+    assert gallery.stored_photo("0" * 64, MODEL) is None

@@ -121,6 +121,13 @@ class FaceBank:
         """Enroll (person, photo path) pairs in worker processes; see ``enroll_folder``. The entries
         ``walk`` (the walk ``items`` come from) skips are reported as the run's problems."""
         labels: dict[str, tuple[str, str, int]] = {}  # path -> (person, sha256, size)
+        bar: object = None
+
+        def not_processed() -> None:  # the progress bar counts only the photos there is work for
+            total_now = getattr(bar, "total", None)
+            if total_now:
+                bar.total = total_now - 1  # type: ignore[attr-defined]
+
         with EnrollRun(self, source) as run:
             if walk is not None:
                 walk.on_skip = run.problem
@@ -129,21 +136,24 @@ class FaceBank:
                 for person, path in items:
                     name = run.saw(person, str(path))
                     if name is None:
+                        not_processed()
                         continue
                     try:
                         data = images.read_bytes(path)
                     except images.ImageError as exc:
                         run.problem(str(path), str(exc))
+                        not_processed()
                         continue
                     digest = hashlib.sha256(data).hexdigest()
-                    if data and self.gallery.has_photo(digest, run.model_id):
-                        run.skip()
+                    if not run.triage(name, str(path), digest, len(data)):
+                        not_processed()
                         continue
                     labels[str(path)] = (name, digest, len(data))
                     yield str(path)
 
             stream = process_stream(todo(), self.settings, self._pipeline)
-            for result in progress(stream, total=total, desc="enroll", unit="photo"):
+            bar = progress(stream, total=total, desc="enroll", unit="photo")
+            for result in bar:  # type: ignore[attr-defined]
                 person, digest, size = labels.pop(result.path)
                 run.add(person, digest, size, result)
         return run.report
@@ -273,9 +283,12 @@ class EnrollRun:
         self.model_id = bank._model_id()
         self.source = source
         self.run_id = self.gallery.start_run(source, self.model_id, bank.settings.pipeline_key())
-        self.counts = {"photos_seen": 0, "photos_enrolled": 0, "faces_added": 0, "skipped": 0}
+        self.counts = {"photos_seen": 0, "photos_enrolled": 0, "faces_added": 0, "skipped": 0,
+                       "processed": 0}
         self.problems: list[tuple[str, str]] = []
-        self.people: set[str] = set()
+        self.duplicates: list[tuple[str, str]] = []
+        self.people: set[str] = set()  # people with a usable photo (enrolled now or before)
+        self._first: dict[str, tuple[str, str]] = {}  # sha256 -> (person, path) of this run's photos
         self.report: EnrollReport | None = None
         self._pending: list[tuple[PhotoRecord, list[FaceRecord]]] = []
         self._last_flush = time.monotonic()
@@ -289,8 +302,35 @@ class EnrollRun:
         except Exception as exc:
             self.problem(path, f"bad person name: {exc}")
             return None
-        self.people.add(name)
         return name
+
+    def triage(self, person: str, path: str, digest: str, size: int) -> bool:
+        """Does this photo need processing? No when the gallery has it (counted as known; reported
+        again when it was a problem; reported when it is someone else's) or this run already had
+        it (a copy, or the same photo labelled as two people)."""
+        if not size:
+            return True  # an empty file: processing gives its error
+        stored = self.gallery.stored_photo(digest, self.model_id)
+        if stored is not None:
+            if stored.person != person:
+                self.problem(path, f"the same photo is labelled as {stored.person!r} in the gallery "
+                                   f"(enrolled from {stored.path}); not added to {person!r}")
+            elif stored.status != "ok":
+                self.problem(path, f"{stored.reason or stored.status} (found when it was first enrolled)")
+            else:
+                self.people.add(person)
+                self.skip()
+            return False
+        first = self._first.get(digest)
+        if first is not None:
+            if first[0] != person:
+                self.problem(path, f"the same photo as {first[1]}, labelled as {first[0]!r} there: one "
+                                   f"photo labelled as two people; not added to {person!r}")
+            else:
+                self.duplicates.append((path, first[1]))
+            return False
+        self._first[digest] = (person, path)
+        return True
 
     def skip(self) -> None:
         self.counts["skipped"] += 1
@@ -299,9 +339,12 @@ class EnrollRun:
         self.problems.append((path, reason))
 
     def add(self, person: str, digest: str, size: int, result: PhotoFaces) -> None:
+        self.counts["processed"] += 1
         record = self.bank._photo_record(person, digest, size, result, self.problems)
         if record is not None:
             self._pending.append(record)
+            if record[0].status == "ok":
+                self.people.add(person)
         due = time.monotonic() - self._last_flush > self.BATCH_SECONDS
         if due or len(self._pending) >= self.BATCH_PHOTOS:
             self.flush()
@@ -322,6 +365,11 @@ class EnrollRun:
             if exc_type is None:
                 self.flush()
                 status = "finished"
+            elif issubclass(exc_type, KeyboardInterrupt):
+                try:  # photos already processed are kept: the rerun has less to do
+                    self.flush()
+                except Exception:
+                    log.exception("could not save the last photos of run %d", self.run_id)
         finally:
             try:
                 self.gallery.finish_run(self.run_id, status, self.counts)
@@ -332,11 +380,22 @@ class EnrollRun:
             run_id=self.run_id, people=len(self.people), photos_seen=c["photos_seen"],
             photos_enrolled=c["photos_enrolled"], photos_skipped_known=c["skipped"],
             faces_added=c["faces_added"], problems=tuple(self.problems),
-            seconds=time.perf_counter() - self._start,
+            seconds=time.perf_counter() - self._start, photos_processed=c["processed"],
+            duplicates=tuple(self.duplicates), interrupted=status == "interrupted",
         )
-        log.info("%s: enrolled %d photos (%d faces) of %d people from %s; %d already known, %d problems",
-                 status, c["photos_enrolled"], c["faces_added"], len(self.people), self.source,
-                 c["skipped"], len(self.problems))
+        log.info("%s: enrolled %d photos (%d faces) of %d people from %s; %d already known, %d copies, "
+                 "%d problems", status, c["photos_enrolled"], c["faces_added"], len(self.people),
+                 self.source, c["skipped"], len(self.duplicates), len(self.problems))
+        if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
+            raise EnrollInterrupted(self.report) from exc
+
+
+class EnrollInterrupted(KeyboardInterrupt):
+    """Ctrl-C during an enrollment: ``report`` says what was saved (a rerun finishes the job)."""
+
+    def __init__(self, report: EnrollReport) -> None:
+        super().__init__(f"enrollment interrupted after {report.photos_enrolled} photos were enrolled")
+        self.report = report
 
 
 def _as_rgb(arr: np.ndarray) -> np.ndarray:

@@ -183,7 +183,7 @@ def _pool_map(func: Callable[[T], R], it: Iterator[T], workers: int,
                 item0, fut = window.popleft()
                 yield _result(fut, item0, delivered, failed)
                 delivered = True
-        except _StartFailed:
+        except BaseException:  # start failure, Ctrl-C or the consumer stopped: drop what has not started
             pool.shutdown(wait=True, cancel_futures=True)
             raise
 

@@ -181,6 +181,9 @@ _WORKER: FacePipeline | None = None
 
 def _init_worker(settings_json: str) -> None:
     global _WORKER
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     settings = Settings.model_validate_json(settings_json)
     # one process per core already: each runs its models on one thread

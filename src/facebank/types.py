@@ -184,10 +184,18 @@ class EnrollReport:
     faces_added: int
     problems: tuple[tuple[str, str], ...] = ()  # (path, reason)
     seconds: float = 0.0
+    photos_processed: int = 0  # run through detection and embedding in this run (not known, no copy)
+    duplicates: tuple[tuple[str, str], ...] = ()  # (path, path of the same photo enrolled in this run)
+    interrupted: bool = False  # stopped early (Ctrl-C): what was enrolled is saved, a rerun finishes
+
+    @property
+    def photos_duplicate(self) -> int:
+        return len(self.duplicates)
 
     @property
     def photos_per_second(self) -> float:
-        return self.photos_seen / self.seconds if self.seconds > 0 else 0.0
+        """Photos processed per second: photos already known and copies are not counted."""
+        return self.photos_processed / self.seconds if self.seconds > 0 else 0.0
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,9 @@ def enroll(
                onnx_model=onnx_model, flip=flip, workers=workers, crop_fallback=crop_fallback)
     try:
         report = fb.enroll_folder(folder, person=person, progress=progress)
+    except KeyboardInterrupt as exc:
+        echo_interrupted(getattr(exc, "report", None), fb.settings.gallery)
+        raise typer.Exit(130) from None
     except Exception as exc:
         raise fail(str(exc)) from None
     echo_enroll_report(report, fb.settings.gallery)
@@ -72,12 +75,26 @@ def echo_enroll_report(report, gallery: str, engine: str = "") -> None:
     """Per-file problems on stderr, then one summary line (shared by every enrollment engine)."""
     for path, reason in report.problems:
         typer.echo(f"  skipped {path}: {reason}", err=True)
+    for path, first in report.duplicates:
+        typer.echo(f"  copy {path}: the same photo as {first}, enrolled once", err=True)
+    copies = f", {len(report.duplicates)} copies of photos enrolled once" if report.duplicates else ""
     typer.echo(
         f"enrolled {report.photos_enrolled} photos ({report.faces_added} faces) of {report.people} people "
         f"in {report.seconds:.1f} s ({report.photos_per_second:.1f} photos/s){engine}; "
-        f"{report.photos_skipped_known} already known, {len(report.problems)} problems. "
+        f"{report.photos_skipped_known} already known{copies}, {len(report.problems)} problems. "
         f"Gallery: {gallery}"
     )
+
+
+def echo_interrupted(report, gallery: str) -> None:
+    """After Ctrl-C: what was saved, and that a rerun finishes the job."""
+    if report is not None:
+        echo_enroll_report(report, gallery)
+        saved = f"the {report.photos_enrolled} photos enrolled before it are saved in {gallery}"
+    else:
+        saved = f"the photos enrolled before it are saved in {gallery}"
+    typer.echo(f"interrupted: {saved}; run the same command again to finish (photos already enrolled "
+               "are skipped, problems are reported again)", err=True)
 
 
 @app.command()

@@ -19,7 +19,7 @@ from facebank.cli.app import (
     make_settings,
     progress,
 )
-from facebank.cli.core import echo_enroll_report
+from facebank.cli.core import echo_enroll_report, echo_interrupted
 
 
 @app.command("enroll-ray")
@@ -52,6 +52,9 @@ def enroll_ray(
                                  actors=actors, progress=progress)
     except ImportError as exc:
         raise fail(f"enroll-ray needs Ray: pip install 'ray[data]' ({exc})") from None
+    except KeyboardInterrupt as exc:
+        echo_interrupted(getattr(exc, "report", None), settings.gallery)
+        raise typer.Exit(130) from None
     except Exception as exc:
         raise fail(f"{type(exc).__name__}: {exc}") from None
     echo_enroll_report(report, settings.gallery, " with Ray")

@@ -68,6 +68,16 @@ class PhotoRecord:
     reason: str | None = None
 
 
+@dataclass(frozen=True)
+class StoredPhoto:
+    """What the gallery remembers of a photo (by sha256): whose it is, where it was, how it went."""
+
+    person: str
+    path: str
+    status: str
+    reason: str | None = None
+
+
 @dataclass(frozen=True, eq=False)
 class Embeddings:
     """All stored embeddings: matrix (n, dim) float32 unit rows, person name per row, face ids."""
@@ -119,6 +129,7 @@ class Gallery(Protocol):
 
     # photos and faces
     def has_photo(self, sha256: str, model_id: str) -> bool: ...
+    def stored_photo(self, sha256: str, model_id: str) -> StoredPhoto | None: ...
     def add_photos(self, items: Sequence[tuple[PhotoRecord, Sequence[FaceRecord]]], model_id: str,
                    run_id: int | None = None) -> int: ...
     def remove_photo(self, person: str, sha256: str) -> int: ...

@@ -45,6 +45,7 @@ from facebank.gallery.base import (
     PersonExists,
     PersonNotFound,
     PhotoRecord,
+    StoredPhoto,
     validate_name,
 )
 from facebank.types import PersonInfo
@@ -292,6 +293,14 @@ class PostgresGallery:
             return self._db.execute(
                 "SELECT 1 FROM photos WHERE sha256=%s AND model_id=%s", (sha256, model_id)
             ).fetchone() is not None
+
+    def stored_photo(self, sha256: str, model_id: str) -> StoredPhoto | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT p.name, ph.path, ph.status, ph.reason FROM photos ph JOIN people p"
+                " ON p.id=ph.person_id WHERE ph.sha256=%s AND ph.model_id=%s", (sha256, model_id)
+            ).fetchone()
+        return StoredPhoto(*row) if row else None
 
     @_retry_on_conflict
     def add_photos(self, items: Sequence[tuple[PhotoRecord, Sequence[FaceRecord]]], model_id: str,

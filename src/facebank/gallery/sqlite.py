@@ -27,6 +27,7 @@ from facebank.gallery.base import (
     PersonExists,
     PersonNotFound,
     PhotoRecord,
+    StoredPhoto,
     validate_name,
 )
 from facebank.types import PersonInfo
@@ -209,6 +210,13 @@ class SqliteGallery:
         return self._db.execute(
             "SELECT 1 FROM photos WHERE sha256=? AND model_id=?", (sha256, model_id)
         ).fetchone() is not None
+
+    def stored_photo(self, sha256: str, model_id: str) -> StoredPhoto | None:
+        row = self._db.execute(
+            "SELECT p.name, ph.path, ph.status, ph.reason FROM photos ph JOIN people p ON p.id=ph.person_id"
+            " WHERE ph.sha256=? AND ph.model_id=?", (sha256, model_id)
+        ).fetchone()
+        return StoredPhoto(*row) if row else None
 
     def add_photos(self, items: Sequence[tuple[PhotoRecord, Sequence[FaceRecord]]], model_id: str,
                    run_id: int | None = None) -> int:

@@ -211,7 +211,9 @@ def _enroll(bank, folder: str | Path, person: str | None, actors: int | None, ba
             for row in progress(ds.iter_rows(), total=len(rows), desc="enroll", unit="photo"):
                 if row["error"]:
                     run.problem(row["path"], row["error"])
-                elif row["known"]:
+                elif not run.triage(row["person"], row["path"], row["sha256"], int(row["size"])):
+                    continue  # known, a copy, or labelled as someone else: counted or reported
+                elif row["known"]:  # known to the actor, gone from the gallery since: next run
                     run.skip()
                 else:
                     run.add(row["person"], row["sha256"], int(row["size"]), pickle.loads(row["result"]))
