@@ -474,3 +474,9 @@ def test_a_stored_photo_says_whose_it_is_and_how_it_went(gallery: Gallery):
     assert (stored.status, stored.reason) == ("no_face", "no face found")
     assert gallery.stored_photo(good[0].sha256, "another-model") is None
     assert gallery.stored_photo("0" * 64, MODEL) is None
+
+
+def test_a_stored_scanned_photo_has_no_person(gallery: Gallery):
+    rec, _ = scanned(3)
+    gallery.add_photos([(rec, [])], MODEL)
+    assert gallery.stored_photo(rec.sha256, MODEL).person is None

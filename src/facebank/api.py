@@ -312,7 +312,10 @@ class EnrollRun:
             return True  # an empty file: processing gives its error
         stored = self.gallery.stored_photo(digest, self.model_id)
         if stored is not None:
-            if stored.person != person:
+            if stored.person is None:
+                self.problem(path, f"already in the gallery as a scanned photo of no one yet (from "
+                                   f"{stored.path}); not added to {person!r}: name its faces instead")
+            elif stored.person != person:
                 self.problem(path, f"the same photo is labelled as {stored.person!r} in the gallery "
                                    f"(enrolled from {stored.path}); not added to {person!r}")
             elif stored.status != "ok":

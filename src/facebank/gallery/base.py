@@ -70,9 +70,10 @@ class PhotoRecord:
 
 @dataclass(frozen=True)
 class StoredPhoto:
-    """What the gallery remembers of a photo (by sha256): whose it is, where it was, how it went."""
+    """What the gallery remembers of a photo (by sha256): whose it is (None: a scanned photo of
+    no one yet), where it was, how it went."""
 
-    person: str
+    person: str | None
     path: str
     status: str
     reason: str | None = None
