@@ -87,8 +87,16 @@ class FaceBank:
     def people(self) -> list[PersonInfo]:
         return self.gallery.people()
 
-    def remove_person(self, name: str) -> int:
-        return self.gallery.remove_person(name)
+    def remove_person(self, name: str, uploads_dir: str | Path | None = None) -> int:
+        """Remove ``name`` with their photos and faces, and delete their photos uploaded through the
+        REST API (kept in ``uploads_dir``, default ``<gallery>.photos``); photos enrolled from
+        folders stay where they are. Returns the number of faces removed."""
+        from facebank.gallery.uploads import default_uploads_dir, discard_uploads
+
+        paths = [p["path"] for p in self.gallery.photos(name)]
+        removed = self.gallery.remove_person(name)
+        discard_uploads(paths, uploads_dir or default_uploads_dir(self.settings.gallery))
+        return removed
 
     def rename_person(self, old: str, new: str) -> None:
         self.gallery.rename_person(old, new)

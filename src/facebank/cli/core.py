@@ -219,13 +219,18 @@ def people_list(gallery: str = GalleryOpt, as_json: bool = typer.Option(False, "
 
 
 @people_app.command("remove")
-def people_remove(name: str, gallery: str = GalleryOpt) -> None:
-    """Remove NAME with all their photos and faces."""
-    from facebank.gallery import GalleryError, open_gallery
+def people_remove(
+    name: str, gallery: str = GalleryOpt,
+    photos_dir: Path = typer.Option(None, "--photos-dir", help="where the server keeps uploaded photos, "
+                                    "if not the default <gallery>.photos next to the gallery"),
+) -> None:
+    """Remove NAME with all their photos and faces, and delete the photo files uploaded for them
+    through the REST API (photos enrolled from your folders stay where they are)."""
+    from facebank.gallery import GalleryError
 
-    g = open_gallery(make_settings(gallery).gallery)
+    fb = _bank(gallery)
     try:
-        n = g.remove_person(name)
+        n = fb.remove_person(name, uploads_dir=photos_dir)
     except GalleryError as exc:
         raise fail(str(exc)) from None
     typer.echo(f"removed {name} ({n} faces)")

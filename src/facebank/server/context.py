@@ -30,6 +30,7 @@ from fastapi.security import APIKeyHeader
 from facebank import images
 from facebank.api import FaceBank
 from facebank.gallery import open_gallery
+from facebank.gallery.uploads import default_uploads_dir
 from facebank.pipeline import FacePipeline, PhotoFaces
 from facebank.server.auth import ApiKeyInfo, ApiKeyStore
 from facebank.server.errors import ApiError, image_error
@@ -62,9 +63,7 @@ class ServerConfig:
     def resolved_photos_dir(self) -> Path:
         if self.photos_dir is not None:
             return Path(self.photos_dir)
-        if not self.sqlite_gallery:
-            return Path("facebank-photos")
-        return Path(str(self.settings.gallery) + ".photos")
+        return default_uploads_dir(self.settings.gallery)
 
     def resolved_keys_db(self) -> str:
         return str(self.keys_db) if self.keys_db is not None else str(self.settings.gallery)

@@ -20,6 +20,7 @@ from pathlib import Path
 from PIL import Image
 
 from facebank import images
+from facebank.gallery.uploads import discard_uploads, is_upload
 from facebank.server.errors import ApiError
 
 log = logging.getLogger(__name__)
@@ -57,19 +58,11 @@ class PhotoStore:
         return path
 
     def owns(self, path: str | Path) -> bool:
-        try:
-            return Path(path).resolve().parent == self.folder.resolve()
-        except OSError:
-            return False
+        return is_upload(path, self.folder)
 
     def discard(self, paths: list[str]) -> None:
         """Delete stored uploads (only files inside our folder; never the CLI's photos)."""
-        for p in paths:
-            if self.owns(p):
-                try:
-                    Path(p).unlink(missing_ok=True)
-                except OSError as exc:
-                    log.warning("could not delete %s: %s", p, exc)
+        discard_uploads(paths, self.folder)
 
     # -- serving ----------------------------------------------------------------------------------
     def read_verified(self, path: str, sha256: str) -> bytes:
