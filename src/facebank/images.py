@@ -52,6 +52,8 @@ class LoadedImage:
     sha256: str
     size_bytes: int
     format: str
+    scale: float = 1.0  # decoded shrunk: photo pixel = rgb pixel * scale
+    full_size: tuple[int, int] | None = None  # the photo's own upright (width, height) when shrunk
 
     @property
     def width(self) -> int:
@@ -60,6 +62,13 @@ class LoadedImage:
     @property
     def height(self) -> int:
         return int(self.rgb.shape[0])
+
+    @property
+    def photo_size(self) -> tuple[int, int]:
+        """(width, height) of the photo itself, in its own pixels (upright)."""
+        if self.full_size is not None:
+            return self.full_size
+        return round(self.width * self.scale), round(self.height * self.scale)
 
 
 def read_bytes(source: str | Path | bytes, max_bytes: int = MAX_FILE_BYTES) -> bytes:
@@ -112,7 +121,33 @@ def load_image(source: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXELS)
     return LoadedImage(rgb=rgb, sha256=digest, size_bytes=len(data), format=fmt)
 
 
-def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray, str]:
+def load_reduced(source: str | Path | bytes, min_side: int,
+                 max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
+    """Decode a photo at the smallest size the JPEG decoder can give whose longer side is still at
+    least ``min_side`` (DCT scaling by 1/2, 1/4 or 1/8: a 16 MP photo needed at 1,280 px decodes at
+    2,000 px in a fraction of the time and memory of a full decode). Other formats, and photos
+    whose longer side is at most ``min_side`` (or ``min_side`` <= 0), decode whole, as
+    ``load_image``. ``scale`` maps back: photo pixel = rgb pixel * scale; ``photo_size`` is the
+    photo's own (upright) size. Same errors as ``load_image``.
+    """
+    data = read_bytes(source)
+    if not data:
+        raise ImageError("empty file (0 bytes)", "empty_file")
+    digest = hashlib.sha256(data).hexdigest()
+    rgb, fmt = decode(data, max_pixels=max_pixels, draft_min_side=max(0, min_side))
+    scale, size = 1.0, None
+    if fmt == "JPEG" and min_side > 0:
+        with Image.open(io.BytesIO(data)) as im:  # the header again: the photo's own size
+            w, h = im.size
+            if im.getexif().get(0x0112, 1) in (5, 6, 7, 8):  # EXIF orientation turns it sideways
+                w, h = h, w
+        scale, size = max(w, h) / max(rgb.shape[:2]), (w, h)
+    return LoadedImage(rgb=rgb, sha256=digest, size_bytes=len(data), format=fmt, scale=scale,
+                       full_size=size)
+
+
+def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
+           draft_min_side: int = 0) -> tuple[np.ndarray, str]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -129,6 +164,9 @@ def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np.ndarra
                 )
             if getattr(im, "n_frames", 1) > 1:
                 im.seek(0)  # animated GIF/WebP/TIFF: the first frame
+            if draft_min_side and fmt == "JPEG" and max(w, h) > draft_min_side:
+                k = max(w, h) / draft_min_side  # JPEG DCT scaling to a size >= draft_min_side
+                im.draft(None, (max(1, round(w / k)), max(1, round(h / k))))
             im.load()
             im = ImageOps.exif_transpose(im) or im
             rgb = to_rgb(im)

@@ -8,6 +8,7 @@ any size and every core is busy.
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -121,21 +122,63 @@ class FacePipeline:
             for d, lm, v in zip(dets, lms, vecs, strict=True)
         ]
 
+    def photo_faces(self, img: images.LoadedImage, data: bytes) -> list[Face]:
+        """The faces of a photo decoded shrunk by ``images.load_reduced`` (``img.scale`` > 1), boxes
+        and landmarks in the photo's own pixels.
+
+        Detection runs on the shrunk pixels (the detector looks at ``detect_max_side`` anyway).
+        A face chip is cut from the shrunk pixels when they hold at least the chip's resolution
+        (one pixel per chip pixel); otherwise the photo is decoded again, once, as large as the
+        smallest such face needs (JPEG DCT scaling; the whole photo at worst) and those chips are
+        cut from it. ``data`` is the photo file's bytes."""
+        if img.scale == 1.0:
+            return self.faces(img.rgb)
+        dets = self.detections(img.rgb)
+        if not dets:
+            return []
+        spec = self.embedder.chip
+        lms = [self.landmarks(img.rgb, d) for d in dets]
+        # chip pixels per shrunk-photo pixel: the chip spans the box grown by the padding
+        zoom = [spec.size / (max(d.box.width, d.box.height, 1.0) * (1.0 + 2.0 * spec.padding)) for d in dets]
+        chips = np.zeros((len(dets), spec.size, spec.size, 3), np.uint8)
+        sharp = [i for i, z in enumerate(zoom) if z > 1.0]
+        for i in set(range(len(dets))) - set(sharp):
+            chips[i] = align.align(img.rgb, dets[i].box, lms[i], spec)
+        if sharp:
+            side = max(img.photo_size)
+            need = min(side, math.ceil(side * max(zoom[i] for i in sharp) / img.scale))
+            big = images.load_reduced(data, need if need < side else 0, max_pixels=self.settings.max_pixels)
+            k = img.scale / big.scale  # shrunk-photo pixel -> big pixel
+            for i in sharp:
+                chips[i] = align.align(big.rgb, dets[i].box.scaled(k), _scale_landmarks(lms[i], k), spec)
+            log.debug("%d of %d face chips cut from the photo decoded at %dx%d", len(sharp), len(dets),
+                      big.width, big.height)
+        vecs = self.embedder.embed(chips)
+        f = img.scale
+        return [
+            Face(box=d.box.scaled(f), landmarks=_scale_landmarks(lm, f), detector_score=d.score,
+                 embedding=v, model_id=self.model_id, detector=d.detector, fallback=d.fallback)
+            for d, lm, v in zip(dets, lms, vecs, strict=True)
+        ]
+
     def photo(self, source: str | Path | bytes, name: str | None = None) -> PhotoFaces:
-        """Load and process one photo; never raises for a bad photo (the error is in the result)."""
+        """Load and process one photo; never raises for a bad photo (the error is in the result).
+        Big JPEGs are decoded no larger than detection needs (``photo_faces``)."""
         label = name or (str(source) if not isinstance(source, bytes | bytearray) else "<bytes>")
+        s = self.settings
         try:
-            img = images.load_image(source, max_pixels=self.settings.max_pixels)
+            data = images.read_bytes(source)
+            img = images.load_reduced(data, s.detect_max_side, max_pixels=s.max_pixels)
         except images.ImageError as exc:
             return PhotoFaces(label, error=str(exc))
+        width, height = img.photo_size
         try:
-            faces = self.faces(img.rgb)
+            faces = self.photo_faces(img, data)
         except Exception as exc:  # a model failing on one odd photo must not end a batch
             log.exception("processing %s failed", label)
             return PhotoFaces(label, error=f"processing failed: {type(exc).__name__}: {exc}",
-                              sha256=img.sha256, size_bytes=img.size_bytes, width=img.width,
-                              height=img.height)
-        return PhotoFaces(label, tuple(faces), None, img.sha256, img.size_bytes, img.width, img.height)
+                              sha256=img.sha256, size_bytes=img.size_bytes, width=width, height=height)
+        return PhotoFaces(label, tuple(faces), None, img.sha256, img.size_bytes, width, height)
 
 
 def make_embedder(s: Settings) -> embed.Embedder:
@@ -156,10 +199,12 @@ def looks_like_face_crop(rgb: np.ndarray, max_side: int) -> bool:
     return max(h, w) <= max_side and 0.7 <= w / h <= 1.43
 
 
+def _scale_landmarks(lm: Landmarks, factor: float) -> Landmarks:
+    return Landmarks(tuple((x * factor, y * factor) for x, y in lm.points), lm.scheme)
+
+
 def _scale_detection(d: Detection, factor: float) -> Detection:
-    lm = None
-    if d.landmarks is not None:
-        lm = Landmarks(tuple((x * factor, y * factor) for x, y in d.landmarks.points), d.landmarks.scheme)
+    lm = _scale_landmarks(d.landmarks, factor) if d.landmarks is not None else None
     return Detection(d.box.scaled(factor), d.score, d.detector, lm, d.fallback)
 
 
