@@ -50,6 +50,8 @@ def test_jpeg_decodes_at_the_smallest_dct_scale_that_keeps_the_side(tmp_path):
     img = images.load_reduced(path, 900)  # 1/4 gives 1,000 px
     assert img.rgb.shape[:2] == (750, 1000) and img.photo_size == (4000, 3000)
     assert images.load_reduced(path, 0).rgb.shape[:2] == (3000, 4000)
+    img = images.load_reduced(path, 2000)  # exactly half
+    assert img.rgb.shape[:2] == (1500, 2000) and img.scale == 2.0
     png = tmp_path / "big.png"
     Image.new("RGB", (3000, 200)).save(png)
     img = images.load_reduced(png, 1280)  # no DCT scaling for PNG: decoded whole

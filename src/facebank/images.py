@@ -136,7 +136,7 @@ def load_reduced(source: str | Path | bytes, min_side: int,
     digest = hashlib.sha256(data).hexdigest()
     rgb, fmt = decode(data, max_pixels=max_pixels, draft_min_side=max(0, min_side))
     scale, size = 1.0, None
-    if fmt == "JPEG" and min_side > 0:
+    if fmt == "JPEG" and 0 < min_side <= max(rgb.shape[:2]):  # a DCT-scaled decode is never smaller
         with Image.open(io.BytesIO(data)) as im:  # the header again: the photo's own size
             w, h = im.size
             if im.getexif().get(0x0112, 1) in (5, 6, 7, 8):  # EXIF orientation turns it sideways
