@@ -57,3 +57,48 @@ def test_model_option_on_a_jpeg_a_missing_file_and_a_truncated_model(tmp_path, g
     model.write_bytes(model.read_bytes()[:-40])
     refused("identify", str(jpeg), "-g", gallery, "--model", str(model), match="damaged")
     refused("identify", str(jpeg), "-g", gallery, "--model", str(tmp_path), match="folder")
+
+
+def sha(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_gallery_option_on_a_folder_a_jpeg_and_another_apps_sqlite_file(tmp_path, jpeg):
+    import sqlite3
+
+    refused("people", "list", "-g", str(tmp_path), match="is a folder")
+    refused("identify", str(jpeg), "-g", str(tmp_path), match="is a folder")
+    refused("people", "list", "-g", str(jpeg), match="not a facebank gallery")
+    other = tmp_path / "other.sqlite"
+    with sqlite3.connect(other) as con:
+        con.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)")
+        con.execute("INSERT INTO notes(text) VALUES ('mine')")
+    con.close()
+    before = sha(other)
+    refused("people", "list", "-g", str(other), match="not a facebank gallery")
+    refused("enroll", str(tmp_path), "-g", str(other), match="not a facebank gallery")
+    refused("identify", str(jpeg), "-g", str(other), match="not a facebank gallery")
+    assert sha(other) == before and not Path(str(other) + "-wal").exists()  # left as it was
+
+
+def test_commands_that_only_read_refuse_a_missing_gallery_and_create_nothing(tmp_path, jpeg):
+    missing = tmp_path / "nonexistent" / "dir" / "x.db"
+    refused("identify", str(jpeg), "-g", str(missing), match="no gallery at")
+    refused("people", "list", "-g", str(missing), match="no gallery at")
+    refused("people", "remove", "ann", "-g", str(missing), match="no gallery at")
+    refused("people", "rename", "ann", "bea", "-g", str(missing), match="no gallery at")
+    assert not (tmp_path / "nonexistent").exists()
+
+
+def test_bad_pipeline_options_are_one_line_errors(tmp_path, gallery, jpeg):
+    refused("identify", str(jpeg), "-g", gallery, "--detector", "foo", match="unknown detector")
+    refused("enroll", str(tmp_path), "-g", gallery, "--detector", "foo", match="unknown detector")
+    refused("verify", str(jpeg), str(jpeg), "--embedder", "nope", match="unknown embedder")
+    refused("identify", str(jpeg), "-g", gallery, "--crop-fallback", "sometimes", match="--crop-fallback")
+    refused("enroll", str(tmp_path), "-g", gallery, "--multi-face", "all", match="--multi-face")
+
+
+def test_annotate_pointing_at_a_file_is_refused(tmp_path, gallery, jpeg):
+    refused("identify", str(jpeg), "-g", gallery, "--annotate", str(jpeg), match="--annotate")

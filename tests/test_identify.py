@@ -65,3 +65,19 @@ def test_empty_gallery_makes_every_face_unknown():
 def test_search_returns_nearest_faces_first(index):
     ids, dist = index.search(unit([0, 1, 0.1, 0]), k=2)
     assert ids.tolist()[0] == 2 and dist[0] < dist[1]
+
+
+def test_an_unknown_face_says_why():
+    from facebank.gallery.index import PersonDistances
+    from facebank.identify import assign
+
+    d = np.array([[0.20, 0.90], [0.25, 0.95], [0.80, 0.70]])
+    dist = PersonDistances(("ann", "ben"), d, d)
+    closer, taken, far = assign(dist, threshold=0.4)
+    assert (closer.name, closer.reason) == ("ann", None)
+    assert (taken.name, taken.candidate, taken.reason) == (None, "ann", "taken")
+    assert "another face" in taken.explain()
+    assert (far.name, far.reason) == (None, "no_match")
+    empty = PersonDistances((), np.zeros((1, 0)), np.zeros((1, 0)))
+    (nobody,) = assign(empty, threshold=0.4)
+    assert nobody.reason == "empty_gallery" and nobody.explain() == "gallery is empty"

@@ -35,7 +35,8 @@ def annotate(rgb: np.ndarray, result: PhotoResult) -> Image.Image:
         x1, y1, x2, y2 = f.face.box.as_list()
         color = KNOWN if f.match.name else UNKNOWN
         draw.rectangle([x1, y1, x2, y2], outline=color, width=width)
-        label = f"{f.match.name or 'unknown'} {f.match.distance:.2f}"
+        d = f.match.distance
+        label = f"{f.match.name or 'unknown'}" + (f" {d:.2f}" if np.isfinite(d) else "")
         tb = draw.textbbox((0, 0), label, font=font)
         th, tw = tb[3] - tb[1], tb[2] - tb[0]
         ty = y1 - th - 2 * width if y1 - th - 2 * width >= 0 else y2

@@ -226,3 +226,33 @@ def expand_paths(paths: list[Path], on_skip: OnSkip | None = None) -> list[Path]
             is_dir = False
         out.extend(FolderWalk(p, on_skip=on_skip).photos() if is_dir else [p])
     return out
+
+
+def expand_with_names(paths: list[Path], on_skip: OnSkip | None = None) -> list[tuple[Path, Path]]:
+    """Like ``expand_paths``, each photo with a relative output name that mirrors how it was given
+    (a folder's photos keep their path below the folder's name, a file keeps its name), unique
+    even on a case-insensitive file system (``photo.jpg``, ``photo-2.jpg``...)."""
+    out: list[tuple[Path, Path]] = []
+    used: set[str] = set()
+    for p in paths:
+        try:
+            is_dir = p.is_dir()
+        except OSError:
+            is_dir = False
+        if is_dir:
+            base = Path(p.resolve().name or "root")
+            named = [(f, base / f.relative_to(p)) for f in FolderWalk(p, on_skip=on_skip).photos()]
+        else:
+            named = [(p, Path(p.name or "photo"))]
+        for f, rel in named:
+            out.append((f, _unique(rel, used)))
+    return out
+
+
+def _unique(rel: Path, used: set[str]) -> Path:
+    candidate, k = rel, 1
+    while str(candidate).casefold() in used:
+        k += 1
+        candidate = rel.with_name(f"{rel.stem}-{k}{rel.suffix}")
+    used.add(str(candidate).casefold())
+    return candidate

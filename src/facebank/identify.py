@@ -29,7 +29,7 @@ def assign(dist: PersonDistances, threshold: float, rule: str = "nearest") -> li
     if m == 0:
         return []
     if table.shape[1] == 0:
-        return [Match(None, float("inf"), -1.0) for _ in range(m)]
+        return [Match(None, float("inf"), -1.0, reason="empty_gallery") for _ in range(m)]
     cost = np.where(table <= threshold, table, UNKNOWN_COST)
     rows, cols = linear_sum_assignment(cost)
     chosen = dict(zip(rows.tolist(), cols.tolist(), strict=True))
@@ -40,6 +40,7 @@ def assign(dist: PersonDistances, threshold: float, rule: str = "nearest") -> li
         named = j is not None and cost[i, j] < UNKNOWN_COST
         k = j if named else best
         d = float(table[i, k])
+        reason = None if named else "taken" if table[i, best] <= threshold else "no_match"
         out.append(Match(
             name=dist.people[k] if named else None,
             distance=d,
@@ -47,5 +48,6 @@ def assign(dist: PersonDistances, threshold: float, rule: str = "nearest") -> li
             candidate=dist.people[k],
             nearest_face_distance=float(dist.nearest[i, k]),
             mean_distance=float(dist.mean[i, k]),
+            reason=reason,
         ))
     return out

@@ -8,6 +8,7 @@ similarity (1 = identical, -1 = opposite). For unit vectors ``score = 1 - distan
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -117,7 +118,11 @@ class Match:
     ``name`` is None for "unknown". ``distance`` is the L2 distance between unit embeddings to the
     chosen person (lower is closer; the decision is ``distance <= threshold``) and ``score`` the
     cosine similarity to that person (higher is closer). ``candidate`` is the nearest person even
-    when the face was declared unknown.
+    when the face was declared unknown. ``reason`` says why a face is unknown (None when named):
+    ``empty_gallery`` (nobody to compare with: distance is infinite), ``no_match`` (the nearest
+    person is farther than the threshold) or ``taken`` (the nearest person is within the threshold
+    but was given to another face of the same photo, which is closer to them: one person appears
+    once per photo).
     """
 
     name: str | None
@@ -126,6 +131,17 @@ class Match:
     candidate: str | None = None
     nearest_face_distance: float | None = None
     mean_distance: float | None = None
+    reason: str | None = None
+
+    def explain(self) -> str:
+        """Why the face is unknown, in words ('' when it is named)."""
+        if self.reason == "empty_gallery":
+            return "gallery is empty"
+        if self.reason == "taken":
+            return f"{self.candidate} is given to another face of this photo, closer to them"
+        if self.reason == "no_match":
+            return f"nearest: {self.candidate}, farther than the threshold"
+        return ""
 
 
 @dataclass(frozen=True, eq=False)
@@ -151,9 +167,10 @@ class PhotoResult:
                 {
                     "box": f.face.box.as_list(),
                     "name": f.match.name,
-                    "distance": round(float(f.match.distance), 6),
-                    "score": round(float(f.match.score), 6),
+                    "distance": _finite(f.match.distance),  # null when there is nobody to compare with
+                    "score": _finite(f.match.score) if math.isfinite(f.match.distance) else None,
                     "candidate": f.match.candidate,
+                    "reason": f.match.reason,
                     "fallback": f.face.fallback,
                 }
                 for f in self.faces
@@ -203,6 +220,12 @@ class PersonInfo:
     name: str
     photos: int
     faces: int
+
+
+def _finite(x: float) -> float | None:
+    """A number for JSON: rounded, or None when it is not finite (JSON has no Infinity)."""
+    x = float(x)
+    return round(x, 6) if math.isfinite(x) else None
 
 
 def as_path(p: str | Path) -> Path:

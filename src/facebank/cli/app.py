@@ -54,12 +54,48 @@ def _root(verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="-v
 
 
 def make_settings(gallery: str | None = None, **flags: object) -> Settings:
-    """Settings from the environment, overridden by the flags that were given."""
-    s = Settings()
+    """Settings from the environment, overridden by the flags that were given; a bad value (flag or
+    FACEBANK_* variable) is one 'error:' line and exit code 2."""
+    from pydantic import ValidationError
+
     update = {k: v for k, v in flags.items() if v is not None}
     if gallery is not None:
         update["gallery"] = gallery
-    return s.model_copy(update=update) if update else s
+    try:
+        s = Settings(**update)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = str(err["loc"][0]) if err.get("loc") else "?"
+        where = f"--{field.replace('_', '-')}" if field in update else f"FACEBANK_{field.upper()}"
+        raise fail(f"{where} {err.get('input')!r}: {err['msg']}", 2) from None
+    for field in ("detector", "embedder"):
+        if field in update:
+            from facebank import detect, embed
+
+            known = (detect if field == "detector" else embed).available()
+            if update[field] not in known:
+                raise fail(f"--{field} {update[field]!r}: unknown {field}; choose one of "
+                           f"{', '.join(known)}", 2)
+    return s
+
+
+def open_bank(settings: Settings, must_exist: bool = False):
+    """The FaceBank of ``settings.gallery``; a folder, a file that is no facebank gallery or (with
+    ``must_exist``, for commands that only read) a missing gallery is one 'error:' line, exit 2."""
+    from facebank import FaceBank
+    from facebank.gallery import GalleryError
+    from facebank.gallery.uploads import is_postgres
+
+    loc = str(settings.gallery)
+    if must_exist and not is_postgres(loc) and loc != ":memory:" and not Path(loc).exists():
+        raise fail(f"no gallery at {loc}: enroll photos first ('facebank enroll FOLDER -g {loc}'), or "
+                   "name the gallery with -g/--gallery or FACEBANK_GALLERY", 2)
+    try:
+        return FaceBank(settings=settings)
+    except GalleryError as exc:
+        raise fail(str(exc), 2) from None
+    except Exception as exc:  # sqlite3 / psycopg errors opening the gallery
+        raise fail(f"cannot open the gallery {loc}: {type(exc).__name__}: {exc}", 2) from None
 
 
 def progress(it: Iterable, **kwargs: object) -> Iterable:
@@ -72,11 +108,19 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+def _say_skipped(path: str, reason: str) -> None:
+    typer.echo(f"  skipped {path}: {reason}", err=True)
+
+
 def expand(paths: list[Path]) -> list[Path]:
     """Photos and folders of photos -> photo files; what the walk skips is said on stderr."""
     from facebank.folders import expand_paths
 
-    def say(path: str, reason: str) -> None:
-        typer.echo(f"  skipped {path}: {reason}", err=True)
+    return expand_paths(paths, on_skip=_say_skipped)
 
-    return expand_paths(paths, on_skip=say)
+
+def expand_named(paths: list[Path]) -> list[tuple[Path, Path]]:
+    """``expand`` with a unique relative output name per photo that mirrors the input folders."""
+    from facebank.folders import expand_with_names
+
+    return expand_with_names(paths, on_skip=_say_skipped)

@@ -18,21 +18,16 @@ from facebank.cli.app import (
     OnnxOpt,
     WorkersOpt,
     app,
-    expand,
+    expand_named,
     fail,
     make_settings,
+    open_bank,
     progress,
 )
 
 
-def _bank(gallery: str | None, **flags: object):
-    from facebank import FaceBank
-
-    settings = make_settings(gallery, **flags)
-    try:
-        return FaceBank(settings=settings)
-    except Exception as exc:
-        raise fail(str(exc)) from None
+def _bank(gallery: str | None, must_exist: bool = False, **flags: object):
+    return open_bank(make_settings(gallery, **flags), must_exist=must_exist)
 
 
 @app.command()
@@ -109,9 +104,15 @@ def identify(
     detector: str = DetectorOpt, embedder: str = EmbedderOpt, onnx_model: str = OnnxOpt,
     flip: bool = FlipOpt, workers: int = WorkersOpt, crop_fallback: str = CropOpt,
 ) -> None:
-    """Name every face in PHOTOS, or say 'unknown'."""
-    fb = _bank(gallery, threshold=threshold, detector=detector, embedder=embedder, onnx_model=onnx_model,
-               flip=flip, workers=workers, crop_fallback=crop_fallback)
+    """Name every face in PHOTOS, or say 'unknown' (and why)."""
+    if annotate is not None and annotate.exists() and not annotate.is_dir():
+        raise fail(f"--annotate {annotate}: is a file; give a folder for the annotated copies", 2)
+    settings = make_settings(gallery, threshold=threshold, detector=detector, embedder=embedder,
+                             onnx_model=onnx_model, flip=flip, workers=workers, crop_fallback=crop_fallback)
+    if model is not None and gallery is None and not settings.gallery.startswith("postgres") \
+            and not Path(settings.gallery).exists():
+        settings = settings.model_copy(update={"gallery": ":memory:"})  # a model needs no gallery
+    fb = open_bank(settings, must_exist=True)
     if model is not None:
         from facebank.learn.models import ModelFileError, ModelMismatch, attach_classifier
 
@@ -126,24 +127,28 @@ def identify(
     elif not fb.people():
         typer.echo(f"warning: the gallery {fb.settings.gallery} is empty; every face will be unknown. "
                    "Run 'facebank enroll FOLDER' first.", err=True)
-    paths = expand(photos)
+    named = expand_named(photos)
     if annotate:
-        annotate.mkdir(parents=True, exist_ok=True)
+        try:
+            annotate.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise fail(f"--annotate {annotate}: {exc.strerror or exc}", 2) from None
     failed = 0
     try:
-        for result in fb.identify_many(paths, progress=progress, total=len(paths)):
+        results = fb.identify_many([p for p, _ in named], progress=progress, total=len(named))
+        for result, (_, rel) in zip(results, named, strict=True):
             failed += result.error is not None
             if as_json:
-                sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
+                sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False, allow_nan=False) + "\n")
             else:
                 _print_result(result)
             if annotate and result.error is None:
-                _write_annotated(result, annotate)
+                _write_annotated(result, annotate / rel)
     except Exception as exc:
         raise fail(str(exc)) from None
     if annotate:
         typer.echo(f"annotated photos written to {annotate}", err=True)
-    if failed == len(paths) and paths:
+    if failed == len(named) and named:
         raise typer.Exit(1)
 
 
@@ -156,18 +161,35 @@ def _print_result(result) -> None:
         return
     parts = []
     for f in result.faces:
-        who = f.match.name or f"unknown (nearest: {f.match.candidate})"
-        parts.append(f"{who} [distance {f.match.distance:.3f}] at {f.face.box.as_list()}")
+        m = f.match
+        if m.name:
+            parts.append(f"{m.name} [distance {m.distance:.3f}] at {f.face.box.as_list()}")
+        elif m.reason == "empty_gallery":
+            parts.append(f"unknown (gallery is empty) at {f.face.box.as_list()}")
+        else:
+            parts.append(f"unknown ({m.explain()}) [distance {m.distance:.3f}] at {f.face.box.as_list()}")
     typer.echo(f"{result.path}: " + "; ".join(parts))
 
 
-def _write_annotated(result, folder: Path) -> Path:
+# formats Pillow writes; an annotated copy keeps its photo's format (else PNG)
+_WRITABLE = {"JPEG": "JPEG", "MPO": "JPEG", "PNG": "PNG", "WEBP": "WEBP", "BMP": "BMP", "GIF": "GIF",
+             "TIFF": "TIFF", "PPM": "PPM"}
+
+
+def _write_annotated(result, out: Path) -> Path:
+    """The photo with boxes and names at ``out`` (the input's relative path below --annotate), in
+    the input's format."""
     from facebank.draw import annotate
     from facebank.images import load_image
 
     img = load_image(result.path)
-    out = folder / (Path(result.path).stem[:80] + ".jpg")
-    annotate(img.rgb, result).save(out, quality=90)
+    drawn = annotate(img.rgb, result)
+    fmt = _WRITABLE.get(img.format.upper())
+    if fmt is None:
+        fmt, out = "PNG", out.with_name(out.name + ".png")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    options = {"quality": 90} if fmt in ("JPEG", "WEBP") else {}
+    drawn.save(out, format=fmt, **options)
     return out
 
 
@@ -188,10 +210,14 @@ def verify(
     try:
         v = fb.verify(a, b, threshold)
     except ValueError as exc:
+        if as_json:  # the answer stays machine-readable: an error object, exit code 1
+            typer.echo(json.dumps({"same": None, "distance": None, "score": None, "threshold": threshold,
+                                   "error": str(exc)}, ensure_ascii=False))
+            raise typer.Exit(1) from None
         raise fail(str(exc)) from None
     if as_json:
         typer.echo(json.dumps({"same": v.same, "distance": v.distance, "score": v.score,
-                               "threshold": v.threshold}))
+                               "threshold": v.threshold, "error": None}))
     else:
         typer.echo(f"{'SAME person' if v.same else 'DIFFERENT people'}: L2 distance {v.distance:.3f} "
                    f"(threshold {v.threshold:.3f}), cosine similarity {v.score:.3f}")
@@ -205,10 +231,7 @@ app.add_typer(people_app, name="people")
 @people_app.command("list")
 def people_list(gallery: str = GalleryOpt, as_json: bool = typer.Option(False, "--json")) -> None:
     """Everyone in the gallery with their photo and face counts."""
-    from facebank.gallery import open_gallery
-
-    g = open_gallery(make_settings(gallery).gallery)
-    people = g.people()
+    people = _bank(gallery, must_exist=True).people()
     if as_json:
         typer.echo(json.dumps([p.__dict__ for p in people], ensure_ascii=False))
         return
@@ -228,7 +251,7 @@ def people_remove(
     through the REST API (photos enrolled from your folders stay where they are)."""
     from facebank.gallery import GalleryError
 
-    fb = _bank(gallery)
+    fb = _bank(gallery, must_exist=True)
     try:
         n = fb.remove_person(name, uploads_dir=photos_dir)
     except GalleryError as exc:
@@ -239,11 +262,11 @@ def people_remove(
 @people_app.command("rename")
 def people_rename(old: str, new: str, gallery: str = GalleryOpt) -> None:
     """Rename OLD to NEW."""
-    from facebank.gallery import GalleryError, open_gallery
+    from facebank.gallery import GalleryError
 
-    g = open_gallery(make_settings(gallery).gallery)
+    fb = _bank(gallery, must_exist=True)
     try:
-        g.rename_person(old, new)
+        fb.rename_person(old, new)
     except GalleryError as exc:
         raise fail(str(exc)) from None
     typer.echo(f"renamed {old} to {new}")

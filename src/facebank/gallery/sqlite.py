@@ -66,15 +66,40 @@ def _statements(sql: str):
         yield buf
 
 
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def check_gallery_file(path: Path) -> bool:
+    """Is there a gallery file at ``path`` (False: none yet)? GalleryError for a folder or a file
+    that is no SQLite database, before anything opens or changes it."""
+    if str(path) == ":memory:":
+        return False
+    try:
+        if path.is_dir():
+            raise GalleryError(f"{path} is a folder, not a gallery file (e.g. {path / 'facebank.db'})")
+        if not path.exists() or path.stat().st_size == 0:
+            return False
+        with open(path, "rb") as f:
+            head = f.read(len(SQLITE_MAGIC))
+    except OSError as exc:
+        raise GalleryError(f"cannot open the gallery {path}: {exc.strerror or exc}") from None
+    if head != SQLITE_MAGIC:
+        raise GalleryError(f"{path} is not a facebank gallery (not even a SQLite file)")
+    return True
+
+
 class SqliteGallery:
     def __init__(self, path: str | Path, readonly: bool = False) -> None:
         self.path = Path(path)
         if readonly and not self.path.exists():
             raise GalleryError(f"gallery {self.path} does not exist")
+        existing = check_gallery_file(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         self._db = sqlite3.connect(str(self.path), timeout=30.0, check_same_thread=False,
                                    isolation_level=None)
+        if existing:
+            self._check_foreign()
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
@@ -85,6 +110,19 @@ class SqliteGallery:
         self.model_id = self._meta("model_id")
 
     # -- plumbing ---------------------------------------------------------------------------------
+    def _check_foreign(self) -> None:
+        """Refuse (before changing anything) a SQLite file of another application."""
+        try:
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise GalleryError(f"{self.path} is not a facebank gallery ({exc})") from None
+        if tables and (version == 0 or "meta" not in tables):
+            self._db.close()
+            raise GalleryError(f"{self.path} is not a facebank gallery: a SQLite file of another "
+                               "application (left unchanged)")
+
     def _migrate(self) -> None:
         """Apply the numbered migrations not applied yet, each in one transaction.
 

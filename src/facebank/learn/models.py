@@ -261,9 +261,12 @@ def name_with_classifier(fb, saved: SavedModel, photo, threshold: float | None =
         for i in holders:
             if i != keep:
                 names[i] = None
+    def reason(p, n: str | None) -> str | None:
+        return None if n is not None else "no_match" if p.name is None else "taken"
+
     named = tuple(
         IdentifiedFace(f, Match(name=n, distance=p.distance, score=cosine_from_l2(p.distance),
-                                candidate=p.candidate))
+                                candidate=p.candidate, reason=reason(p, n)))
         for f, p, n in zip(faces, preds, names, strict=True)
     )
     return PhotoResult(photo.path, named, None, photo.width, photo.height)

@@ -74,7 +74,7 @@ def identify_bytes(ctx: ServerContext, data: bytes, threshold: float | None) -> 
         m = f.match
         out.append(IdentifiedFace(**_face_json(f.face), name=m.name, distance=_finite(m.distance),
                                   score=_finite(m.score) if math.isfinite(m.distance) else None,
-                                  candidate=m.candidate))
+                                  candidate=m.candidate, reason=m.reason))
     thr = ctx.settings.threshold if threshold is None else threshold
     return IdentifyResponse(photo=_photo_info(img), faces=out, threshold=thr, rule=ctx.settings.rule,
                             seconds=round(time.perf_counter() - t0, 4))

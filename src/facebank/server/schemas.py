@@ -55,6 +55,10 @@ class IdentifiedFace(DetectedFace):
                                                "unknown); null when the gallery is empty")
     score: float | None = Field(description="cosine similarity to that person")
     candidate: str | None = Field(description="the nearest person, even when the face is unknown")
+    reason: str | None = Field(None, description="why the face is unknown (null when named): "
+                               "empty_gallery, no_match (the nearest person is beyond the threshold) "
+                               "or taken (the nearest person went to another face of this photo, "
+                               "closer to them: a person is named once per photo)")
 
 
 class PhotoInfo(BaseModel):
