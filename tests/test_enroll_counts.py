@@ -158,3 +158,15 @@ def test_ctrl_c_mid_enroll_says_what_was_saved_and_a_rerun_finishes_and_reports_
     assert rerun.returncode == 0, rerun.stderr
     assert "0000-text.jpg" in rerun.stderr and "not an image" in rerun.stderr
     assert f"{saved} already known" in rerun.stdout
+
+
+def test_folders_whose_names_differ_only_by_case_are_one_person_and_the_merge_is_said(
+        tmp_path, faces_dir, pipeline):
+    one, two = train_photos(faces_dir, "ben_afflek", 2)
+    for folder, photo in (("Ben", one), ("ben", two)):
+        (tmp_path / "photos" / folder).mkdir(parents=True)
+        shutil.copy(photo, tmp_path / "photos" / folder / photo.name)
+    fb = bank(tmp_path / "g.db", pipeline)
+    report = fb.enroll_folder(tmp_path / "photos")
+    assert [(p.name, p.photos) for p in fb.people()] == [("Ben", 2)]
+    assert report.merged_names == (("ben", "Ben"),) and report.people == 1

@@ -480,3 +480,29 @@ def test_a_stored_scanned_photo_has_no_person(gallery: Gallery):
     rec, _ = scanned(3)
     gallery.add_photos([(rec, [])], MODEL)
     assert gallery.stored_photo(rec.sha256, MODEL).person is None
+
+
+@pytest.mark.parametrize("name", ["علی\u200cرضا", "नम\u200dस्ते", "👨\u200d👩\u200d👧 family"])
+def test_zero_width_joiners_belong_to_names(gallery: Gallery, name: str):
+    gallery.add_person(name)
+    assert [p.name for p in gallery.people()] == [name]
+
+
+@pytest.mark.parametrize("bad", ["a\u200bb", "evil\u202etxt.jpg", "\u200d", "\u200c \u200d"])
+def test_invisible_formatting_characters_are_refused(gallery: Gallery, bad: str):
+    with pytest.raises(GalleryError):
+        gallery.add_person(bad)
+
+
+def test_names_that_differ_only_by_case_are_one_person(gallery: Gallery):
+    gallery.add_photos([photo("Alice", 0)], MODEL)
+    with pytest.raises(PersonExists, match="'Alice'.*differ only by case"):
+        gallery.add_person("alice")
+    gallery.add_person("Bob")
+    with pytest.raises(PersonExists, match="'Bob'"):
+        gallery.rename_person("Alice", "BOB")
+    gallery.rename_person("Alice", "ALICE")  # the same person, spelt anew
+    gallery.add_photos([photo("alice", 1)], MODEL)  # joins ALICE
+    assert [(p.name, p.photos) for p in gallery.people()] == [("ALICE", 2), ("Bob", 0)]
+    gallery.remove_person("alice")
+    assert [p.name for p in gallery.people()] == ["Bob"]

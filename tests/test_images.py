@@ -154,3 +154,14 @@ def test_folder_walk_is_sorted_and_skips_non_images(tmp_path):
     (tmp_path / "a" / ".hidden.jpg").write_bytes(b"x")
     names = [p.name for p in iter_image_files(tmp_path)]
     assert names == ["1.png", "2.jpg"]
+
+
+@pytest.mark.parametrize(("side", "limit", "said"), [(10000, 80_000_000, "80 megapixels"),
+                                                     (20000, 80_000_000, "80 megapixels"),
+                                                     (3000, 2_500_000, "2.5 megapixels")])
+def test_the_pixel_limit_error_quotes_the_configured_limit(side, limit, said):
+    with pytest.raises(ImageError) as err:
+        load_image(png_header_only(side, side), max_pixels=limit)
+    assert err.value.code == "image_too_large"
+    assert f"limit of {said}" in str(err.value) and "89478485" not in str(err.value)
+    assert f"{side * side / 1e6:.3g} megapixels" in str(err.value)

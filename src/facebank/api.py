@@ -297,6 +297,8 @@ class EnrollRun:
         self.duplicates: list[tuple[str, str]] = []
         self.people: set[str] = set()  # people with a usable photo (enrolled now or before)
         self._first: dict[str, tuple[str, str]] = {}  # sha256 -> (person, path) of this run's photos
+        self._names: dict[str, str] | None = None  # name_key -> the person's name
+        self._merged: dict[str, str] = {}  # a name given -> the person it was enrolled as
         self.report: EnrollReport | None = None
         self._pending: list[tuple[PhotoRecord, list[FaceRecord]]] = []
         self._last_flush = time.monotonic()
@@ -310,7 +312,19 @@ class EnrollRun:
         except Exception as exc:
             self.problem(path, f"bad person name: {exc}")
             return None
-        return name
+        return self._same_person(name)
+
+    def _same_person(self, name: str) -> str:
+        """Names that differ only by case are one person: the first spelling (in the gallery, else
+        in this run) is kept, and the merge is reported."""
+        from facebank.gallery.base import name_key
+
+        if self._names is None:
+            self._names = {name_key(p.name): p.name for p in self.gallery.people()}
+        known = self._names.setdefault(name_key(name), name)
+        if known != name:
+            self._merged.setdefault(name, known)
+        return known
 
     def triage(self, person: str, path: str, digest: str, size: int) -> bool:
         """Does this photo need processing? No when the gallery has it (counted as known; reported
@@ -393,6 +407,7 @@ class EnrollRun:
             faces_added=c["faces_added"], problems=tuple(self.problems),
             seconds=time.perf_counter() - self._start, photos_processed=c["processed"],
             duplicates=tuple(self.duplicates), interrupted=status == "interrupted",
+            merged_names=tuple(self._merged.items()),
         )
         log.info("%s: enrolled %d photos (%d faces) of %d people from %s; %d already known, %d copies, "
                  "%d problems", status, c["photos_enrolled"], c["faces_added"], len(self.people),

@@ -12,6 +12,7 @@ import hashlib
 import io
 import logging
 import os
+import re
 import stat
 import struct
 import warnings
@@ -150,7 +151,9 @@ def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
            draft_min_side: int = 0) -> tuple[np.ndarray, str]:
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # Pillow's own guard warns above its limit: an error here, unless ours is higher
+            warnings.simplefilter("error" if max_pixels <= (Image.MAX_IMAGE_PIXELS or 0) else "ignore",
+                                  Image.DecompressionBombWarning)
             im = Image.open(io.BytesIO(data))
             fmt = im.format or "unknown"
             w, h = im.size
@@ -158,8 +161,8 @@ def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
                 raise ImageError(f"invalid image size {w}x{h}", "corrupt_image")
             if w * h > max_pixels:
                 raise ImageError(
-                    f"image too large: {w}x{h} = {w * h / 1e6:.0f} megapixels exceeds the limit of "
-                    f"{max_pixels / 1e6:.0f} megapixels (a decompression bomb or a huge scan)",
+                    f"image too large: {w}x{h} = {_mp(w * h)} megapixels exceeds the limit of "
+                    f"{_mp(max_pixels)} megapixels (a decompression bomb or a huge scan)",
                     "image_too_large",
                 )
             if getattr(im, "n_frames", 1) > 1:
@@ -176,7 +179,17 @@ def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
         raise ImageError("not an image: the file's content is no photo format Pillow can read",
                          "not_an_image") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageError(f"image too large (decompression bomb guard): {exc}", "image_too_large") from None
+        # Pillow's message quotes Pillow's limit: say the configured one (and the size, if known)
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        pixels = int(found.group(1)) if found else 0
+        size = f"{_mp(pixels)} megapixels" if pixels else "the image"
+        if pixels and pixels <= max_pixels:  # allowed here, but beyond what the decoder opens
+            opens = _mp(2 * (Image.MAX_IMAGE_PIXELS or 0))
+            limit = f"the largest image the decoder opens ({opens} megapixels)"
+        else:
+            limit = f"the limit of {_mp(max_pixels)} megapixels"
+        raise ImageError(f"image too large: {size} exceeds {limit} (a decompression bomb or a huge scan)",
+                         "image_too_large") from None
     except OSError as exc:
         msg = str(exc)
         if "truncated" in msg.lower():
@@ -186,6 +199,11 @@ def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
     except (ValueError, SyntaxError, struct.error, MemoryError) as exc:
         raise ImageError(f"corrupt image: {type(exc).__name__}: {exc}") from None
     return rgb, fmt
+
+
+def _mp(pixels: int) -> str:
+    """Pixels as megapixels for messages: 80, 2.5, 0.3."""
+    return f"{pixels / 1e6:.3g}"
 
 
 def to_rgb(im: Image.Image) -> np.ndarray:

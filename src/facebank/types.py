@@ -204,6 +204,7 @@ class EnrollReport:
     photos_processed: int = 0  # run through detection and embedding in this run (not known, no copy)
     duplicates: tuple[tuple[str, str], ...] = ()  # (path, path of the same photo enrolled in this run)
     interrupted: bool = False  # stopped early (Ctrl-C): what was enrolled is saved, a rerun finishes
+    merged_names: tuple[tuple[str, str], ...] = ()  # (name given, person enrolled as): differ by case
 
     @property
     def photos_duplicate(self) -> int:

@@ -70,6 +70,9 @@ def echo_enroll_report(report, gallery: str, engine: str = "") -> None:
     """Per-file problems on stderr, then one summary line (shared by every enrollment engine)."""
     for path, reason in report.problems:
         typer.echo(f"  skipped {path}: {reason}", err=True)
+    for given, known in report.merged_names:
+        typer.echo(f"  {given}: enrolled as {known!r} (names that differ only by case are one person)",
+                   err=True)
     for path, first in report.duplicates:
         typer.echo(f"  copy {path}: the same photo as {first}, enrolled once", err=True)
     copies = f", {len(report.duplicates)} copies of photos enrolled once" if report.duplicates else ""

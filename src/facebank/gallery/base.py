@@ -171,6 +171,23 @@ def validate_name(name: str) -> str:
         raise GalleryError("a name can be at most 200 characters")
     if clean in (".", "..") or any(c in clean for c in "/\\\x00"):
         raise GalleryError(f"invalid name {name!r}: no slashes, backslashes or '.'/'..'")
-    if any(unicodedata.category(c).startswith("C") for c in clean):
-        raise GalleryError(f"invalid name {name!r}: no control characters")
+    if any(unicodedata.category(c).startswith("C") and c not in NAME_JOINERS for c in clean):
+        raise GalleryError(f"invalid name {name!r}: no control or invisible formatting characters")
+    if not any(unicodedata.category(c)[0] in "LNSP" for c in clean):
+        raise GalleryError(f"invalid name {name!r}: it has no visible character")
     return clean
+
+
+# zero-width non-joiner and joiner: part of Persian, Urdu, Indic spelling and of emoji sequences
+NAME_JOINERS = frozenset({"\u200c", "\u200d"})
+
+
+def name_key(name: str) -> str:
+    """What makes two names the same person: equal after NFC normalisation and case folding."""
+    import unicodedata
+
+    return unicodedata.normalize("NFC", name).casefold()
+
+
+def taken_message(other: str) -> str:
+    return f"{other!r} is already in the gallery (names that differ only by case are one person)"

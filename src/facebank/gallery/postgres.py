@@ -46,6 +46,8 @@ from facebank.gallery.base import (
     PersonNotFound,
     PhotoRecord,
     StoredPhoto,
+    name_key,
+    taken_message,
     validate_name,
 )
 from facebank.types import PersonInfo
@@ -164,8 +166,18 @@ class PostgresGallery:
         return row[0] if row else None
 
     def _person_id(self, name: str) -> int | None:
+        """The id of ``name``, or of the person whose name differs from it only by case."""
         row = self._db.execute("SELECT id FROM people WHERE name=%s", (name,)).fetchone()
-        return row[0] if row else None
+        if row:
+            return row[0]
+        key = name_key(name)
+        for pid, other in self._db.execute("SELECT id, name FROM people"):
+            if name_key(other) == key:
+                return pid
+        return None
+
+    def _name_of(self, pid: int) -> str:
+        return self._db.execute("SELECT name FROM people WHERE id=%s", (pid,)).fetchone()[0]
 
     def _changed(self) -> None:
         for cb in list(self._callbacks):
@@ -255,6 +267,10 @@ class PostgresGallery:
         name = validate_name(name)
         try:
             with self._tx("add_person") as db:
+                pid = self._person_id(name)
+                if pid is not None:
+                    other = db.execute("SELECT name FROM people WHERE id=%s", (pid,)).fetchone()[0]
+                    raise PersonExists(taken_message(other))
                 db.execute("INSERT INTO people(name) VALUES (%s)", (name,))
         except errors.UniqueViolation:
             raise PersonExists(f"{name!r} is already in the gallery") from None
@@ -280,8 +296,10 @@ class PostgresGallery:
                 pid = self._person_id(old)
                 if pid is None:
                     raise PersonNotFound(f"no person named {old!r}")
-                if self._person_id(new) is not None:
-                    raise PersonExists(f"{new!r} is already in the gallery")
+                other = self._person_id(new)
+                if other is not None and (other != pid or self._name_of(pid) == new):
+                    raise PersonExists(taken_message(
+                        db.execute("SELECT name FROM people WHERE id=%s", (other,)).fetchone()[0]))
                 db.execute("UPDATE people SET name=%s WHERE id=%s", (new, pid))
         except errors.UniqueViolation:
             raise PersonExists(f"{new!r} is already in the gallery") from None
@@ -351,6 +369,10 @@ class PostgresGallery:
         """Ids of these people (creating the missing), locked against removal until commit."""
         if not names:
             return {}
+        # names that differ only by case are one person: the spelling already stored is used
+        stored = {name_key(n): n for (n,) in self._db.execute("SELECT name FROM people")}
+        given = {n: stored.setdefault(name_key(n), n) for n in names}
+        names = sorted(set(given.values()))
         found: dict[str, int] = {}
         for _ in range(_RETRIES):
             self._db.execute("INSERT INTO people(name) SELECT unnest(%s::text[]) ORDER BY 1"
@@ -359,7 +381,7 @@ class PostgresGallery:
                 'SELECT name, id FROM people WHERE name = ANY(%s) ORDER BY name COLLATE "C" FOR KEY SHARE',
                 (names,)).fetchall())
             if len(found) == len(names):
-                return found
+                return {n: found[c] for n, c in given.items()}
         raise GalleryError(f"people {sorted(set(names) - set(found))} keep being removed while enrolling")
 
     def _insert_photos(self, ordered, pids: dict[str, int], model_id: str,

@@ -28,6 +28,8 @@ from facebank.gallery.base import (
     PersonNotFound,
     PhotoRecord,
     StoredPhoto,
+    name_key,
+    taken_message,
     validate_name,
 )
 from facebank.types import PersonInfo
@@ -168,8 +170,18 @@ class SqliteGallery:
         return row[0] if row else None
 
     def _person_id(self, name: str) -> int | None:
+        """The id of ``name``, or of the person whose name differs from it only by case."""
         row = self._db.execute("SELECT id FROM people WHERE name=?", (name,)).fetchone()
-        return row[0] if row else None
+        if row:
+            return row[0]
+        key = name_key(name)
+        for pid, other in self._db.execute("SELECT id, name FROM people"):
+            if name_key(other) == key:
+                return pid
+        return None
+
+    def _name_of(self, pid: int) -> str:
+        return self._db.execute("SELECT name FROM people WHERE id=?", (pid,)).fetchone()[0]
 
     def _changed(self) -> None:
         for cb in list(self._callbacks):
@@ -216,8 +228,10 @@ class SqliteGallery:
     def add_person(self, name: str) -> None:
         name = validate_name(name)
         with self._tx() as db:
-            if db.execute("SELECT 1 FROM people WHERE name=?", (name,)).fetchone():
-                raise PersonExists(f"{name!r} is already in the gallery")
+            pid = self._person_id(name)
+            if pid is not None:
+                other = db.execute("SELECT name FROM people WHERE id=?", (pid,)).fetchone()[0]
+                raise PersonExists(taken_message(other))
             db.execute("INSERT INTO people(name) VALUES (?)", (name,))
         self._changed()
 
@@ -238,8 +252,10 @@ class SqliteGallery:
             pid = self._person_id(old)
             if pid is None:
                 raise PersonNotFound(f"no person named {old!r}")
-            if self._person_id(new) is not None:
-                raise PersonExists(f"{new!r} is already in the gallery")
+            other = self._person_id(new)
+            if other is not None and (other != pid or self._name_of(pid) == new):
+                raise PersonExists(taken_message(
+                    db.execute("SELECT name FROM people WHERE id=?", (other,)).fetchone()[0]))
             db.execute("UPDATE people SET name=? WHERE id=?", (new, pid))
         self._changed()
 
