@@ -96,7 +96,7 @@ def celeb(train_gallery, tmp_path_factory):
     gallery = copy_gallery(train_gallery, root / "gallery.db")
     with ApiKeyStore(gallery) as keys:
         _, key = keys.create("tests")
-    with LiveServer(ServerConfig(settings=Settings(gallery=str(gallery)))) as server:
+    with LiveServer(ServerConfig(settings=Settings(gallery=str(gallery)), enroll_root=FACES)) as server:
         server.key = key
         server.gallery = gallery
         yield server
@@ -114,7 +114,9 @@ def test_health_ready_and_model_info_need_no_key(bare):
         assert anon.get("/v1/health").json()["status"] == "ok"
         ready = anon.get("/v1/ready")
         assert ready.status_code == 200 and ready.json()["ready"] is True
-        assert ready.json()["people"] == 0
+        assert ready.json()["people"] is None and ready.json()["faces"] is None  # status only
+        counted = anon.get("/v1/ready", headers={"X-API-Key": bare.key}).json()
+        assert counted["people"] == 0 and counted["faces"] == 0
         info = anon.get("/v1/model").json()
         assert info["model_id"] and info["threshold"] == Settings().threshold
         assert info["max_upload_bytes"] == 20_000_000 and info["open_reads"] is False
@@ -130,6 +132,9 @@ ROUTES = [
     ("DELETE", "/v1/people/Someone", {}),
     ("GET", "/v1/jobs", {}),
     ("POST", "/v1/jobs", {"json": {"folder": "/tmp"}}),
+    ("GET", "/v1/keys", {}),
+    ("POST", "/v1/keys", {"json": {"name": "x"}}),
+    ("DELETE", "/v1/keys/0123abcd", {}),
 ]
 
 
@@ -276,16 +281,20 @@ def test_names_with_path_tricks_or_control_characters_are_refused(bare_client, b
 
 
 def test_enrollment_jobs_refuse_folders_outside_the_root_and_missing_folders(bare, bare_client):
-    assert_error(bare_client.post("/v1/jobs", json={"folder": "/"}), 403, "folder_not_allowed")
-    assert_error(bare_client.post("/v1/jobs", json={"folder": str(bare.root)}), 403, "folder_not_allowed")
-    missing = bare.root / "allowed" / "missing"
-    assert_error(bare_client.post("/v1/jobs", json={"folder": str(missing)}), 422, "folder_not_found")
-    # inside the root, an empty folder: the job runs and finishes with nothing to do
+    (bare.root / "allowed" / "escape").symlink_to(bare.root)
+    for outside in ("/", str(bare.root), "..", "../allowed/..", "escape", "/etc"):
+        err = assert_error(bare_client.post("/v1/jobs", json={"folder": outside}), 403, "folder_not_allowed")
+        assert str(bare.root) not in err["message"]  # the answer never shows the server's folders
+    err = assert_error(bare_client.post("/v1/jobs", json={"folder": "missing"}), 422, "folder_not_found")
+    assert str(bare.root) not in err["message"]
+    # inside the root, an empty folder (relative, or absolute inside): runs, finishes with nothing to do
     (bare.root / "allowed" / "empty").mkdir()
-    r = bare_client.post("/v1/jobs", json={"folder": str(bare.root / "allowed" / "empty")})
-    assert r.status_code == 202, r.text
-    job = wait_for_job(bare_client, r.json()["id"], timeout=60)
-    assert job["state"] == "finished" and job["total"] == 0 and job["photos_enrolled"] == 0
+    for folder in ("empty", str(bare.root / "allowed" / "empty")):
+        r = bare_client.post("/v1/jobs", json={"folder": folder})
+        assert r.status_code == 202, r.text
+        assert r.json()["folder"] == "empty"
+        job = wait_for_job(bare_client, r.json()["id"], timeout=60)
+        assert job["state"] == "finished" and job["total"] == 0 and job["photos_enrolled"] == 0
 
 
 def wait_for_job(client: httpx.Client, job_id: str, timeout: float) -> dict:
@@ -442,8 +451,9 @@ def test_added_photos_are_identified_at_once_shown_and_forgotten_on_delete(clien
 def test_enrollment_job_reports_progress_and_enrolls_the_folder(client):
     folder = VAL / "elton_john"
     name = "Elton (job)"
-    r = client.post("/v1/jobs", json={"folder": str(folder), "person": name})
+    r = client.post("/v1/jobs", json={"folder": "5celeb/val/elton_john", "person": name})
     assert r.status_code == 202, r.text
+    assert r.json()["folder"] == "5celeb/val/elton_john"
     assert r.json()["state"] in ("queued", "running")
     job = wait_for_job(client, r.json()["id"], timeout=180)
     assert job["state"] == "finished", job
@@ -454,7 +464,7 @@ def test_enrollment_job_reports_progress_and_enrolls_the_folder(client):
     assert person["photos"] == job["photos_enrolled"] == job["faces_added"]
     assert any(j["id"] == job["id"] for j in client.get("/v1/jobs").json()["jobs"])
 
-    again = client.post("/v1/jobs", json={"folder": str(folder), "person": name})
+    again = client.post("/v1/jobs", json={"folder": "5celeb/val/elton_john", "person": name})
     rerun = wait_for_job(client, again.json()["id"], timeout=60)
     assert rerun["state"] == "finished" and rerun["photos_skipped_known"] == total
     assert rerun["photos_enrolled"] == 0

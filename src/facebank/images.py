@@ -123,21 +123,26 @@ def load_image(source: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXELS)
 
 
 def load_reduced(source: str | Path | bytes, min_side: int,
-                 max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
+                 max_pixels: int = DEFAULT_MAX_PIXELS, any_format: bool = False) -> LoadedImage:
     """Decode a photo at the smallest size the JPEG decoder can give whose longer side is still at
     least ``min_side`` (DCT scaling by 1/2, 1/4 or 1/8: a 16 MP photo needed at 1,280 px decodes at
     2,000 px in a fraction of the time and memory of a full decode). Other formats, and photos
     whose longer side is at most ``min_side`` (or ``min_side`` <= 0), decode whole, as
     ``load_image``. ``scale`` maps back: photo pixel = rgb pixel * scale; ``photo_size`` is the
     photo's own (upright) size. Same errors as ``load_image``.
+
+    ``any_format``: other formats too are reduced, by the largest integer factor that keeps the
+    longer side at least ``min_side``, right after decoding and before the RGB copy (the server:
+    a 77 kB PNG of 8,900 x 8,900 pixels then costs its 79 MB grey decode, not 240 MB of RGB).
     """
     data = read_bytes(source)
     if not data:
         raise ImageError("empty file (0 bytes)", "empty_file")
     digest = hashlib.sha256(data).hexdigest()
-    rgb, fmt = decode(data, max_pixels=max_pixels, draft_min_side=max(0, min_side))
+    rgb, fmt = decode(data, max_pixels=max_pixels, draft_min_side=max(0, min_side),
+                      reduce_min_side=max(0, min_side) if any_format else 0)
     scale, size = 1.0, None
-    if fmt == "JPEG" and 0 < min_side <= max(rgb.shape[:2]):  # a DCT-scaled decode is never smaller
+    if (fmt == "JPEG" or any_format) and 0 < min_side <= max(rgb.shape[:2]):  # never reduced below
         with Image.open(io.BytesIO(data)) as im:  # the header again: the photo's own size
             w, h = im.size
             if im.getexif().get(0x0112, 1) in (5, 6, 7, 8):  # EXIF orientation turns it sideways
@@ -148,7 +153,7 @@ def load_reduced(source: str | Path | bytes, min_side: int,
 
 
 def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
-           draft_min_side: int = 0) -> tuple[np.ndarray, str]:
+           draft_min_side: int = 0, reduce_min_side: int = 0) -> tuple[np.ndarray, str]:
     try:
         with warnings.catch_warnings():
             # Pillow's own guard warns above its limit: an error here, unless ours is higher
@@ -171,6 +176,8 @@ def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
                 k = max(w, h) / draft_min_side  # JPEG DCT scaling to a size >= draft_min_side
                 im.draft(None, (max(1, round(w / k)), max(1, round(h / k))))
             im.load()
+            if reduce_min_side and max(im.size) >= 2 * reduce_min_side:
+                im = _reduce(im, max(im.size) // reduce_min_side)
             im = ImageOps.exif_transpose(im) or im
             rgb = to_rgb(im)
     except ImageError:
@@ -204,6 +211,16 @@ def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
 def _mp(pixels: int) -> str:
     """Pixels as megapixels for messages: 80, 2.5, 0.3."""
     return f"{pixels / 1e6:.3g}"
+
+
+def _reduce(im: Image.Image, factor: int) -> Image.Image:
+    """The image shrunk by an integer factor in its own mode (box filter; nearest for modes such as
+    P and 1 that reduce() does not take). EXIF metadata stays, so orientation is applied after."""
+    try:
+        return im.reduce(factor)
+    except (ValueError, NotImplementedError):
+        w, h = im.size
+        return im.resize((max(1, w // factor), max(1, h // factor)), Image.Resampling.NEAREST)
 
 
 def to_rgb(im: Image.Image) -> np.ndarray:

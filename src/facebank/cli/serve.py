@@ -9,10 +9,17 @@ from pathlib import Path
 import typer
 
 from facebank.cli.app import GalleryOpt, app, fail, make_settings
+from facebank.server.auth import SCOPE_HELP
+from facebank.server.limits import DEFAULT_MAX_PIXELS as MAX_PIXELS
 
 KeysDbOpt = typer.Option(None, "--keys-db", envvar="FACEBANK_KEYS_DB",
-                         help="SQLite file of the API keys (default: the gallery file; needed with a "
+                         help="SQLite file of the API keys (default: the gallery file itself, so 'keys "
+                              "create' "
+                              "and 'serve' given the same --gallery share their keys; needed with a "
                               "PostgreSQL gallery)")
+OPEN_READS_HELP = ("no key needed to identify, detect or verify a photo and to list people and their "
+                   "photos' sha256/status; stored photos, face crops, jobs, keys and every change still "
+                   "need a key")
 
 
 def _is_loopback(host: str) -> bool:
@@ -30,13 +37,16 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="address to listen on (loopback by default; "
                              "0.0.0.0 = every interface)"),
     port: int = typer.Option(8000, "--port", "-p"),
-    open_reads: bool = typer.Option(False, "--open-reads", help="identify/detect/verify and listing without "
-                                    "a key (writes always need one)"),
+    open_reads: bool = typer.Option(False, "--open-reads", help=OPEN_READS_HELP),
     max_upload_mb: float = typer.Option(20.0, "--max-upload-mb", help="largest request body, in MB"),
     photos_dir: Path = typer.Option(None, "--photos-dir", help="where uploaded photos are kept "
                                     "(default: <gallery>.photos next to the gallery)"),
-    enroll_root: Path = typer.Option(None, "--enroll-root", help="enrollment jobs may only read folders "
-                                     "inside this one (default: any folder the server can read)"),
+    enroll_root: Path = typer.Option(None, "--enroll-root", help="the folder under which enrollment jobs "
+                                     "(POST /v1/jobs) may read photos; job folders are given relative to it "
+                                     "(default: none, folder jobs are refused)"),
+    max_pixels: int = typer.Option(None, "--max-pixels", help=f"largest photo the server decodes, in pixels "
+                                   f"(bigger ones get 413; default {MAX_PIXELS:,}, or FACEBANK_MAX_PIXELS if "
+                                   "lower); the photos decoded at once never hold more than twice this"),
     pipelines: int = typer.Option(1, "--pipelines", help="face pipelines working in parallel (memory: "
                                   "one set of models each)"),
     job_workers: int = typer.Option(1, "--job-workers", help="worker processes per enrollment job "
@@ -56,11 +66,19 @@ def serve(
 
     settings = make_settings(gallery, threshold=threshold, detector=detector, embedder=embedder,
                              onnx_model=onnx_model)
-    if max_upload_mb <= 0 or pipelines < 1 or job_workers < 1:
-        raise fail("--max-upload-mb must be > 0, --pipelines and --job-workers >= 1")
+    if max_upload_mb <= 0 or pipelines < 1 or job_workers < 1 or (max_pixels is not None and max_pixels < 1):
+        raise fail("--max-upload-mb and --max-pixels must be > 0, --pipelines and --job-workers >= 1", 2)
+    loc = str(settings.gallery)
+    if not loc.startswith(("postgresql://", "postgres://")) and not Path(loc).is_file():
+        raise fail(f"gallery {loc} does not exist (serve never creates one): enroll photos into it first "
+                   f"(facebank enroll --gallery {loc} PHOTOS/) or make its first key (facebank keys create "
+                   f"--gallery {loc})", 2)
+    if enroll_root is not None and not enroll_root.is_dir():
+        raise fail(f"--enroll-root {enroll_root} is not a folder", 2)
     config = ServerConfig(settings=settings, max_upload_bytes=int(max_upload_mb * 1_000_000),
                           open_reads=open_reads, photos_dir=photos_dir, enroll_root=enroll_root,
-                          pipelines=pipelines, job_workers=job_workers, keys_db=keys_db)
+                          pipelines=pipelines, job_workers=job_workers, keys_db=keys_db,
+                          max_pixels=max_pixels)
     try:
         with ApiKeyStore(config.resolved_keys_db()) as keys:
             active = keys.active_count()
@@ -68,7 +86,8 @@ def serve(
         raise fail(str(exc)) from None
     if not active:
         typer.echo("note: no API key yet; write routes (and read routes unless --open-reads) will answer "
-                   f"401. Make one with: facebank keys create --gallery {settings.gallery}", err=True)
+                   f"401. Make one with: facebank keys create --gallery {settings.gallery} --scope read",
+                   err=True)
     if not _is_loopback(host):
         typer.echo(f"warning: listening on {host}: other machines can reach this server; use HTTPS in front "
                    "of it (a reverse proxy) so keys and photos do not travel in clear text", err=True)
@@ -91,20 +110,31 @@ def _store(gallery: str | None, keys_db: Path | None):
         raise fail(str(exc)) from None
 
 
+SCOPE_OPT_HELP = "what the key may do: " + "; ".join(f"{k} = {v}" for k, v in SCOPE_HELP.items())
+
+
 @keys_app.command("create")
 def keys_create(name: str = typer.Option("", "--name", "-n", help="a label: who or what uses the key"),
+                scope: str = typer.Option("read", "--scope", "-s", help=SCOPE_OPT_HELP),
                 gallery: str = GalleryOpt, keys_db: Path = KeysDbOpt) -> None:
-    """Make a key and print it (only now: it is stored hashed)."""
-    from facebank.server.auth import KeyStoreError
+    """Make a key and print it (only now: it is stored hashed in the gallery, or in --keys-db).
 
+    A server accepts the key when it serves the same gallery (or --keys-db):
+    facebank keys create --gallery G.db ... then facebank serve --gallery G.db."""
+    from facebank.server.auth import SCOPES, KeyStoreError
+
+    if scope not in SCOPES:
+        raise fail(f"--scope must be one of {', '.join(SCOPES)}, not {scope!r}", 2)
     with _store(gallery, keys_db) as store:
         try:
-            info, key = store.create(name)
+            info, key = store.create(name, scope)
         except KeyStoreError as exc:
-            raise fail(str(exc)) from None
+            raise fail(str(exc), 2) from None
+        where = store.path
+    serve = f"facebank serve --{'keys-db' if keys_db is not None else 'gallery'} {where}"
     typer.echo(key)
-    typer.echo(f"created key {info.id}{f' ({info.name})' if info.name else ''}: keep it now, it cannot be "
-               "shown again. Send it as the X-API-Key header.", err=True)
+    typer.echo(f"created {scope} key {info.id}{f' ({info.name})' if info.name else ''} in {where}: keep it "
+               f"now, it cannot be shown again. Send it as the X-API-Key header to '{serve}'.", err=True)
 
 
 @keys_app.command("list")
@@ -120,7 +150,8 @@ def keys_list(gallery: str = GalleryOpt, keys_db: Path = KeysDbOpt,
         typer.echo("no API keys; make one with: facebank keys create")
     for k in keys:
         state = "active" if k.active else f"revoked {k.revoked_at}"
-        typer.echo(f"{k.id}\t{k.name or '-'}\tcreated {k.created_at}\tlast used {k.last_used_at or 'never'}\t"
+        typer.echo(f"{k.id}\t{k.scope}\t{k.name or '-'}\tcreated {k.created_at}\t"
+                   f"last used {k.last_used_at or 'never'}\t"
                    f"{state}")
 
 

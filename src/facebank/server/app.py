@@ -2,10 +2,12 @@
 
 Routes (all JSON, versioned under /v1; OpenAPI at /openapi.json, docs at /docs, web page at /):
 
-  GET  /v1/health /v1/ready /v1/model              no key
-  POST /v1/identify /v1/detect /v1/verify          read: key unless --open-reads
-  GET  /v1/people[/{name}[/photos[/{sha}/image|face]]], GET /v1/jobs[/{id}]   read
-  POST/PATCH/DELETE /v1/people..., POST/DELETE /v1/jobs...                      write: key always
+  GET  /v1/health /v1/ready /v1/model              no key (ready: gallery counts only with a key)
+  POST /v1/identify /v1/detect /v1/verify          read key, or none with --open-reads
+  GET  /v1/people[/{name}[/photos]]                read key, or none with --open-reads
+  GET  /v1/people/{name}/photos/{sha}/image|face, GET /v1/jobs[/{id}]   read key, always
+  POST/PATCH/DELETE /v1/people..., POST/DELETE /v1/jobs...               write key
+  GET/POST/DELETE /v1/keys...                                             admin key
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from facebank import __version__
-from facebank.server import routes_faces, routes_jobs, routes_people, routes_service
+from facebank.server import routes_faces, routes_jobs, routes_keys, routes_people, routes_service
 from facebank.server.context import ServerConfig, ServerContext
 from facebank.server.errors import BodyLimitMiddleware, CatchAllMiddleware, install_error_handlers
 
@@ -32,8 +34,10 @@ Units: boxes are `[x1, y1, x2, y2]` pixels of the photo (after EXIF orientation)
 L2 distance between unit face embeddings (a match is `distance <= threshold`); `score` is the cosine
 similarity.
 
-Keys: send `X-API-Key: <key>` (make one on the server: `facebank keys create`). Write routes always
-need a key; read routes too unless the server was started with `--open-reads`.
+Keys: send `X-API-Key: <key>` (make one on the server: `facebank keys create --scope read|write|admin`).
+A `read` key identifies, detects, verifies and lists; `write` also changes people, photos and jobs;
+`admin` also manages keys. With `--open-reads` identify/detect/verify and the people listing need no
+key; stored photos, face crops and jobs always do.
 
 Errors: always `{"error": {"code": "<stable code>", "message": "..."}}`.
 """
@@ -59,7 +63,7 @@ def create_app(config: ServerConfig) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, limit=config.max_upload_bytes)
     app.add_middleware(CatchAllMiddleware)  # added last = outermost of ours
-    for module in (routes_service, routes_faces, routes_people, routes_jobs):
+    for module in (routes_service, routes_faces, routes_people, routes_jobs, routes_keys):
         app.include_router(module.router)
     app.include_router(routes_service.web)
     web_dir = resources.files("facebank.server") / "web"

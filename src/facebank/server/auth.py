@@ -5,8 +5,16 @@ A key looks like ``fbk_<id>_<secret>``: ``id`` (8 hex characters) is public and 
 key is stored (enough for a random 256-bit secret: there is nothing to brute-force), compared in
 constant time. The key itself is shown once, when it is created.
 
+Each key has one scope, and a scope includes the ones below it:
+
+  read   identify, detect, verify; list people, their photos and jobs
+  write  read + add/rename/remove people and photos, start and cancel enrollment jobs
+  admin  write + create, list and revoke keys over the API (/v1/keys)
+
 The store opens its own sqlite3 connection to the gallery file (WAL mode lets it share the file
-with the gallery's connection); the table is created by migration 0002 when the gallery is opened.
+with the gallery's connection); the table is created by migration 0002 when the gallery is opened,
+its ``scope`` column by the store itself (keys made before scopes existed could read and write:
+they become ``write`` keys).
 """
 
 from __future__ import annotations
@@ -20,11 +28,19 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, get_args
 
 log = logging.getLogger(__name__)
 
 KEY_PREFIX = "fbk"
 LAST_USED_EVERY_S = 60.0  # record last use at most this often per key (a write per request is waste)
+Scope = Literal["read", "write", "admin"]
+SCOPES: tuple[str, ...] = get_args(Scope)  # in order: each includes the ones before it
+SCOPE_HELP = {
+    "read": "identify, detect, verify; list people, their photos and jobs",
+    "write": "read + add/rename/remove people and photos, start and cancel enrollment jobs",
+    "admin": "write + create, list and revoke keys over the API",
+}
 
 
 class KeyStoreError(RuntimeError):
@@ -40,10 +56,22 @@ class ApiKeyInfo:
     created_at: str
     last_used_at: str | None
     revoked_at: str | None
+    scope: str = "read"
 
     @property
     def active(self) -> bool:
         return self.revoked_at is None
+
+    def allows(self, needed: str) -> bool:
+        """True when this key's scope includes ``needed`` (read < write < admin)."""
+        return scope_rank(self.scope) >= scope_rank(needed)
+
+
+def scope_rank(scope: str) -> int:
+    try:
+        return SCOPES.index(scope)
+    except ValueError:
+        return -1  # an unknown scope allows nothing
 
 
 def hash_key(key: str) -> str:
@@ -79,6 +107,20 @@ class ApiKeyStore:
         from facebank.gallery.sqlite import SqliteGallery
 
         SqliteGallery(self.path).close()
+        # the scope column (added here, not as a numbered migration: idempotent, under the write lock)
+        db = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None)
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                columns = {row[1] for row in db.execute("PRAGMA table_info(api_keys)")}
+                if "scope" not in columns:
+                    db.execute("ALTER TABLE api_keys ADD COLUMN scope TEXT NOT NULL DEFAULT 'write'")
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        finally:
+            db.close()
 
     def close(self) -> None:
         with self._lock:
@@ -90,30 +132,33 @@ class ApiKeyStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def create(self, name: str = "") -> tuple[ApiKeyInfo, str]:
+    def create(self, name: str = "", scope: str = "write") -> tuple[ApiKeyInfo, str]:
         """A new key: (its listing, the key itself; shown once, never stored)."""
         name = name.strip()
-        if len(name) > 200 or any(ord(c) < 32 for c in name):
+        if len(name) > 200 or any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 for c in name):
             raise KeyStoreError("a key name is at most 200 printable characters")
+        if scope not in SCOPES:
+            raise KeyStoreError(f"unknown scope {scope!r}: use one of {', '.join(SCOPES)}")
         with self._lock:
             for _ in range(5):
                 key_id = secrets.token_hex(4)
                 key = f"{KEY_PREFIX}_{key_id}_{secrets.token_urlsafe(32)}"
                 try:
-                    self._db.execute("INSERT INTO api_keys(id, name, key_sha256) VALUES (?,?,?)",
-                                     (key_id, name, hash_key(key)))
+                    self._db.execute("INSERT INTO api_keys(id, name, key_sha256, scope) VALUES (?,?,?,?)",
+                                     (key_id, name, hash_key(key), scope))
                 except sqlite3.IntegrityError:  # an id collision: draw again
                     continue
                 break
             else:  # pragma: no cover - 5 collisions of 32 random bits
                 raise KeyStoreError("could not draw a unique key id")
-        log.info("created API key %s (%s)", key_id, name)
+        log.info("created API key %s (%s), scope %s", key_id, name, scope)
         return self.get(key_id), key
 
     def get(self, key_id: str) -> ApiKeyInfo:
         with self._lock:
             row = self._db.execute(
-                "SELECT id, name, created_at, last_used_at, revoked_at FROM api_keys WHERE id=?", (key_id,)
+                "SELECT id, name, created_at, last_used_at, revoked_at, scope FROM api_keys WHERE id=?",
+                (key_id,),
             ).fetchone()
         if row is None:
             raise KeyStoreError(f"no API key with id {key_id!r}")
@@ -122,7 +167,8 @@ class ApiKeyStore:
     def keys(self) -> list[ApiKeyInfo]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT id, name, created_at, last_used_at, revoked_at FROM api_keys ORDER BY created_at, id"
+                "SELECT id, name, created_at, last_used_at, revoked_at, scope FROM api_keys"
+                " ORDER BY created_at, id"
             ).fetchall()
         return [ApiKeyInfo(*r) for r in rows]
 
@@ -151,15 +197,16 @@ class ApiKeyStore:
             return None
         with self._lock:
             row = self._db.execute(
-                "SELECT id, name, created_at, last_used_at, revoked_at, key_sha256 FROM api_keys WHERE id=?",
+                "SELECT id, name, created_at, last_used_at, revoked_at, scope, key_sha256 FROM api_keys"
+                " WHERE id=?",
                 (key_id,),
             ).fetchone()
         if row is None or row[4] is not None:
             return None
-        if not hmac.compare_digest(row[5], hash_key(key.strip())):
+        if not hmac.compare_digest(row[6], hash_key(key.strip())):
             return None
         self._touch(key_id)
-        return ApiKeyInfo(*row[:5])
+        return ApiKeyInfo(*row[:6])
 
     def _touch(self, key_id: str) -> None:
         now = time.monotonic()

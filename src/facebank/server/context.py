@@ -34,12 +34,18 @@ from facebank.gallery.uploads import default_uploads_dir
 from facebank.pipeline import FacePipeline, PhotoFaces
 from facebank.server.auth import ApiKeyInfo, ApiKeyStore
 from facebank.server.errors import ApiError, image_error
+from facebank.server.limits import (
+    DECODE_MAX_SIDE,
+    DEFAULT_MAX_PIXELS,
+    DEFAULT_MAX_UPLOAD,
+    PixelBudget,
+    header_pixels,
+)
 from facebank.settings import Settings
 from facebank.types import Detection, Face
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_UPLOAD = 20_000_000
 
 
 @dataclass(frozen=True)
@@ -48,9 +54,12 @@ class ServerConfig:
 
     settings: Settings
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD
-    open_reads: bool = False  # identify/detect/verify/listing without a key (writes always need one)
+    open_reads: bool = False  # identify/detect/verify/people listing without a key (never photos, jobs)
     photos_dir: Path | None = None  # uploaded photos; default <gallery>.photos next to the gallery
-    enroll_root: Path | None = None  # enrollment jobs only below this folder (None: any folder)
+    enroll_root: Path | None = None  # enrollment jobs only below this folder (None: no folder jobs)
+    max_pixels: int | None = None  # largest photo decoded; default the lower of 40 MP and settings.max_pixels
+    decode_max_side: int = DECODE_MAX_SIDE  # uploads to identify/detect/verify are decoded this small
+    pixel_budget: int | None = None  # pixels in flight at once; default 2 x max_pixels
     pipelines: int = 1
     job_workers: int = 1  # >1: enrollment jobs run in that many worker processes
     load_timeout_s: float = 120.0  # how long a request waits for the models at start-up
@@ -59,6 +68,13 @@ class ServerConfig:
     @property
     def sqlite_gallery(self) -> bool:
         return not str(self.settings.gallery).startswith(("postgresql://", "postgres://"))
+
+    @property
+    def pixel_limit(self) -> int:
+        """The largest photo the server decodes, in pixels."""
+        if self.max_pixels is not None:
+            return int(self.max_pixels)
+        return min(DEFAULT_MAX_PIXELS, int(self.settings.max_pixels))
 
     def resolved_photos_dir(self) -> Path:
         if self.photos_dir is not None:
@@ -141,7 +157,7 @@ class ServerContext:
 
         self.config = config
         # one process-local worker for request work: enrollment of uploads must not spawn processes
-        self.settings = config.settings.model_copy(update={"workers": 1})
+        self.settings = config.settings.model_copy(update={"workers": 1, "max_pixels": config.pixel_limit})
         self.gallery_lock = threading.RLock()
         self.write_lock = threading.RLock()  # multi-step writes of the routes (check, then write)
         self.gallery = LockedGallery(open_gallery(self.settings.gallery), self.gallery_lock)
@@ -150,6 +166,7 @@ class ServerContext:
         self.photos = PhotoStore(config.resolved_photos_dir(),
                                  self.settings.gallery if config.sqlite_gallery else None)
         self.decode_slots = threading.BoundedSemaphore(max(2, 2 * config.pipelines))
+        self.budget = PixelBudget(config.pixel_budget or 2 * config.pixel_limit)
         self.jobs = JobManager(self, enroll_root=config.enroll_root, workers=config.job_workers)
         self._pool: PipelinePool | None = None
         self.load_error: str | None = None
@@ -184,18 +201,36 @@ class ServerContext:
         """The pipelines, waiting for them at start-up; 503 not_ready when they are not there."""
         self._loaded.wait(self.config.load_timeout_s if timeout is None else timeout)
         if self._pool is None:
-            reason = self.load_error or "the face models are still loading"
+            # the reason itself (paths of model files) stays in the server log
+            reason = ("the face models could not be loaded (see the server log)" if self.load_error
+                      else "the face models are still loading")
             raise ApiError(503, "not_ready", reason, headers={"Retry-After": "5"})
         return self._pool
 
     # -- photos -----------------------------------------------------------------------------------
-    def load_photo(self, data: bytes, label: str = "photo") -> images.LoadedImage:
-        """Decode uploaded bytes (content sniffed, pixel limit); 4xx ApiError for non-photos."""
+    def load_photo(self, data: bytes, label: str = "photo",
+                   max_side: int | None = None) -> images.LoadedImage:
+        """Decode uploaded bytes (content sniffed, pixel limit, inside the pixel budget); 4xx ApiError
+        for non-photos. The budget is held while decoding only: see ``photo`` to keep it."""
+        with self.pixels(data):
+            return self._decode(data, label, max_side)
+
+    @contextmanager
+    def photo(self, data: bytes, label: str = "photo") -> Iterator[images.LoadedImage]:
+        """The upload decoded (shrunk to ``decode_max_side``), the pixel budget held while it is used."""
+        with self.pixels(data):
+            yield self._decode(data, label, self.config.decode_max_side)
+
+    def pixels(self, data: bytes):
+        """Hold the pixel budget for this photo's full-size pixels (read from its header)."""
+        return self.budget.hold(min(header_pixels(data), self.config.pixel_limit))
+
+    def _decode(self, data: bytes, label: str, max_side: int | None) -> images.LoadedImage:
         if not data:
             raise ApiError(422, "empty_file", f"{label}: the upload is empty (0 bytes)")
         with self.decode_slots:
             try:
-                return images.load_image(data, max_pixels=self.settings.max_pixels)
+                return images.load_image(data, max_pixels=self.config.pixel_limit, max_side=max_side)
             except images.ImageError as exc:
                 err = image_error(exc)
                 raise ApiError(err.status, err.code, f"{label}: {err.message}") from None
@@ -219,25 +254,53 @@ def get_ctx(request: Request) -> ServerContext:
 
 api_key_header = APIKeyHeader(
     name="X-API-Key", auto_error=False, scheme_name="ApiKey",
-    description="an API key made with `facebank keys create` (write routes always need it; read routes "
-                "too unless the server runs with --open-reads)",
+    description="an API key made with `facebank keys create --scope read|write|admin` (read: identify, "
+                "detect, verify, listing; write: + people, photos, jobs; admin: + keys). Read routes need "
+                "no key when the server runs with --open-reads",
 )
 
 
-def require_key(request: Request, key: str | None = Security(api_key_header)) -> ApiKeyInfo:
+def _check_key(request: Request, key: str | None, needed: str) -> ApiKeyInfo:
     ctx = get_ctx(request)
     if not key:
         raise ApiError(401, "missing_api_key",
                        "this route needs an API key in the X-API-Key header (make one on the server with "
-                       "'facebank keys create')", headers={"WWW-Authenticate": "ApiKey"})
+                       f"'facebank keys create --scope {needed}')", headers={"WWW-Authenticate": "ApiKey"})
     info = ctx.keys.verify(key)
     if info is None:
         raise ApiError(401, "invalid_api_key", "the API key is unknown or revoked",
                        headers={"WWW-Authenticate": "ApiKey"})
+    if not info.allows(needed):
+        raise ApiError(403, "insufficient_scope",
+                       f"this route needs a key of scope {needed!r}; key {info.id} has scope {info.scope!r}")
     return info
 
 
+def optional_key(request: Request, key: str | None = Security(api_key_header)) -> ApiKeyInfo | None:
+    """The caller's valid key, or None (no key, or an unknown one): for routes open to everyone that
+    show more to a key holder."""
+    ctx = get_ctx(request)
+    return ctx.keys.verify(key) if key else None
+
+
 def require_read(request: Request, key: str | None = Security(api_key_header)) -> ApiKeyInfo | None:
+    """identify / detect / verify / listing people: a read key, or nothing with --open-reads."""
     if get_ctx(request).config.open_reads and not key:
         return None
-    return require_key(request, key)
+    return _check_key(request, key, "read")
+
+
+def require_read_key(request: Request, key: str | None = Security(api_key_header)) -> ApiKeyInfo:
+    """A read key even with --open-reads: stored photos, face crops and job records."""
+    return _check_key(request, key, "read")
+
+
+def require_write(request: Request, key: str | None = Security(api_key_header)) -> ApiKeyInfo:
+    return _check_key(request, key, "write")
+
+
+def require_admin(request: Request, key: str | None = Security(api_key_header)) -> ApiKeyInfo:
+    return _check_key(request, key, "admin")
+
+
+require_key = require_write  # the name routes used before scopes: a key that may change the gallery

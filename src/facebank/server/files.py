@@ -94,15 +94,15 @@ class PhotoStore:
         return tuple(map(float, row)) if row else None
 
     def thumbnail(self, data: bytes, box: tuple[float, float, float, float] | None, size: int,
-                  max_pixels: int) -> bytes:
+                  max_pixels: int, max_side: int | None = None) -> bytes:
         """A JPEG of the face (box plus a margin) or of the whole photo, longer side ``size``."""
         try:
-            img = images.load_image(data, max_pixels=max_pixels)
+            img = images.load_image(data, max_pixels=max_pixels, max_side=max_side)
         except images.ImageError as exc:
             raise ApiError(404, "image_not_available", str(exc)) from None
         im = Image.fromarray(img.rgb)
         if box is not None:
-            x1, y1, x2, y2 = box
+            x1, y1, x2, y2 = (v / img.scale for v in box)
             m = 0.25 * max(x2 - x1, y2 - y1)
             im = im.crop((max(0, int(x1 - m)), max(0, int(y1 - m)),
                           min(im.width, int(x2 + m)), min(im.height, int(y2 + m))))

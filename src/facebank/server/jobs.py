@@ -1,5 +1,10 @@
 """Enrollment jobs: enroll a folder on the server's disk in a background thread, with progress.
 
+Only folders inside the enroll root the operator chose (``serve --enroll-root DIR``) can be
+enrolled; without one, every folder job is refused (403). Folders are named relative to the root,
+and no answer ever shows a path of the server: jobs show their folder relative to the root, and
+problems the photo's path relative to the job's folder.
+
 Jobs run one at a time, in submission order, on one worker thread. The face work uses the
 server's pipelines (shared with requests: a request waits at most one photo) unless the server
 runs with ``job_workers > 1``, in which case each job gets that many worker processes. Jobs live
@@ -37,6 +42,19 @@ class JobCancelled(Exception):
     pass
 
 
+def _relative(path: str, root: Path) -> str:
+    """A photo's path relative to the job's folder (its file name if it is somewhere else)."""
+    try:
+        return str(Path(path).relative_to(root))
+    except ValueError:
+        return Path(path).name
+
+
+def _scrub(reason: str, root: Path) -> str:
+    """A problem's reason without the server's folder in it."""
+    return reason.replace(str(root) + "/", "").replace(str(root), ".")
+
+
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -62,9 +80,10 @@ class Job:
     started_at: str | None = None
     finished_at: str | None = None
     cancel: threading.Event = field(default_factory=threading.Event, repr=False)
+    root: Path | None = field(default=None, repr=False)  # the folder on the server: never shown
 
     def snapshot(self) -> dict:
-        d = {k: v for k, v in self.__dict__.items() if k != "cancel"}
+        d = {k: v for k, v in self.__dict__.items() if k not in ("cancel", "root")}
         d["problem_samples"] = list(self.problem_samples)
         if self.state == "finished":
             d["progress"] = 1.0
@@ -94,7 +113,8 @@ class JobManager:
                 person = validate_name(person)
             except GalleryError as exc:
                 raise ApiError(422, "invalid_name", str(exc)) from None
-        job = Job(id=uuid.uuid4().hex[:12], folder=str(root), person=person)
+        job = Job(id=uuid.uuid4().hex[:12], folder=self._shown(root), person=person)
+        job.root = root
         with self._lock:
             if self._closed:
                 raise ApiError(503, "not_ready", "the server is shutting down")
@@ -143,15 +163,30 @@ class JobManager:
 
     # -- work -------------------------------------------------------------------------------------
     def _check_folder(self, folder: str) -> Path:
-        if not folder or "\x00" in folder:
-            raise ApiError(422, "folder_not_found", "give the path of a folder on the server")
-        root = Path(folder).expanduser().resolve()
-        if self.enroll_root is not None and not root.is_relative_to(self.enroll_root):
-            raise ApiError(403, "folder_not_allowed", f"enrollment folders must be inside "
-                           f"{self.enroll_root} (the server's --enroll-root)")
-        if not root.is_dir():
-            raise ApiError(422, "folder_not_found", f"{root} is not a folder on the server")
+        if self.enroll_root is None:
+            raise ApiError(403, "folder_jobs_disabled", "this server enrolls no folders of its own disk: "
+                           "its operator can allow a folder with 'facebank serve --enroll-root DIR' (or add "
+                           "photos with POST /v1/people/{name}/photos)")
+        if not folder or "\x00" in folder or len(folder) > 4096:
+            raise ApiError(422, "folder_not_found", "give a folder inside the server's enroll root, "
+                           "relative to it (e.g. 'team/2024')")
+        try:
+            root = (self.enroll_root / folder).resolve()  # an absolute folder replaces the root here
+            inside = root.is_relative_to(self.enroll_root)
+            is_dir = inside and root.is_dir()
+        except (OSError, RuntimeError, ValueError):  # symlink loops, names the OS refuses
+            inside = is_dir = False
+        if not inside:
+            raise ApiError(403, "folder_not_allowed", "enrollment folders must be inside the server's enroll "
+                           "root (--enroll-root); give them relative to it")
+        if not is_dir:
+            raise ApiError(422, "folder_not_found", f"{folder!r} is not a folder inside the enroll root")
         return root
+
+    def _shown(self, path: Path) -> str:
+        """A folder as answers show it: relative to the enroll root ('.' for the root itself)."""
+        assert self.enroll_root is not None
+        return str(path.relative_to(self.enroll_root)) if path != self.enroll_root else "."
 
     def _run_all(self) -> None:
         while True:
@@ -170,7 +205,8 @@ class JobManager:
         t0 = time.perf_counter()
         try:
             pool = self.ctx.pool(timeout=600)
-            root = Path(job.folder)
+            root = job.root
+            assert root is not None
             walk = FolderWalk(root)
             job.total = walk.count()
             settings = self.ctx.settings.model_copy(update={"workers": self.workers})
@@ -192,8 +228,8 @@ class JobManager:
         except ApiError as exc:
             job.state, job.error = "failed", exc.message
         except Exception as exc:  # a job's failure is its result, never the server's
-            log.exception("job %s failed", job.id)
-            job.state, job.error = "failed", f"{type(exc).__name__}: {exc}"
+            log.exception("job %s failed", job.id)  # the details (paths...) stay in the server log
+            job.state, job.error = "failed", f"{type(exc).__name__} (details are in the server log)"
         else:
             job.state = "finished"
             job.run_id = report.run_id
@@ -202,7 +238,8 @@ class JobManager:
             job.faces_added = report.faces_added
             job.people = report.people
             job.problems = len(report.problems)
-            job.problem_samples = [{"path": p, "reason": r} for p, r in report.problems[:MAX_PROBLEM_SAMPLES]]
+            job.problem_samples = [{"path": _relative(p, root), "reason": _scrub(r, root)}
+                                   for p, r in report.problems[:MAX_PROBLEM_SAMPLES]]
             log.info("job %s finished in %.1f s: %d photos enrolled", job.id, time.perf_counter() - t0,
                      report.photos_enrolled)
         finally:

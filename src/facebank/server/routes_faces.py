@@ -22,7 +22,7 @@ from facebank.server.schemas import (
 )
 from facebank.types import Detection, Face
 
-PHOTO_ERRORS = errors(401, 413, 415, 422, 503)
+PHOTO_ERRORS = errors(401, 403, 413, 415, 422, 503)
 
 router = APIRouter(prefix="/v1", tags=["faces"], dependencies=[Depends(require_read)], responses=errors(422))
 
@@ -39,44 +39,51 @@ async def read_upload(upload: UploadFile) -> bytes:
 
 
 def _photo_info(img) -> PhotoInfo:
-    return PhotoInfo(width=img.width, height=img.height, sha256=img.sha256, format=img.format)
+    width, height = img.photo_size
+    return PhotoInfo(width=width, height=height, sha256=img.sha256, format=img.format)
 
 
 def _finite(x: float) -> float | None:
     return round(float(x), 6) if math.isfinite(x) else None
 
 
-def detected(box, detector: str, score: float, fallback: bool, landmarks) -> dict:
+def detected(box, detector: str, score: float, fallback: bool, landmarks, scale: float = 1.0) -> dict:
+    """A face as JSON, in the photo's own pixels (``scale``: the photo was decoded shrunk)."""
+    if scale != 1.0:
+        box = box.scaled(scale)
     return {
         "box": box.as_list(), "detector": detector, "detector_score": round(float(score), 6),
         "fallback": bool(fallback),
-        "landmarks": [[round(x, 2), round(y, 2)] for x, y in landmarks.points] if landmarks else None,
+        "landmarks": [[round(x * scale, 2), round(y * scale, 2)] for x, y in landmarks.points]
+        if landmarks else None,
         "landmarks_scheme": landmarks.scheme if landmarks else None,
     }
 
 
-def _face_json(f: Face) -> dict:
-    return detected(f.box, f.detector, f.detector_score, f.fallback, f.landmarks)
+def _face_json(f: Face, scale: float = 1.0) -> dict:
+    return detected(f.box, f.detector, f.detector_score, f.fallback, f.landmarks, scale)
 
 
-def _detection_json(d: Detection) -> dict:
-    return detected(d.box, d.detector, d.score, d.fallback, d.landmarks)
+def _detection_json(d: Detection, scale: float = 1.0) -> dict:
+    return detected(d.box, d.detector, d.score, d.fallback, d.landmarks, scale)
 
 
 def identify_bytes(ctx: ServerContext, data: bytes, threshold: float | None) -> IdentifyResponse:
     t0 = time.perf_counter()
-    img = ctx.load_photo(data)
-    faces = ctx.pool().faces(img.rgb)
-    result = ctx.bank.name_faces(PhotoFaces("upload", tuple(faces), width=img.width, height=img.height),
-                                 threshold)
+    with ctx.photo(data) as img:
+        faces = ctx.pool().faces(img.rgb)
+        info, scale = _photo_info(img), img.scale
+        result = ctx.bank.name_faces(PhotoFaces("upload", tuple(faces), width=img.width, height=img.height),
+                                     threshold)
+        del img  # the decoded photo goes with the budget it held
     out = []
     for f in result.faces:
         m = f.match
-        out.append(IdentifiedFace(**_face_json(f.face), name=m.name, distance=_finite(m.distance),
+        out.append(IdentifiedFace(**_face_json(f.face, scale), name=m.name, distance=_finite(m.distance),
                                   score=_finite(m.score) if math.isfinite(m.distance) else None,
                                   candidate=m.candidate, reason=m.reason))
     thr = ctx.settings.threshold if threshold is None else threshold
-    return IdentifyResponse(photo=_photo_info(img), faces=out, threshold=thr, rule=ctx.settings.rule,
+    return IdentifyResponse(photo=info, faces=out, threshold=thr, rule=ctx.settings.rule,
                             seconds=round(time.perf_counter() - t0, 4))
 
 
@@ -94,9 +101,10 @@ async def identify(photo: UploadFile = File(..., description="a photo (JPEG, PNG
 
 def _detect(ctx: ServerContext, data: bytes) -> DetectResponse:
     t0 = time.perf_counter()
-    img = ctx.load_photo(data)
-    found = ctx.pool().detect(img.rgb)
-    return DetectResponse(photo=_photo_info(img), faces=[DetectedFace(**_detection_json(d)) for d in found],
+    with ctx.photo(data) as img:
+        found = ctx.pool().detect(img.rgb)
+        info, scale = _photo_info(img), img.scale
+    return DetectResponse(photo=info, faces=[DetectedFace(**_detection_json(d, scale)) for d in found],
                           seconds=round(time.perf_counter() - t0, 4))
 
 
@@ -111,19 +119,20 @@ async def detect(photo: UploadFile = File(..., description="a photo"),
 def _verify(ctx: ServerContext, a: bytes, b: bytes, threshold: float | None) -> VerifyResponse:
     from facebank.identify import cosine_from_l2
 
-    mains = []
+    mains, scales = [], []
     for label, data in (("photo_a", a), ("photo_b", b)):
-        img = ctx.load_photo(data, label)
-        faces = ctx.pool().faces(img.rgb)
-        face = choose_face(faces, img.width, img.height, "largest") if faces else None
+        with ctx.photo(data, label) as img:
+            faces = ctx.pool().faces(img.rgb)
+            face = choose_face(faces, img.width, img.height, "largest") if faces else None
         if face is None:
             raise ApiError(422, "no_face", f"{label}: no face found")
         mains.append(face)
+        scales.append(img.scale)
     thr = ctx.settings.verify_threshold if threshold is None else threshold
     d = float(((mains[0].embedding - mains[1].embedding) ** 2).sum() ** 0.5)
     return VerifyResponse(same=d <= thr, distance=round(d, 6), score=round(cosine_from_l2(d), 6),
-                          threshold=thr, face_a=DetectedFace(**_face_json(mains[0])),
-                          face_b=DetectedFace(**_face_json(mains[1])))
+                          threshold=thr, face_a=DetectedFace(**_face_json(mains[0], scales[0])),
+                          face_b=DetectedFace(**_face_json(mains[1], scales[1])))
 
 
 @router.post("/verify", response_model=VerifyResponse, responses=PHOTO_ERRORS, summary="Same person?")

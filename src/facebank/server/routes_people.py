@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Path, Query, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
 from facebank.gallery.base import GalleryError, PersonNotFound, validate_name
-from facebank.server.context import ServerContext, get_ctx, require_key, require_read
+from facebank.server.context import ServerContext, get_ctx, require_read, require_read_key, require_write
 from facebank.server.errors import ApiError
 from facebank.server.files import media_type
+from facebank.server.limits import header_pixels
 from facebank.server.routes_faces import read_upload
 from facebank.server.schemas import (
     AddedPhoto,
@@ -62,15 +64,15 @@ def _stored(name: str, p: dict) -> StoredPhoto:
                        image_url=f"{base}/image", face_url=f"{base}/face" if p["faces"] else None)
 
 
-@router.get("", response_model=PeopleList, dependencies=[Depends(require_read)], responses=errors(401),
+@router.get("", response_model=PeopleList, dependencies=[Depends(require_read)], responses=errors(401, 403),
             summary="Everyone in the gallery")
 def list_people(ctx: ServerContext = Depends(get_ctx)) -> PeopleList:
     people = [Person(name=p.name, photos=p.photos, faces=p.faces) for p in ctx.gallery.people()]
     return PeopleList(people=people, total=len(people))
 
 
-@router.post("", response_model=Person, status_code=201, dependencies=[Depends(require_key)],
-             responses=errors(401, 409, 422), summary="Add a person (then add photos)")
+@router.post("", response_model=Person, status_code=201, dependencies=[Depends(require_write)],
+             responses=errors(401, 403, 409, 422), summary="Add a person (then add photos)")
 def create_person(body: PersonCreate, ctx: ServerContext = Depends(get_ctx)) -> Person:
     name = clean_name(body.name)
     with ctx.write_lock:
@@ -79,15 +81,15 @@ def create_person(body: PersonCreate, ctx: ServerContext = Depends(get_ctx)) -> 
 
 
 @router.get("/{name}", response_model=PersonDetail, dependencies=[Depends(require_read)],
-            responses=errors(401, 404, 422), summary="One person with their photos")
+            responses=errors(401, 403, 404, 422), summary="One person with their photos")
 def get_person(name: str = NamePath, ctx: ServerContext = Depends(get_ctx)) -> PersonDetail:
     name = clean_name(name)
     person = _person(ctx, name)
     return PersonDetail(**person.model_dump(), photo_list=[_stored(name, p) for p in _photos(ctx, name)])
 
 
-@router.patch("/{name}", response_model=Person, dependencies=[Depends(require_key)],
-              responses=errors(401, 404, 409, 422), summary="Rename a person")
+@router.patch("/{name}", response_model=Person, dependencies=[Depends(require_write)],
+              responses=errors(401, 403, 404, 409, 422), summary="Rename a person")
 def rename_person(body: PersonRename, name: str = NamePath, ctx: ServerContext = Depends(get_ctx)) -> Person:
     old, new = clean_name(name), clean_name(body.name)
     with ctx.write_lock:
@@ -96,8 +98,8 @@ def rename_person(body: PersonRename, name: str = NamePath, ctx: ServerContext =
         return _person(ctx, new)
 
 
-@router.delete("/{name}", response_model=PersonRemoved, dependencies=[Depends(require_key)],
-               responses=errors(401, 404, 422), summary="Remove a person with all their photos")
+@router.delete("/{name}", response_model=PersonRemoved, dependencies=[Depends(require_write)],
+               responses=errors(401, 403, 404, 422), summary="Remove a person with all their photos")
 def delete_person(name: str = NamePath, ctx: ServerContext = Depends(get_ctx)) -> PersonRemoved:
     name = clean_name(name)
     with ctx.write_lock:
@@ -108,15 +110,26 @@ def delete_person(name: str = NamePath, ctx: ServerContext = Depends(get_ctx)) -
 
 
 @router.get("/{name}/photos", response_model=list[StoredPhoto], dependencies=[Depends(require_read)],
-            responses=errors(401, 404, 422), summary="A person's photos")
+            responses=errors(401, 403, 404, 422), summary="A person's photos")
 def list_photos(name: str = NamePath, ctx: ServerContext = Depends(get_ctx)) -> list[StoredPhoto]:
     name = clean_name(name)
     return [_stored(name, p) for p in _photos(ctx, name)]
 
 
+@dataclass(frozen=True)
+class PhotoFacts:
+    sha256: str
+    format: str
+
+
 def _add_photos(ctx: ServerContext, name: str, uploads: list[tuple[str, bytes]]) -> AddPhotosResponse:
-    # every file must be a usable image before anything is stored: all or nothing
-    loaded = [(fname, data, ctx.load_photo(data, fname)) for fname, data in uploads]
+    # every file must be a usable image before anything is stored: all or nothing (each is decoded
+    # and dropped at once: only its facts are kept, so many uploads never hold many decoded photos)
+    loaded = []
+    for fname, data in uploads:
+        img = ctx.load_photo(data, fname, max_side=64)
+        loaded.append((fname, data, PhotoFacts(img.sha256, img.format)))
+        del img
     pool = ctx.pool()
     results: list[AddedPhoto | None] = [None] * len(loaded)
     with ctx.write_lock:
@@ -134,7 +147,10 @@ def _add_photos(ctx: ServerContext, name: str, uploads: list[tuple[str, bytes]])
                                         reason="this photo is already in the gallery")
                 continue
             to_enroll[str(ctx.photos.save(data, img.sha256, img.format))] = i
-        report = ctx.bank.enroll_photos(name, list(to_enroll)) if to_enroll else None
+        report = None
+        if to_enroll:  # decoded again, full size, one at a time: within the budget of the largest
+            with ctx.pixels(max((loaded[i][1] for i in to_enroll.values()), key=header_pixels)):
+                report = ctx.bank.enroll_photos(name, list(to_enroll))
         problems = dict(report.problems) if report else {}
         stored = {p["sha256"]: p for p in _photos(ctx, name)}
         for path, i in to_enroll.items():
@@ -152,8 +168,8 @@ def _add_photos(ctx: ServerContext, name: str, uploads: list[tuple[str, bytes]])
                              faces_added=report.faces_added if report else 0)
 
 
-@router.post("/{name}/photos", response_model=AddPhotosResponse, dependencies=[Depends(require_key)],
-             responses=errors(401, 404, 409, 413, 415, 422, 503), summary="Add photos of a person")
+@router.post("/{name}/photos", response_model=AddPhotosResponse, dependencies=[Depends(require_write)],
+             responses=errors(401, 403, 404, 409, 413, 415, 422, 503), summary="Add photos of a person")
 async def add_photos(name: str = NamePath,
                      photos: list[UploadFile] = File(..., description="one or more photos of this person"),
                      ctx: ServerContext = Depends(get_ctx)) -> AddPhotosResponse:
@@ -171,8 +187,8 @@ def _photo_record(ctx: ServerContext, name: str, sha256: str) -> dict:
     raise ApiError(404, "photo_not_found", f"{name!r} has no photo with sha256 {sha256}")
 
 
-@router.delete("/{name}/photos/{sha256}", response_model=PhotoRemoved, dependencies=[Depends(require_key)],
-               responses=errors(401, 404, 422), summary="Remove one photo of a person")
+@router.delete("/{name}/photos/{sha256}", response_model=PhotoRemoved, dependencies=[Depends(require_write)],
+               responses=errors(401, 403, 404, 422), summary="Remove one photo of a person")
 def delete_photo(name: str = NamePath, sha256: str = ShaPath,
                  ctx: ServerContext = Depends(get_ctx)) -> PhotoRemoved:
     name = clean_name(name)
@@ -184,11 +200,11 @@ def delete_photo(name: str = NamePath, sha256: str = ShaPath,
 
 
 IMAGE_RESPONSES = {200: {"content": {"image/jpeg": {}, "image/png": {}}, "description": "the image"},
-                   **errors(401, 404, 422)}
+                   **errors(401, 403, 404, 422)}
 
 
-@router.get("/{name}/photos/{sha256}/image", response_class=Response, dependencies=[Depends(require_read)],
-            responses=IMAGE_RESPONSES, summary="A stored photo")
+@router.get("/{name}/photos/{sha256}/image", response_class=Response,
+            dependencies=[Depends(require_read_key)], responses=IMAGE_RESPONSES, summary="A stored photo")
 def photo_image(name: str = NamePath, sha256: str = ShaPath,
                 ctx: ServerContext = Depends(get_ctx)) -> Response:
     name = clean_name(name)
@@ -199,7 +215,7 @@ def photo_image(name: str = NamePath, sha256: str = ShaPath,
     return Response(data, media_type=kind, headers=CACHE)
 
 
-@router.get("/{name}/photos/{sha256}/face", response_class=Response, dependencies=[Depends(require_read)],
+@router.get("/{name}/photos/{sha256}/face", response_class=Response, dependencies=[Depends(require_read_key)],
             responses=IMAGE_RESPONSES, summary="A JPEG thumbnail of a stored face")
 def photo_face(name: str = NamePath, sha256: str = ShaPath,
                size: int = Query(160, ge=32, le=512, description="longer side in pixels"),
@@ -208,5 +224,6 @@ def photo_face(name: str = NamePath, sha256: str = ShaPath,
     rec = _photo_record(ctx, name, sha256)
     data = ctx.photos.read_verified(rec["path"], sha256)
     box = ctx.photos.face_box(name, sha256)
-    return Response(ctx.photos.thumbnail(data, box, size, ctx.settings.max_pixels), media_type="image/jpeg",
-                    headers=CACHE)
+    with ctx.pixels(data):
+        thumb = ctx.photos.thumbnail(data, box, size, ctx.config.pixel_limit, ctx.config.decode_max_side)
+    return Response(thumb, media_type="image/jpeg", headers=CACHE)

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from facebank import __version__
-from facebank.server.context import ServerContext, get_ctx
+from facebank.server.auth import ApiKeyInfo
+from facebank.server.context import ServerContext, get_ctx, optional_key
 from facebank.server.schemas import Health, ModelInfo, Readiness, errors
 
 router = APIRouter(prefix="/v1", tags=["service"])
@@ -21,7 +22,8 @@ def health() -> Health:
 
 @router.get("/ready", response_model=Readiness, responses=errors(503),
             summary="Readiness: models loaded and gallery readable")
-def ready(ctx: ServerContext = Depends(get_ctx)):
+def ready(ctx: ServerContext = Depends(get_ctx), key: ApiKeyInfo | None = Depends(optional_key)):
+    """Status for everyone; the gallery's people and face counts only for a valid key."""
     people = faces = 0
     try:
         listed = ctx.gallery.people()
@@ -29,11 +31,12 @@ def ready(ctx: ServerContext = Depends(get_ctx)):
         gallery_ok = True
     except Exception:  # a broken gallery is a 'not ready', not a crash
         gallery_ok = False
+    counts = {"people": people, "faces": faces} if key is not None else {}
     body = Readiness(ready=ctx.models_loaded and gallery_ok, models_loaded=ctx.models_loaded,
-                     gallery_ok=gallery_ok, people=people, faces=faces)
+                     gallery_ok=gallery_ok, **counts)
     if not body.ready:
-        reason = ctx.load_error or (
-            "the gallery cannot be read" if not gallery_ok else "the models are loading")
+        reason = ("the face models could not be loaded (see the server log)" if ctx.load_error else
+                  "the gallery cannot be read" if not gallery_ok else "the models are loading")
         return JSONResponse({"error": {"code": "not_ready", "message": reason}}, status_code=503,
                             headers={"Retry-After": "5"})
     return body

@@ -23,7 +23,7 @@ class ErrorResponse(BaseModel):
 
 ERROR_TEXT = {
     401: "missing or invalid API key",
-    403: "not allowed",
+    403: "not allowed: the key's scope is too small, or a folder outside the server's enroll root",
     404: "not found",
     409: "conflict with the gallery's content",
     413: "upload over the size limit, or a photo over the pixel limit",
@@ -205,8 +205,36 @@ class Readiness(BaseModel):
     ready: bool
     models_loaded: bool
     gallery_ok: bool
-    people: int
-    faces: int
+    people: int | None = Field(None, description="people in the gallery (only with a read key)")
+    faces: int | None = Field(None, description="faces in the gallery (only with a read key)")
+
+
+# -- keys (admin scope) --------------------------------------------------------------------------
+KeyScope = Literal["read", "write", "admin"]
+
+
+class ApiKeyCreate(BaseModel):
+    name: str = Field("", max_length=200, description="a label: who or what uses the key")
+    scope: KeyScope = Field("read", description="read: identify, detect, verify, listing; write: + people, "
+                                               "photos, jobs; admin: + keys")
+
+
+class ApiKey(BaseModel):
+    id: str = Field(description="the key's public id (the part after fbk_)")
+    name: str
+    scope: KeyScope
+    created_at: str
+    last_used_at: str | None
+    revoked_at: str | None
+    active: bool
+
+
+class ApiKeyCreated(ApiKey):
+    key: str = Field(description="the key itself: shown this once, stored hashed")
+
+
+class ApiKeyList(BaseModel):
+    keys: list[ApiKey]
 
 
 class ModelInfo(BaseModel):
