@@ -88,3 +88,28 @@ def test_keys_need_a_sqlite_gallery(tmp_path):
 
     with pytest.raises(KeyStoreError):
         ApiKeyStore("postgresql://localhost/facebank")
+
+
+def test_keys_have_a_scope_read_by_default_shown_by_keys_list(cli, tmp_path):
+    g = str(tmp_path / "g.db")
+    plain = cli("keys", "create", "--gallery", g).stdout.strip()
+    admin = cli("keys", "create", "--gallery", g, "--scope", "admin", "--name", "ops").stdout.strip()
+    with ApiKeyStore(g) as store:
+        assert store.verify(plain).scope == "read" and store.verify(admin).scope == "admin"
+        assert store.verify(plain).allows("read") and not store.verify(plain).allows("write")
+        assert store.verify(admin).allows("write") and store.verify(admin).allows("admin")
+    listed = {k["id"]: k["scope"] for k in json.loads(cli("keys", "list", "--json", "--gallery", g).stdout)}
+    assert listed == {key_id_of(plain): "read", key_id_of(admin): "admin"}
+    assert "\tadmin\tops\t" in cli("keys", "list", "--gallery", g).stdout
+    assert cli("keys", "create", "--gallery", g, "--scope", "everything").exit_code == 2
+
+
+def test_keys_made_before_scopes_keep_what_they_could_do_read_and_write(tmp_path):
+    path = tmp_path / "old.db"
+    with ApiKeyStore(path) as store:
+        _, key = store.create("old")
+    with sqlite3.connect(path) as db:  # the table as version 2 made it: no scope column
+        db.execute("ALTER TABLE api_keys DROP COLUMN scope")
+    with ApiKeyStore(path) as store:
+        info = store.verify(key)
+    assert info is not None and info.scope == "write"

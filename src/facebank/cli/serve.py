@@ -93,7 +93,9 @@ def serve(
                    "of it (a reverse proxy) so keys and photos do not travel in clear text", err=True)
     shown = f"[{host}]" if ":" in host else host
     typer.echo(f"facebank serving {settings.gallery} on http://{shown}:{port}/ (API docs at /docs)", err=True)
-    uvicorn.run(create_app(config), host=host, port=port, log_level=log_level, server_header=False)
+    # Ctrl-C / SIGTERM: requests in flight get 5 s, a running job stops after its photo in flight
+    uvicorn.run(create_app(config), host=host, port=port, log_level=log_level, server_header=False,
+                timeout_graceful_shutdown=5)
 
 
 keys_app = typer.Typer(help="API keys of the server: create (shown once), list, revoke.",

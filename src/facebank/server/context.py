@@ -236,8 +236,8 @@ class ServerContext:
                 raise ApiError(err.status, err.code, f"{label}: {err.message}") from None
 
     def close(self) -> None:
-        self.jobs.close()
-        self._loader.join(timeout=30)
+        self.jobs.close(timeout=5.0)
+        self._loader.join(timeout=5.0)  # a daemon thread: a server stopped while loading does not wait
         for closer in (self.keys.close, self.photos.close, self.bank.close):
             try:
                 closer()

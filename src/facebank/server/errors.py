@@ -73,7 +73,7 @@ def gallery_error(exc: GalleryError) -> ApiError:
 def _validation_message(exc: RequestValidationError) -> str:
     parts = []
     for err in exc.errors()[:5]:
-        where = ".".join(str(x) for x in err.get("loc", ()) if x != "body") or "request"
+        where = ".".join(str(x) for x in err.get("loc", ()) if x != "body") or "body"
         parts.append(f"{where}: {err.get('msg', 'invalid')}")
     return "; ".join(parts) or "invalid request"
 
@@ -95,6 +95,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        bad_json = next((e for e in exc.errors() if e.get("type") == "json_invalid"), None)
+        if bad_json is not None:
+            where = bad_json.get("loc", ("body", 0))[-1]
+            reason = (bad_json.get("ctx") or {}).get("error", "invalid JSON")
+            return error_response(400, "invalid_json",
+                                  f"the request body is not valid JSON ({reason} at character {where})")
         return error_response(422, "validation_error", _validation_message(exc))
 
     @app.exception_handler(StarletteHTTPException)

@@ -151,7 +151,9 @@ class JobManager:
                 job.finished_at = _now()
         return job
 
-    def close(self, timeout: float = 30.0) -> None:
+    def close(self, timeout: float = 5.0) -> None:
+        """Cancel every job and wait (at most ``timeout``) for the photo in flight; the worker thread
+        is a daemon, so the process stops even if a photo takes longer."""
         with self._lock:
             self._closed = True
             for job in self._jobs.values():

@@ -8,7 +8,7 @@ from fastapi.concurrency import run_in_threadpool
 from facebank.server.context import ServerContext, get_ctx, require_read_key, require_write
 from facebank.server.schemas import EnrollJob, EnrollJobCreate, JobList, errors
 
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=errors(422))
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=errors(400, 422))
 
 
 @router.post("", response_model=EnrollJob, status_code=202, dependencies=[Depends(require_write)],

@@ -14,7 +14,7 @@ from facebank.server.errors import ApiError
 from facebank.server.schemas import ApiKey, ApiKeyCreate, ApiKeyCreated, ApiKeyList, errors
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"], dependencies=[Depends(require_admin)],
-                   responses=errors(401, 403, 422))
+                   responses=errors(400, 401, 403, 422))
 
 KeyIdPath = Path(..., pattern="^[0-9a-f]{8}$", description="the key's id (8 hex digits)")
 

@@ -28,7 +28,7 @@ from facebank.server.schemas import (
     errors,
 )
 
-router = APIRouter(prefix="/v1/people", tags=["people"], responses=errors(422))
+router = APIRouter(prefix="/v1/people", tags=["people"], responses=errors(400, 422))
 
 NamePath = Path(..., description="the person's name (URL-encoded; any Unicode letters)")
 ShaPath = Path(..., pattern="^[0-9a-f]{64}$", description="the photo's sha256 (hex)")

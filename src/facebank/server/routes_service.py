@@ -65,7 +65,7 @@ PAGE_HEADERS = {
 }
 
 
-@web.get("/", response_class=HTMLResponse)
+@web.api_route("/", methods=["GET", "HEAD"], response_class=HTMLResponse)
 def index() -> HTMLResponse:
     html = (resources.files("facebank.server") / "web" / "index.html").read_text(encoding="utf-8")
     return HTMLResponse(html, headers=PAGE_HEADERS)

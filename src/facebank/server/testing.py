@@ -100,3 +100,72 @@ def enrolled_gallery(path: str | Path, folder: str | Path, settings: Settings | 
 
 
 _ENROLL_LOCK = threading.Lock()
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+class ServerProcess:
+    """``facebank serve ARGS`` in its own process on a free loopback port (for tests and benches
+    that need a real process: signals, memory). ``python -m facebank`` of the running interpreter."""
+
+    def __init__(self, args: list[str], cwd: str | Path | None = None, env: dict[str, str] | None = None,
+                 port: int | None = None) -> None:
+        import os
+        import sys
+
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.args = [sys.executable, "-m", "facebank", "serve", "--host", "127.0.0.1",
+                     "--port", str(self.port), "--log-level", "warning", *args]
+        self.cwd = str(cwd) if cwd is not None else None
+        self.env = {**os.environ, **(env or {})}
+        self.proc = None
+        self.log_path: Path | None = None
+
+    def start(self, timeout: float = 180.0, ready: bool = True) -> ServerProcess:
+        import subprocess
+        import tempfile
+
+        fd, log_name = tempfile.mkstemp(prefix="facebank-serve-", suffix=".log")
+        self.log_path = Path(log_name)
+        self.proc = subprocess.Popen(self.args, cwd=self.cwd, env=self.env, stdout=fd, stderr=fd)
+        deadline = time.monotonic() + timeout
+        route = "/v1/ready" if ready else "/v1/health"
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the server exited with {self.proc.returncode}: {self.log()[-2000:]}")
+            try:
+                if httpx.get(self.url + route, timeout=5).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise TimeoutError(f"the server was not up within {timeout:.0f} s: {self.log()[-2000:]}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""
+
+    def stop(self, timeout: float = 15.0) -> int | None:
+        """SIGTERM, then SIGKILL after ``timeout``; the exit code (None if it had to be killed)."""
+        import subprocess
+
+        if self.proc is None or self.proc.poll() is not None:
+            return None if self.proc is None else self.proc.returncode
+        self.proc.terminate()
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+            return None
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
