@@ -230,7 +230,7 @@ def test_unknown_routes_wrong_methods_and_invalid_requests_get_json_errors(bare_
         r = bare_client.post("/v1/identify", params={"threshold": threshold}, files=photo)
         assert_error(r, 422, "validation_error")
     r = bare_client.post("/v1/people", content=b"{not json", headers={"Content-Type": "application/json"})
-    assert_error(r, 422, "validation_error")
+    assert_error(r, 400, "invalid_json")
     assert_error(bare_client.get("/v1/people/Nobody/photos/" + "0" * 64 + "/image"), 404, "person_not_found")
     assert_error(bare_client.get("/v1/people/Nobody/photos/not-a-sha/image"), 422, "validation_error")
     assert_error(bare_client.get("/v1/jobs/nope"), 404, "job_not_found")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import re
 import threading
 import time
 import uuid
@@ -51,8 +52,13 @@ def _relative(path: str, root: Path) -> str:
 
 
 def _scrub(reason: str, root: Path) -> str:
-    """A problem's reason without the server's folder in it."""
-    return reason.replace(str(root) + "/", "").replace(str(root), ".")
+    """A problem's reason without the server's folders in it: the job's folder becomes relative,
+    any other absolute path (a link's target...) is replaced by its last part."""
+    reason = reason.replace(str(root) + "/", "").replace(str(root), ".")
+    return _ABSOLUTE.sub(lambda m: "<server path>/" + Path(m.group(0)).name, reason)
+
+
+_ABSOLUTE = re.compile(r"(?<![\w.~])/[^\s'\"(),:;]+")
 
 
 def _now() -> str:
