@@ -46,7 +46,8 @@ def serve(
                                      "(default: none, folder jobs are refused)"),
     max_pixels: int = typer.Option(None, "--max-pixels", help=f"largest photo the server decodes, in pixels "
                                    f"(bigger ones get 413; default {MAX_PIXELS:,}, or FACEBANK_MAX_PIXELS if "
-                                   "lower); the photos decoded at once never hold more than twice this"),
+                                   "lower); the photos being decoded or worked on at once never hold more "
+                                   "than this"),
     pipelines: int = typer.Option(1, "--pipelines", help="face pipelines working in parallel (memory: "
                                   "one set of models each)"),
     job_workers: int = typer.Option(1, "--job-workers", help="worker processes per enrollment job "

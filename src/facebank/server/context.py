@@ -35,11 +35,12 @@ from facebank.pipeline import FacePipeline, PhotoFaces
 from facebank.server.auth import ApiKeyInfo, ApiKeyStore
 from facebank.server.errors import ApiError, image_error
 from facebank.server.limits import (
-    DECODE_MAX_SIDE,
+    DECODE_SIDE,
     DEFAULT_MAX_PIXELS,
     DEFAULT_MAX_UPLOAD,
     PixelBudget,
     header_pixels,
+    limit_malloc_arenas,
 )
 from facebank.settings import Settings
 from facebank.types import Detection, Face
@@ -58,8 +59,8 @@ class ServerConfig:
     photos_dir: Path | None = None  # uploaded photos; default <gallery>.photos next to the gallery
     enroll_root: Path | None = None  # enrollment jobs only below this folder (None: no folder jobs)
     max_pixels: int | None = None  # largest photo decoded; default the lower of 40 MP and settings.max_pixels
-    decode_max_side: int = DECODE_MAX_SIDE  # uploads to identify/detect/verify are decoded this small
-    pixel_budget: int | None = None  # pixels in flight at once; default 2 x max_pixels
+    decode_side: int = DECODE_SIDE  # identify/detect/verify decode big photos reduced to about this side
+    pixel_budget: int | None = None  # pixels in flight at once; default the pixel limit
     pipelines: int = 1
     job_workers: int = 1  # >1: enrollment jobs run in that many worker processes
     load_timeout_s: float = 120.0  # how long a request waits for the models at start-up
@@ -166,7 +167,8 @@ class ServerContext:
         self.photos = PhotoStore(config.resolved_photos_dir(),
                                  self.settings.gallery if config.sqlite_gallery else None)
         self.decode_slots = threading.BoundedSemaphore(max(2, 2 * config.pipelines))
-        self.budget = PixelBudget(config.pixel_budget or 2 * config.pixel_limit)
+        self.budget = PixelBudget(config.pixel_budget or config.pixel_limit)
+        limit_malloc_arenas()  # before the request threads make their own
         self.jobs = JobManager(self, enroll_root=config.enroll_root, workers=config.job_workers)
         self._pool: PipelinePool | None = None
         self.load_error: str | None = None
@@ -209,28 +211,29 @@ class ServerContext:
 
     # -- photos -----------------------------------------------------------------------------------
     def load_photo(self, data: bytes, label: str = "photo",
-                   max_side: int | None = None) -> images.LoadedImage:
-        """Decode uploaded bytes (content sniffed, pixel limit, inside the pixel budget); 4xx ApiError
-        for non-photos. The budget is held while decoding only: see ``photo`` to keep it."""
+                   side: int = 0) -> images.LoadedImage:
+        """Decode uploaded bytes (content sniffed, pixel limit, inside the pixel budget; reduced to about
+        ``side`` px when > 0); 4xx ApiError for non-photos. The budget is held while decoding only:
+        see ``photo`` to keep it."""
         with self.pixels(data):
-            return self._decode(data, label, max_side)
+            return self._decode(data, label, side)
 
     @contextmanager
     def photo(self, data: bytes, label: str = "photo") -> Iterator[images.LoadedImage]:
-        """The upload decoded (shrunk to ``decode_max_side``), the pixel budget held while it is used."""
+        """The upload decoded (reduced to about ``decode_side``), the pixel budget held while it is used."""
         with self.pixels(data):
-            yield self._decode(data, label, self.config.decode_max_side)
+            yield self._decode(data, label, self.config.decode_side)
 
     def pixels(self, data: bytes):
         """Hold the pixel budget for this photo's full-size pixels (read from its header)."""
         return self.budget.hold(min(header_pixels(data), self.config.pixel_limit))
 
-    def _decode(self, data: bytes, label: str, max_side: int | None) -> images.LoadedImage:
+    def _decode(self, data: bytes, label: str, side: int) -> images.LoadedImage:
         if not data:
             raise ApiError(422, "empty_file", f"{label}: the upload is empty (0 bytes)")
         with self.decode_slots:
             try:
-                return images.load_image(data, max_pixels=self.config.pixel_limit, max_side=max_side)
+                return images.load_reduced(data, side, max_pixels=self.config.pixel_limit, any_format=True)
             except images.ImageError as exc:
                 err = image_error(exc)
                 raise ApiError(err.status, err.code, f"{label}: {err.message}") from None

@@ -94,10 +94,10 @@ class PhotoStore:
         return tuple(map(float, row)) if row else None
 
     def thumbnail(self, data: bytes, box: tuple[float, float, float, float] | None, size: int,
-                  max_pixels: int, max_side: int | None = None) -> bytes:
+                  max_pixels: int, side: int = 0) -> bytes:
         """A JPEG of the face (box plus a margin) or of the whole photo, longer side ``size``."""
         try:
-            img = images.load_image(data, max_pixels=max_pixels, max_side=max_side)
+            img = images.load_reduced(data, side, max_pixels=max_pixels, any_format=True)
         except images.ImageError as exc:
             raise ApiError(404, "image_not_available", str(exc)) from None
         im = Image.fromarray(img.rgb)

@@ -127,7 +127,7 @@ def _add_photos(ctx: ServerContext, name: str, uploads: list[tuple[str, bytes]])
     # and dropped at once: only its facts are kept, so many uploads never hold many decoded photos)
     loaded = []
     for fname, data in uploads:
-        img = ctx.load_photo(data, fname, max_side=64)
+        img = ctx.load_photo(data, fname, side=64)
         loaded.append((fname, data, PhotoFacts(img.sha256, img.format)))
         del img
     pool = ctx.pool()
@@ -225,5 +225,5 @@ def photo_face(name: str = NamePath, sha256: str = ShaPath,
     data = ctx.photos.read_verified(rec["path"], sha256)
     box = ctx.photos.face_box(name, sha256)
     with ctx.pixels(data):
-        thumb = ctx.photos.thumbnail(data, box, size, ctx.config.pixel_limit, ctx.config.decode_max_side)
+        thumb = ctx.photos.thumbnail(data, box, size, ctx.config.pixel_limit, ctx.config.decode_side)
     return Response(thumb, media_type="image/jpeg", headers=CACHE)
