@@ -106,7 +106,7 @@ def test_serve_refuses_a_gallery_that_does_not_exist(tmp_path):
     run = subprocess.run([sys.executable, "-m", "facebank", "serve", "--gallery", str(missing)],
                          env=facebank_on_path(tmp_path), capture_output=True, text=True, timeout=120)
     assert run.returncode == 2, run.stderr
-    assert run.stderr.startswith("error: ") and "does not exist" in run.stderr
+    assert run.stderr.startswith("error: no gallery at") and len(run.stderr.strip().splitlines()) == 1
     assert "Traceback" not in run.stderr
     assert not missing.parent.exists()  # nothing created
 

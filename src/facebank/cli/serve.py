@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from facebank.cli.app import GalleryOpt, app, fail, make_settings
+from facebank.cli.app import GalleryOpt, app, fail, make_settings, open_bank
 from facebank.server.auth import SCOPE_HELP
 from facebank.server.limits import DEFAULT_MAX_PIXELS as MAX_PIXELS
 
@@ -69,11 +69,7 @@ def serve(
                              onnx_model=onnx_model)
     if max_upload_mb <= 0 or pipelines < 1 or job_workers < 1 or (max_pixels is not None and max_pixels < 1):
         raise fail("--max-upload-mb and --max-pixels must be > 0, --pipelines and --job-workers >= 1", 2)
-    loc = str(settings.gallery)
-    if not loc.startswith(("postgresql://", "postgres://")) and not Path(loc).is_file():
-        raise fail(f"gallery {loc} does not exist (serve never creates one): enroll photos into it first "
-                   f"(facebank enroll --gallery {loc} PHOTOS/) or make its first key (facebank keys create "
-                   f"--gallery {loc})", 2)
+    open_bank(settings, must_exist=True).close()  # serve never creates a gallery; a foreign file is refused
     if enroll_root is not None and not enroll_root.is_dir():
         raise fail(f"--enroll-root {enroll_root} is not a folder", 2)
     config = ServerConfig(settings=settings, max_upload_bytes=int(max_upload_mb * 1_000_000),
