@@ -203,7 +203,12 @@ def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
             raise ImageError(f"truncated image: the file ends before the picture does ({msg})",
                              "truncated_image") from None
         raise ImageError(f"corrupt image: {msg}") from None
-    except (ValueError, SyntaxError, struct.error, MemoryError) as exc:
+    except (ValueError, SyntaxError, struct.error, MemoryError, TypeError, KeyError, IndexError,
+            EOFError, ZeroDivisionError, OverflowError) as exc:
+        # what Pillow's format plugins raise on damaged headers (found by tests/test_properties.py)
+        raise ImageError(f"corrupt image: {type(exc).__name__}: {exc}") from None
+    except Exception as exc:  # any other decoder failure is still this file's problem, not the batch's
+        log.debug("unexpected decoder error", exc_info=True)
         raise ImageError(f"corrupt image: {type(exc).__name__}: {exc}") from None
     return rgb, fmt
 
