@@ -140,6 +140,7 @@ class GridItem:
     truth: str
     pred: str
     box: tuple[float, float, float, float] | None = None
+    caption: str | None = None  # the title instead of "True: .../Pred: ..." (colours still by truth/pred)
 
 
 def photo_grid(items: Sequence[GridItem], columns: int = 6, title: str = "Test photos",
@@ -172,8 +173,8 @@ def photo_grid(items: Sequence[GridItem], columns: int = 6, title: str = "Test p
             ax.text(0.5, 0.5, f"unreadable\n{exc}"[:60], ha="center", va="center", fontsize=6)
         wrong = it.truth != it.pred
         color = MISTAKE if wrong else RIGHT
-        ax.set_title(f"True: {it.truth[:18]}\nPred: {it.pred[:18]}", fontsize=7.5, color=color,
-                     fontweight="bold" if wrong else "normal")
+        title = it.caption if it.caption is not None else f"True: {it.truth[:18]}\nPred: {it.pred[:18]}"
+        ax.set_title(title, fontsize=7.5, color=color, fontweight="bold" if wrong else "normal")
         ax.axis("on")
         ax.set_xticks([])
         ax.set_yticks([])

@@ -1,0 +1,164 @@
+"""What an audit works with: the facts of every photo, the findings, and the registry of checks.
+
+A check is anything with a ``kind`` family name and ``run(folder) -> Iterable[Finding]``; each module
+of this package registers the checks of one family of findings (faces, duplicates, identity,
+quality). ``audit_folder`` (in ``run.py``) computes the facts once and runs every registered check.
+
+Units: face sizes in pixels of the photo; distances are L2 between unit embeddings (0 = identical,
+2 = opposite); yaw in degrees; luma 0-255 (Rec. 601); confidence is 0-1 (how sure the audit is
+that the finding is real, not a probability calibrated on any data set).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from facebank.types import Box, Landmarks
+
+# every kind of finding, in the order reports list them
+KINDS = (
+    "unreadable", "duplicate", "label_conflict", "no_face", "multi_face", "mislabeled", "outlier",
+    "small_face", "blurry", "dark", "bright", "profile", "cut",
+)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing worth a look in a labelled folder.
+
+    ``path``: the photo (as found under the audited folder). ``kind``: one of ``KINDS``.
+    ``detail``: one sentence a person can act on. ``confidence``: 0-1, how sure the audit is.
+    ``person``: the folder (label) the photo is in; ``suggestion``: for ``mislabeled`` the likely
+    person; ``related``: other photos the finding is about (the other copies of a duplicate).
+    """
+
+    path: str
+    kind: str
+    detail: str
+    confidence: float
+    person: str | None = None
+    suggestion: str | None = None
+    related: tuple[str, ...] = ()
+
+    def to_json(self) -> dict:
+        return {"path": self.path, "kind": self.kind, "detail": self.detail,
+                "confidence": round(float(self.confidence), 3)}
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    """Thresholds of the audit. None was fitted on the data the README reports: each default comes
+    from a rule stated beside it (see the README section "Audit a labelled folder")."""
+
+    # duplicates: pHash (64 bits) Hamming distance at most this AND embeddings this close
+    dup_hash_bits: int = 8            # 1/8 of the bits: the usual near-duplicate bound for pHash
+    dup_distance: float = 0.42        # the verification threshold (LFW folds): the same person. Not
+    #   "near 0": a copy at half size or JPEG quality 35 moves a small face's embedding by up to
+    #   0.35 (measured on 5celeb, see the README); the hash says "the same picture"
+    dup_hash_bits_no_face: int = 4    # photos without a face: the hash alone, stricter
+    # faces
+    multi_face_ratio: float = 0.5     # a second face at least half the side of the largest counts
+    small_face_px: int = 50           # the 150 px chip (face = 100 px of it) is upsampled > 2x below this
+    blur_threshold: float = 0.59      # re-blur ratio (Crete et al. 2007) of the chip: the equal-error
+    #   point between faces as they are and blurred by 2 px, on 5celeb + LFW (calibrate_audit_blur.py)
+    dark_luma: float = 60.0           # mean face luma: about 2.5 stops under a typical face (~150)
+    bright_luma: float = 220.0        # about 1.3 stops over: skin washes out
+    profile_yaw_deg: float = 45.0     # beyond half-way to a full profile
+    cut_fraction: float = 0.10        # more than a tenth of the face square outside the photo
+    # identity (leave-one-out against the other photos of the folder)
+    neighbours: int = 7               # k nearest other photos that vote for a face's person
+    same_person: float = 0.42         # Settings.verify_threshold (picked on the LFW folds)
+    outlier_distance: float = 0.6     # dlib's own same/different bound: farther is nobody's face here
+
+
+@dataclass(frozen=True, eq=False)
+class FaceFacts:
+    """One detected face: where it is, its embedding and how good a picture of a face it is."""
+
+    box: Box
+    landmarks: Landmarks | None
+    detector_score: float
+    embedding: np.ndarray = field(repr=False)
+    fallback: bool = False
+    sharpness: float = 0.0        # re-blur ratio, 0 = sharp .. 1 = flat (see quality.blur_ratio)
+    luma: float = 0.0             # mean luma of the face, 0-255
+    yaw_deg: float | None = None  # estimated from the landmarks; None without them
+    outside: float = 0.0          # fraction of the face square outside the photo
+
+    @property
+    def side(self) -> float:
+        return min(self.box.width, self.box.height)
+
+
+@dataclass(frozen=True, eq=False)
+class PhotoFacts:
+    """Everything the checks need to know about one photo, computed once (and cached)."""
+
+    path: str
+    person: str
+    sha256: str = ""
+    width: int = 0
+    height: int = 0
+    phash: int | None = None          # 64-bit perceptual hash of the whole photo
+    faces: tuple[FaceFacts, ...] = ()
+    error: str | None = None
+    size_bytes: int = 0
+
+
+@dataclass(eq=False)
+class AuditFolder:
+    """The facts of every photo of a labelled folder plus what the checks derive from them once.
+
+    ``main[i]`` is the index of the face of photo i taken to show its person (None: no usable face);
+    ``embeddings`` holds one row per photo with a main face (``rows[i]`` is that row, or -1).
+    """
+
+    root: str
+    photos: list[PhotoFacts]
+    config: AuditConfig
+    main: list[int | None] = field(default_factory=list)
+    rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    embeddings: np.ndarray = field(default_factory=lambda: np.zeros((0, 128), np.float32))
+    people: list[str] = field(default_factory=list)
+    copies: dict[int, set[int]] = field(default_factory=dict)  # photo -> photos that are copies of it
+    # photos whose only "face" is the whole photo (crop fallback) and that look like nobody of their
+    # folder: photo -> L2 distance to the nearest photo of its person (they count as no face)
+    rejected_fallback: dict[int, float] = field(default_factory=dict)
+
+    def main_face(self, i: int) -> FaceFacts | None:
+        k = self.main[i] if i < len(self.main) else None
+        return None if k is None else self.photos[i].faces[k]
+
+
+@runtime_checkable
+class Check(Protocol):
+    """A family of findings. ``kinds`` lists what it can report (for --help and the report)."""
+
+    name: str
+    kinds: tuple[str, ...]
+
+    def run(self, folder: AuditFolder) -> Iterable[Finding]: ...
+
+
+_REGISTRY: dict[str, Callable[[], Check]] = {}
+
+
+def register(name: str) -> Callable[[Callable[[], Check]], Callable[[], Check]]:
+    def deco(factory: Callable[[], Check]) -> Callable[[], Check]:
+        _REGISTRY[name] = factory
+        return factory
+
+    return deco
+
+
+def checks() -> list[Check]:
+    """Every registered check, in a stable order."""
+    import importlib
+
+    for mod in ("faces", "duplicates", "identity", "quality"):
+        importlib.import_module(f"facebank.audit.{mod}")
+    return [_REGISTRY[n]() for n in sorted(_REGISTRY)]

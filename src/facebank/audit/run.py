@@ -1,0 +1,246 @@
+"""``audit_folder``: walk a labelled folder, compute the facts of its photos once, derive what every
+check shares (the face that shows each photo's person, which photos are copies of which), run the
+registered checks and return the findings."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from facebank import images
+from facebank.audit.base import KINDS, AuditConfig, AuditFolder, Finding, PhotoFacts, checks
+from facebank.audit.facts import FactsCache, photo_facts
+from facebank.gallery.index import l2_from_dot, top_k
+from facebank.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[..., Iterable]
+
+
+def _no_progress(it: Iterable, **_: object) -> Iterable:
+    return it
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    """The findings of one audit, most important kind first, and what was looked at."""
+
+    root: str
+    photos: int
+    people: int
+    findings: tuple[Finding, ...]
+    # path -> the box (x1, y1, x2, y2, pixels) of the face taken to show the photo's person
+    boxes: dict[str, tuple[float, float, float, float]] = field(default_factory=dict, compare=False)
+
+    def by_kind(self) -> dict[str, list[Finding]]:
+        out: dict[str, list[Finding]] = {k: [] for k in KINDS}
+        for f in self.findings:
+            out.setdefault(f.kind, []).append(f)
+        return {k: v for k, v in out.items() if v}
+
+    def flagged_paths(self, kinds: Iterable[str] | None = None) -> list[str]:
+        wanted = set(kinds) if kinds is not None else None
+        return list(dict.fromkeys(f.path for f in self.findings if wanted is None or f.kind in wanted))
+
+
+def labelled_photos(root: str | Path) -> Iterator[tuple[str, str]]:
+    """(photo path, person) for every photo under root/<person>/ (any depth), in a stable order.
+    Loose photos directly in root have no label and are skipped with a warning."""
+    root = Path(root)
+    for entry in sorted(root.iterdir(), key=lambda p: p.name):
+        if entry.is_symlink():
+            log.warning("%s is a symbolic link; not followed", entry)
+        elif entry.is_dir() and not entry.name.startswith("."):
+            for path in images.iter_image_files(entry):
+                yield str(path), entry.name
+        elif entry.is_file() and images.is_image_path(entry):
+            log.warning("%s is not inside a person's folder; skipped", entry)
+
+
+def audit_folder(root: str | Path, settings: Settings | None = None, config: AuditConfig | None = None,
+                 cache: FactsCache | None = None, progress: Progress = _no_progress,
+                 kinds: Iterable[str] | None = None) -> AuditResult:
+    """Audit a folder with one sub-folder per person. Raises FileNotFoundError / NotADirectoryError
+    for a bad root; every per-photo problem is a finding."""
+    root = Path(root)
+    if not root.exists():
+        raise FileNotFoundError(f"{root} does not exist")
+    if not root.is_dir():
+        raise NotADirectoryError(f"{root} is not a folder (want one sub-folder per person)")
+    settings = settings or Settings()
+    items = list(labelled_photos(root))
+    facts = photo_facts(items, settings, cache, progress)
+    folder = prepare(str(root), facts, config or AuditConfig())
+    return run_checks(folder, kinds)
+
+
+def run_checks(folder: AuditFolder, kinds: Iterable[str] | None = None) -> AuditResult:
+    wanted = set(kinds) if kinds is not None else None
+    found: list[Finding] = []
+    for check in checks():
+        if wanted is not None and not wanted & set(check.kinds):
+            continue
+        found.extend(f for f in check.run(folder) if wanted is None or f.kind in wanted)
+    order = {k: i for i, k in enumerate(KINDS)}
+    found.sort(key=lambda f: (order.get(f.kind, len(order)), -f.confidence, f.path))
+    flagged = {f.path for f in found}
+    boxes = {}
+    for i, p in enumerate(folder.photos):
+        face = folder.main_face(i)
+        if face is not None and p.path in flagged:
+            boxes[p.path] = (face.box.x1, face.box.y1, face.box.x2, face.box.y2)
+    return AuditResult(folder.root, len(folder.photos), len(folder.people), tuple(found), boxes)
+
+
+# ---- what the checks share --------------------------------------------------------------------------
+def prepare(root: str, photos: list[PhotoFacts], config: AuditConfig) -> AuditFolder:
+    folder = AuditFolder(root, photos, config)
+    folder.people = sorted({p.person for p in photos})
+    folder.main = _main_faces(photos)
+    folder.rejected_fallback = _rejected_fallbacks(photos, folder.main, config.same_person)
+    for i in folder.rejected_fallback:
+        folder.main[i] = None
+    rows = np.full(len(photos), -1, np.int64)
+    vecs = []
+    for i, k in enumerate(folder.main):
+        if k is not None:
+            rows[i] = len(vecs)
+            vecs.append(photos[i].faces[k].embedding)
+    folder.rows = rows
+    folder.embeddings = np.stack(vecs).astype(np.float32) if vecs else np.zeros((0, 128), np.float32)
+    folder.copies = _copies(folder)
+    return folder
+
+
+def robust_centroid(vecs: np.ndarray, keep: float = 0.8) -> np.ndarray:
+    """The unit mean of the ``keep`` share of ``vecs`` nearest their mean (a few wrong photos in
+    a person's folder barely move it)."""
+    if len(vecs) == 0:
+        raise ValueError("no embeddings")
+    c = vecs.mean(axis=0)
+    c /= max(float(np.linalg.norm(c)), 1e-12)
+    if len(vecs) >= 5:
+        d = np.linalg.norm(vecs - c, axis=1)
+        kept = vecs[d <= np.quantile(d, keep)]
+        c = kept.mean(axis=0)
+        c /= max(float(np.linalg.norm(c)), 1e-12)
+    return c
+
+
+def _main_faces(photos: list[PhotoFacts]) -> list[int | None]:
+    """The face that shows each photo's person: the only face, else the one nearest the person's
+    centre (from the photos with one face), else the largest."""
+    single: dict[str, list[np.ndarray]] = {}
+    for p in photos:
+        if len(p.faces) == 1 and not p.faces[0].fallback:
+            single.setdefault(p.person, []).append(p.faces[0].embedding)
+    centres = {k: robust_centroid(np.stack(v)) for k, v in single.items()}
+    out: list[int | None] = []
+    for p in photos:
+        if not p.faces:
+            out.append(None)
+        elif len(p.faces) == 1 or p.person not in centres:
+            out.append(0)
+        else:
+            c = centres[p.person]
+            out.append(int(np.argmin([np.linalg.norm(f.embedding - c) for f in p.faces])))
+    return out
+
+
+def _rejected_fallbacks(photos: list[PhotoFacts], main: list[int | None], same: float) -> dict[int, float]:
+    """Photos where no detector found a face and the whole photo, taken as a face crop, is farther
+    than ``same`` from every detected face of its person."""
+    by_person: dict[str, list[np.ndarray]] = {}
+    for p, k in zip(photos, main, strict=True):
+        if k is not None and not p.faces[k].fallback:
+            by_person.setdefault(p.person, []).append(p.faces[k].embedding)
+    stacked = {k: np.stack(v) for k, v in by_person.items()}
+    out: dict[int, float] = {}
+    for i, (p, k) in enumerate(zip(photos, main, strict=True)):
+        if k is None or not p.faces[k].fallback:
+            continue
+        others = stacked.get(p.person)
+        d = float(np.min(np.linalg.norm(others - p.faces[k].embedding, axis=1))) if others is not None \
+            else float("inf")
+        if d > same:
+            out[i] = d
+    return out
+
+
+def _copies(folder: AuditFolder, block: int = 256) -> dict[int, set[int]]:
+    """Pairs of photos that are the same picture: the same bytes, or pHashes within
+    ``dup_hash_bits`` and main faces within ``dup_distance`` (no face in either: the hash alone,
+    within ``dup_hash_bits_no_face``). Compared block by block (memory stays bounded)."""
+    c = folder.config
+    photos = folder.photos
+    out: dict[int, set[int]] = {}
+
+    def link(i: int, j: int) -> None:
+        out.setdefault(i, set()).add(j)
+        out.setdefault(j, set()).add(i)
+
+    by_sha: dict[str, list[int]] = {}
+    for i, p in enumerate(photos):
+        if p.sha256:
+            by_sha.setdefault(p.sha256, []).append(i)
+    for group in by_sha.values():
+        for a in group[1:]:
+            link(group[0], a)
+    hashed = [i for i, p in enumerate(photos) if p.phash is not None]
+    if len(hashed) < 2:
+        return out
+    hashes = np.array([photos[i].phash for i in hashed], dtype=np.uint64)
+    for s in range(0, len(hashed), block):
+        bits = popcount64(hashes[s:s + block, None] ^ hashes[None, :])
+        for a, b in zip(*np.nonzero(bits <= c.dup_hash_bits), strict=True):
+            i, j = hashed[s + int(a)], hashed[int(b)]
+            if i >= j:
+                continue
+            fi, fj = folder.main_face(i), folder.main_face(j)
+            if fi is not None and fj is not None:
+                if float(np.linalg.norm(fi.embedding - fj.embedding)) <= c.dup_distance:
+                    link(i, j)
+            elif fi is None and fj is None and int(bits[a, b]) <= c.dup_hash_bits_no_face:
+                link(i, j)
+    return out
+
+
+_BYTE_BITS = np.array([bin(i).count("1") for i in range(256)], np.uint8)
+
+
+def popcount64(x: np.ndarray) -> np.ndarray:
+    """Set bits of every uint64 of ``x`` (NumPy 2's bitwise_count, or a byte table before it)."""
+    if hasattr(np, "bitwise_count"):
+        return np.bitwise_count(x).astype(np.int64)
+    return _BYTE_BITS[x.view(np.uint8)].reshape(*x.shape, 8).sum(axis=-1, dtype=np.int64)
+
+
+def neighbours(folder: AuditFolder, k: int, block: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+    """For every embedding row: the rows of its ``k`` nearest other rows (copies of the same photo
+    left out: they are no independent evidence) and their L2 distances; -1 / inf where fewer."""
+    e = folder.embeddings
+    n = len(e)
+    photo_of = np.flatnonzero(folder.rows >= 0)
+    idx = np.full((n, k), -1, np.int64)
+    dist = np.full((n, k), np.inf, np.float64)
+    for s in range(0, n, block):
+        dots = e[s:s + block] @ e.T
+        for r in range(dots.shape[0]):
+            dots[r, s + r] = -np.inf
+            for j in folder.copies.get(int(photo_of[s + r]), ()):
+                if folder.rows[j] >= 0:
+                    dots[r, folder.rows[j]] = -np.inf
+        kk = min(k, max(0, n - 1))
+        if kk == 0:
+            continue
+        top = top_k(dots, kk)
+        vals = np.take_along_axis(dots, top, 1)
+        ok = np.isfinite(vals)
+        idx[s:s + block, :kk] = np.where(ok, top, -1)
+        dist[s:s + block, :kk] = np.where(ok, l2_from_dot(np.where(ok, vals, 0.0)), np.inf)
+    return idx, dist

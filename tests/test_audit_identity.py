@@ -1,0 +1,68 @@
+"""Mislabeled photos and outliers on made embeddings: found leave-one-out, the likely person named,
+and not fooled by the wrong photos in a folder or by copies vouching for each other."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from facebank.audit.base import AuditConfig, FaceFacts, PhotoFacts
+from facebank.audit.identity import IdentityCheck
+from facebank.audit.run import prepare
+from facebank.types import Box
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.linalg.norm(v, axis=-1, keepdims=True)
+
+
+def _people(n_people=4, per_person=30, seed=0):
+    """Faces of made people: unit centres far apart, each face ~0.35 from its centre (like real
+    photos of one person with a face embedder)."""
+    rng = np.random.default_rng(seed)
+    centres = _unit(rng.normal(size=(n_people, 128)))
+    out = []
+    for p in range(n_people):
+        for _ in range(per_person):
+            out.append((f"p{p}", _unit(centres[p] + 0.035 * rng.normal(size=128))))
+    return out
+
+
+def _photo(i: int, person: str, emb: np.ndarray, ph: int | None = None) -> PhotoFacts:
+    face = FaceFacts(Box(0, 0, 100, 100), None, 0.99, emb.astype(np.float32))
+    ph = i * 2**40 if ph is None else ph
+    return PhotoFacts(f"{person}/{i}.jpg", person, f"sha{i}", 200, 200, ph, (face,))
+
+
+def test_moved_photos_are_mislabeled_with_the_right_person_and_nothing_else_is():
+    faces = _people()
+    rng = np.random.default_rng(1)
+    moved = set(rng.choice(len(faces), size=12, replace=False).tolist())  # 10 % of the photos
+    photos, truth = [], {}
+    for i, (person, e) in enumerate(faces):
+        label = person
+        if i in moved:
+            label = f"p{(int(person[1]) + 1) % 4}"
+            truth[f"{label}/{i}.jpg"] = person
+        photos.append(_photo(i, label, e))
+    found = list(IdentityCheck().run(prepare("/", photos, AuditConfig())))
+    mislabeled = {f.path: f.suggestion for f in found if f.kind == "mislabeled"}
+    assert mislabeled == truth
+    assert not [f for f in found if f.kind == "outlier"]
+
+
+def test_a_stranger_is_an_outlier_not_mislabeled():
+    faces = _people()
+    stranger = _unit(np.random.default_rng(9).normal(size=128))
+    photos = [_photo(i, p, e) for i, (p, e) in enumerate(faces)] + [_photo(999, "p0", stranger)]
+    found = [(f.path, f.kind) for f in IdentityCheck().run(prepare("/", photos, AuditConfig()))]
+    assert found == [("p0/999.jpg", "outlier")]
+
+
+def test_copies_of_a_wrong_photo_do_not_vouch_for_each_other():
+    faces = _people(per_person=20)
+    wrong = faces[0][1]  # a p0 face, filed three times (as copies) under p1
+    photos = [_photo(i, p, e) for i, (p, e) in enumerate(faces[1:], 1)]
+    photos += [_photo(100 + k, "p1", wrong, ph=12345) for k in range(3)]
+    folder = prepare("/", photos, AuditConfig())
+    found = {f.path for f in IdentityCheck().run(folder) if f.kind == "mislabeled"}
+    assert found == {"p1/100.jpg", "p1/101.jpg", "p1/102.jpg"}
