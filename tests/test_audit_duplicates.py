@@ -11,8 +11,9 @@ from PIL import Image
 
 from facebank.audit.base import AuditConfig, FaceFacts, PhotoFacts
 from facebank.audit.duplicates import DuplicatesCheck
-from facebank.audit.facts import hamming, phash
-from facebank.audit.run import popcount64, prepare
+from facebank.audit.facts import hamming, phash, thumb_correlation, thumbnail
+from facebank.audit.run import prepare
+from facebank.audit.vectors import popcount64
 from facebank.types import Box
 
 
@@ -42,14 +43,27 @@ def test_phash_is_close_for_resized_and_recompressed_copies_and_far_for_other_pi
     assert min(others) > cfg.dup_hash_bits
 
 
+def test_thumbnails_of_copies_agree_pixel_for_pixel_and_other_pictures_do_not():
+    cfg = AuditConfig()
+    a = _picture(1)
+    t = thumbnail(a)
+    for copy in (_jpeg(a, 25), _jpeg(a, 90, scale=0.4)):
+        assert thumb_correlation(t, thumbnail(copy)) >= cfg.dup_correlation
+    # the same layout, other content: a face crop of another photo is like this
+    assert thumb_correlation(t, thumbnail(np.ascontiguousarray(a[:, ::-1]))) < cfg.dup_correlation
+    assert max(thumb_correlation(t, thumbnail(_picture(s))) for s in range(2, 12)) < cfg.dup_correlation
+
+
 def test_popcount_matches_python():
     x = np.array([0, 1, 2**63, 2**64 - 1, 0xF0F0], np.uint64)
     assert popcount64(x).tolist() == [int(v).bit_count() for v in x.tolist()]
 
 
-def _photo(path: str, person: str, ph: int, emb: np.ndarray | None, size=(300, 300), sha="") -> PhotoFacts:
+def _photo(path: str, person: str, ph: int, emb: np.ndarray | None, size=(300, 300), sha="",
+           picture: int = 0) -> PhotoFacts:
     faces = () if emb is None else (FaceFacts(Box(50, 50, 200, 200), None, 0.99, emb.astype(np.float32)),)
-    return PhotoFacts(path, person, sha or path, size[0], size[1], ph, faces)
+    return PhotoFacts(path, person, sha or path, size[0], size[1], ph, faces,
+                      thumb=thumbnail(_picture(100 + picture)))
 
 
 def _unit(seed: int) -> np.ndarray:
@@ -65,12 +79,13 @@ def test_copies_need_both_a_close_hash_and_the_same_face():
         _photo("a/big.jpg", "a", 0b1011, e, (600, 600)),
         _photo("a/small.jpg", "a", 0b1001, near, (300, 300)),   # 1 bit apart, same face: a copy
         _photo("a/other.jpg", "a", 0b1011, _unit(2)),           # same hash, another face: no copy
+        _photo("a/layout.jpg", "a", 0b1011, e, picture=1),      # same hash and face, other pixels: no
         _photo("b/big.jpg", "b", 0b1111, e, (600, 600)),         # the same picture under b
     ]
     folder = prepare("/", photos, AuditConfig())
     found = sorted((f.path, f.kind, f.related) for f in DuplicatesCheck().run(folder))
     assert ("a/small.jpg", "duplicate", ("a/big.jpg",)) in found
-    assert not any(p == "a/other.jpg" for p, _, _ in found)
+    assert not any(p in ("a/other.jpg", "a/layout.jpg") for p, _, _ in found)
     assert not any(p == "a/big.jpg" and k == "duplicate" for p, k, _ in found)  # the largest is kept
     conflicts = {p for p, k, _ in found if k == "label_conflict"}
     assert conflicts == {"a/big.jpg", "a/small.jpg", "b/big.jpg"}

@@ -60,6 +60,9 @@ class AuditConfig:
     #   "near 0": a copy at half size or JPEG quality 35 moves a small face's embedding by up to
     #   0.35 (measured on 5celeb, see the README); the hash says "the same picture"
     dup_hash_bits_no_face: int = 4    # photos without a face: the hash alone, stricter
+    dup_correlation: float = 0.95     # and their 32x32 grey thumbnails agree pixel for pixel: copies
+    #   measured >= 0.999 (5celeb, LFW, kpop15 at 40-90 % size, JPEG 20-60), other photos of one person
+    #   with close hashes <= 0.72; face crops share a layout, so the hash alone is not enough
     # faces
     multi_face_ratio: float = 0.5     # a second face at least half the side of the largest counts
     small_face_px: int = 50           # the 150 px chip (face = 100 px of it) is upsampled > 2x below this
@@ -107,6 +110,7 @@ class PhotoFacts:
     faces: tuple[FaceFacts, ...] = ()
     error: str | None = None
     size_bytes: int = 0
+    thumb: bytes | None = field(default=None, repr=False)  # 32x32 grey uint8 of the whole photo
 
 
 @dataclass(eq=False)

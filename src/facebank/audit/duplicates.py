@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from facebank.audit.base import AuditFolder, Finding, register
-from facebank.audit.facts import hamming
+from facebank.audit.facts import hamming, thumb_correlation
 
 
 def copy_groups(folder: AuditFolder) -> list[list[int]]:
@@ -38,13 +38,17 @@ def _similarity(folder: AuditFolder, i: int, j: int) -> tuple[str, float]:
         return "identical bytes", 1.0
     c = folder.config
     bits = hamming(a.phash or 0, b.phash or 0)
+    corr = thumb_correlation(a.thumb, b.thumb) if a.thumb and b.thumb else 0.0
     fa, fb = folder.main_face(i), folder.main_face(j)
     if fa is not None and fb is not None:
         d = float(np.linalg.norm(fa.embedding - fb.embedding))
-        worst = max(bits / max(c.dup_hash_bits, 1), d / max(c.dup_distance, 1e-9))
-        return f"pHash {bits} of 64 bits apart, faces {d:.3f} apart", round(1.0 - 0.4 * min(1.0, worst), 3)
-    worst = bits / max(c.dup_hash_bits_no_face, 1)
-    return f"pHash {bits} of 64 bits apart, no face", round(1.0 - 0.4 * min(1.0, worst), 3)
+        worst = max(bits / max(c.dup_hash_bits, 1), d / max(c.dup_distance, 1e-9),
+                    (1.0 - corr) / max(1.0 - c.dup_correlation, 1e-9))
+        return (f"pHash {bits} of 64 bits apart, pixels correlated {corr:.3f}, faces {d:.3f} apart",
+                round(1.0 - 0.4 * min(1.0, worst), 3))
+    worst = max(bits / max(c.dup_hash_bits_no_face, 1), (1.0 - corr) / max(1.0 - c.dup_correlation, 1e-9))
+    return f"pHash {bits} of 64 bits apart, pixels correlated {corr:.3f}, no face", \
+        round(1.0 - 0.4 * min(1.0, worst), 3)
 
 
 def _keeper(folder: AuditFolder, group: list[int]) -> int:

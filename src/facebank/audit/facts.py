@@ -30,7 +30,7 @@ from facebank.types import Box, Landmarks
 
 log = logging.getLogger(__name__)
 
-FACTS_VERSION = 1  # bumped when what is measured changes: cached facts are then recomputed
+FACTS_VERSION = 2  # bumped when what is measured changes: cached facts are then recomputed
 
 Progress = Callable[..., Iterable]
 
@@ -48,6 +48,27 @@ def phash(rgb: np.ndarray) -> int:
     return int(str(h), 16)
 
 
+THUMB_SIDE = 32
+
+
+def thumbnail(rgb: np.ndarray) -> bytes:
+    """The photo squeezed to 32x32 grey pixels (uint8, row by row): compares two candidate copies."""
+    import cv2
+
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    return cv2.resize(grey, (THUMB_SIDE, THUMB_SIDE), interpolation=cv2.INTER_AREA).tobytes()
+
+
+def thumb_correlation(a: bytes, b: bytes) -> float:
+    """Pearson correlation of two thumbnails' pixels (1 = the same picture up to brightness)."""
+    x = np.frombuffer(a, np.uint8).astype(np.float64)
+    y = np.frombuffer(b, np.uint8).astype(np.float64)
+    x -= x.mean()
+    y -= y.mean()
+    den = float(np.linalg.norm(x) * np.linalg.norm(y))
+    return float(x @ y) / den if den > 1e-9 else float(np.array_equal(x, y))
+
+
 def hamming(a: int, b: int) -> int:
     return int((a ^ b).bit_count())
 
@@ -61,6 +82,7 @@ def analyse(pipe, path: str, person: str) -> PhotoFacts:
     w, h = img.width, img.height
     try:
         digest = phash(img.rgb)
+        thumb = thumbnail(img.rgb)
         dets = pipe.detections(img.rgb)
         faces: list[FaceFacts] = []
         if dets:
@@ -79,14 +101,14 @@ def analyse(pipe, path: str, person: str) -> PhotoFacts:
         return PhotoFacts(path, person, img.sha256, w, h,
                           error=f"processing failed: {type(exc).__name__}: {exc}")
     faces.sort(key=lambda f: (f.fallback, -f.box.area))
-    return PhotoFacts(path, person, img.sha256, w, h, digest, tuple(faces))
+    return PhotoFacts(path, person, img.sha256, w, h, digest, tuple(faces), thumb=thumb)
 
 
 # ---- cache ----------------------------------------------------------------------------------------
 def _encode(p: PhotoFacts) -> tuple[str, bytes]:
     meta = {
         "width": p.width, "height": p.height, "phash": None if p.phash is None else f"{p.phash:016x}",
-        "error": p.error,
+        "error": p.error, "thumb": None if p.thumb is None else p.thumb.hex(),
         "faces": [{
             "box": [f.box.x1, f.box.y1, f.box.x2, f.box.y2],
             "landmarks": None if f.landmarks is None else [list(pt) for pt in f.landmarks.points],
@@ -110,8 +132,10 @@ def _decode(path: str, person: str, sha: str, meta_text: str, blob: bytes) -> Ph
         faces.append(FaceFacts(Box(*f["box"]), lm, f["score"], v.copy(), f["fallback"], f["sharpness"],
                                f["luma"], f["yaw"], f["outside"]))
     ph = meta["phash"]
+    thumb = meta.get("thumb")
     return PhotoFacts(path, person, sha, meta["width"], meta["height"],
-                      None if ph is None else int(ph, 16), tuple(faces), meta["error"])
+                      None if ph is None else int(ph, 16), tuple(faces), meta["error"],
+                      thumb=None if thumb is None else bytes.fromhex(thumb))
 
 
 class FactsCache:

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from facebank.audit.base import AuditFolder, Finding, register
-from facebank.audit.run import neighbours, robust_centroid
+from facebank.audit.vectors import neighbours, robust_centroid
 
 
 def _centres(folder: AuditFolder, labels: np.ndarray) -> tuple[list[str], np.ndarray, dict[str, tuple]]:

@@ -13,8 +13,8 @@ import numpy as np
 
 from facebank import images
 from facebank.audit.base import KINDS, AuditConfig, AuditFolder, Finding, PhotoFacts, checks
-from facebank.audit.facts import FactsCache, photo_facts
-from facebank.gallery.index import l2_from_dot, top_k
+from facebank.audit.facts import FactsCache, photo_facts, thumb_correlation
+from facebank.audit.vectors import popcount64, robust_centroid
 from facebank.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -117,21 +117,6 @@ def prepare(root: str, photos: list[PhotoFacts], config: AuditConfig) -> AuditFo
     return folder
 
 
-def robust_centroid(vecs: np.ndarray, keep: float = 0.8) -> np.ndarray:
-    """The unit mean of the ``keep`` share of ``vecs`` nearest their mean (a few wrong photos in
-    a person's folder barely move it)."""
-    if len(vecs) == 0:
-        raise ValueError("no embeddings")
-    c = vecs.mean(axis=0)
-    c /= max(float(np.linalg.norm(c)), 1e-12)
-    if len(vecs) >= 5:
-        d = np.linalg.norm(vecs - c, axis=1)
-        kept = vecs[d <= np.quantile(d, keep)]
-        c = kept.mean(axis=0)
-        c /= max(float(np.linalg.norm(c)), 1e-12)
-    return c
-
-
 def _main_faces(photos: list[PhotoFacts]) -> list[int | None]:
     """The face that shows each photo's person: the only face, else the one nearest the person's
     centre (from the photos with one face), else the largest."""
@@ -174,8 +159,9 @@ def _rejected_fallbacks(photos: list[PhotoFacts], main: list[int | None], same: 
 
 def _copies(folder: AuditFolder, block: int = 256) -> dict[int, set[int]]:
     """Pairs of photos that are the same picture: the same bytes, or pHashes within
-    ``dup_hash_bits`` and main faces within ``dup_distance`` (no face in either: the hash alone,
-    within ``dup_hash_bits_no_face``). Compared block by block (memory stays bounded)."""
+    ``dup_hash_bits``, thumbnails correlated at least ``dup_correlation`` and main faces within
+    ``dup_distance`` (no face in either: hashes within ``dup_hash_bits_no_face``). Hashes are
+    compared block by block (memory stays bounded)."""
     c = folder.config
     photos = folder.photos
     out: dict[int, set[int]] = {}
@@ -201,6 +187,9 @@ def _copies(folder: AuditFolder, block: int = 256) -> dict[int, set[int]]:
             i, j = hashed[s + int(a)], hashed[int(b)]
             if i >= j:
                 continue
+            ti, tj = photos[i].thumb, photos[j].thumb
+            if ti is None or tj is None or thumb_correlation(ti, tj) < c.dup_correlation:
+                continue
             fi, fj = folder.main_face(i), folder.main_face(j)
             if fi is not None and fj is not None:
                 if float(np.linalg.norm(fi.embedding - fj.embedding)) <= c.dup_distance:
@@ -208,39 +197,3 @@ def _copies(folder: AuditFolder, block: int = 256) -> dict[int, set[int]]:
             elif fi is None and fj is None and int(bits[a, b]) <= c.dup_hash_bits_no_face:
                 link(i, j)
     return out
-
-
-_BYTE_BITS = np.array([bin(i).count("1") for i in range(256)], np.uint8)
-
-
-def popcount64(x: np.ndarray) -> np.ndarray:
-    """Set bits of every uint64 of ``x`` (NumPy 2's bitwise_count, or a byte table before it)."""
-    if hasattr(np, "bitwise_count"):
-        return np.bitwise_count(x).astype(np.int64)
-    return _BYTE_BITS[x.view(np.uint8)].reshape(*x.shape, 8).sum(axis=-1, dtype=np.int64)
-
-
-def neighbours(folder: AuditFolder, k: int, block: int = 2048) -> tuple[np.ndarray, np.ndarray]:
-    """For every embedding row: the rows of its ``k`` nearest other rows (copies of the same photo
-    left out: they are no independent evidence) and their L2 distances; -1 / inf where fewer."""
-    e = folder.embeddings
-    n = len(e)
-    photo_of = np.flatnonzero(folder.rows >= 0)
-    idx = np.full((n, k), -1, np.int64)
-    dist = np.full((n, k), np.inf, np.float64)
-    for s in range(0, n, block):
-        dots = e[s:s + block] @ e.T
-        for r in range(dots.shape[0]):
-            dots[r, s + r] = -np.inf
-            for j in folder.copies.get(int(photo_of[s + r]), ()):
-                if folder.rows[j] >= 0:
-                    dots[r, folder.rows[j]] = -np.inf
-        kk = min(k, max(0, n - 1))
-        if kk == 0:
-            continue
-        top = top_k(dots, kk)
-        vals = np.take_along_axis(dots, top, 1)
-        ok = np.isfinite(vals)
-        idx[s:s + block, :kk] = np.where(ok, top, -1)
-        dist[s:s + block, :kk] = np.where(ok, l2_from_dot(np.where(ok, vals, 0.0)), np.inf)
-    return idx, dist
