@@ -173,8 +173,8 @@ def photo_grid(items: Sequence[GridItem], columns: int = 6, title: str = "Test p
             ax.text(0.5, 0.5, f"unreadable\n{exc}"[:60], ha="center", va="center", fontsize=6)
         wrong = it.truth != it.pred
         color = MISTAKE if wrong else RIGHT
-        title = it.caption if it.caption is not None else f"True: {it.truth[:18]}\nPred: {it.pred[:18]}"
-        ax.set_title(title, fontsize=7.5, color=color, fontweight="bold" if wrong else "normal")
+        label = it.caption if it.caption is not None else f"True: {it.truth[:18]}\nPred: {it.pred[:18]}"
+        ax.set_title(label, fontsize=7.5, color=color, fontweight="bold" if wrong else "normal")
         ax.axis("on")
         ax.set_xticks([])
         ax.set_yticks([])
