@@ -14,9 +14,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -199,6 +197,9 @@ _PIPE = None
 
 def _init(settings_json: str) -> None:
     global _PIPE
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     from facebank.pipeline import FacePipeline
 
@@ -211,28 +212,17 @@ def _work(item: tuple[str, str]) -> PhotoFacts:
 
 
 def _compute(items: list[tuple[str, str]], settings: Settings) -> Iterator[PhotoFacts]:
-    from facebank.pipeline import worker_count
+    """``analyse`` every (path, person) in worker processes (facebank.parallel), in order."""
+    from facebank.parallel import ordered_map
+    from facebank.pipeline import FacePipeline, worker_count
 
-    n = min(worker_count(settings), max(1, len(items)))
-    if n <= 1:
-        from facebank.pipeline import FacePipeline
-
+    def local():
         pipe = FacePipeline(settings)
-        for path, person in items:
-            yield analyse(pipe, path, person)
-        return
-    import multiprocessing as mp
+        return lambda item: analyse(pipe, *item)
 
-    ctx = mp.get_context("spawn" if os.name == "nt" else "forkserver")
-    window: deque[Future[PhotoFacts]] = deque()
-    with ProcessPoolExecutor(n, mp_context=ctx, initializer=_init,
-                             initargs=(settings.model_dump_json(),)) as pool:
-        for item in items:
-            window.append(pool.submit(_work, item))
-            if len(window) >= 4 * n:
-                yield window.popleft().result()
-        while window:
-            yield window.popleft().result()
+    workers = min(worker_count(settings), max(1, len(items)))
+    yield from ordered_map(_work, items, workers, local, initializer=_init,
+                           initargs=(settings.model_dump_json(),))
 
 
 def _sha256(path: str) -> tuple[str, int, str | None]:

@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from facebank import images
 from facebank.audit.base import KINDS, AuditConfig, AuditFolder, Finding, PhotoFacts, checks
 from facebank.audit.facts import FactsCache, photo_facts, thumb_correlation
 from facebank.audit.vectors import popcount64, robust_centroid
+from facebank.folders import FolderWalk, OnSkip
 from facebank.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,9 @@ class AuditResult:
     findings: tuple[Finding, ...]
     # path -> the box (x1, y1, x2, y2, pixels) of the face taken to show the photo's person
     boxes: dict[str, tuple[float, float, float, float]] = field(default_factory=dict, compare=False)
+    # entries of the folder the walk did not use (a loop link, a FIFO, a photo outside any
+    # person's folder), with the reason
+    skipped: tuple[tuple[str, str], ...] = ()
 
     def by_kind(self) -> dict[str, list[Finding]]:
         out: dict[str, list[Finding]] = {k: [] for k in KINDS}
@@ -48,18 +51,12 @@ class AuditResult:
         return list(dict.fromkeys(f.path for f in self.findings if wanted is None or f.kind in wanted))
 
 
-def labelled_photos(root: str | Path) -> Iterator[tuple[str, str]]:
-    """(photo path, person) for every photo under root/<person>/ (any depth), in a stable order.
-    Loose photos directly in root have no label and are skipped with a warning."""
-    root = Path(root)
-    for entry in sorted(root.iterdir(), key=lambda p: p.name):
-        if entry.is_symlink():
-            log.warning("%s is a symbolic link; not followed", entry)
-        elif entry.is_dir() and not entry.name.startswith("."):
-            for path in images.iter_image_files(entry):
-                yield str(path), entry.name
-        elif entry.is_file() and images.is_image_path(entry):
-            log.warning("%s is not inside a person's folder; skipped", entry)
+def labelled_photos(root: str | Path, on_skip: OnSkip | None = None) -> Iterator[tuple[str, str]]:
+    """(photo path, person) for every photo under root/<person>/ (any depth), in a stable order,
+    walked safely (facebank.folders: loops skipped, unreadable entries reported to ``on_skip``;
+    photos directly in root have no person and are reported too)."""
+    for person, path in FolderWalk(root, on_skip=on_skip).labelled():
+        yield str(path), person
 
 
 def audit_folder(root: str | Path, settings: Settings | None = None, config: AuditConfig | None = None,
@@ -73,10 +70,11 @@ def audit_folder(root: str | Path, settings: Settings | None = None, config: Aud
     if not root.is_dir():
         raise NotADirectoryError(f"{root} is not a folder (want one sub-folder per person)")
     settings = settings or Settings()
-    items = list(labelled_photos(root))
+    skipped: list[tuple[str, str]] = []
+    items = list(labelled_photos(root, on_skip=lambda path, reason: skipped.append((path, reason))))
     facts = photo_facts(items, settings, cache, progress)
     folder = prepare(str(root), facts, config or AuditConfig())
-    return run_checks(folder, kinds)
+    return replace(run_checks(folder, kinds), skipped=tuple(skipped))
 
 
 def run_checks(folder: AuditFolder, kinds: Iterable[str] | None = None) -> AuditResult:

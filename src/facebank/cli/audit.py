@@ -90,6 +90,8 @@ def audit(
             sys.stdout.write(json.dumps(f.to_json(), ensure_ascii=False) + "\n")
         else:
             typer.echo(f"{f.kind:<14} {f.confidence:.2f}  {f.path}: {f.detail}")
+    for path, reason in result.skipped:
+        typer.echo(f"  skipped {path}: {reason}", err=True)
     counts = Counter(f.kind for f in result.findings)
     summary = ", ".join(f"{n} {k}" for k, n in counts.items()) or "nothing to report"
     typer.echo(f"audited {result.photos} photos of {result.people} people: {summary}", err=True)
