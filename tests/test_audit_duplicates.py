@@ -91,6 +91,14 @@ def test_copies_need_both_a_close_hash_and_the_same_face():
     assert conflicts == {"a/big.jpg", "a/small.jpg", "b/big.jpg"}
 
 
+def test_a_copy_where_only_one_side_has_a_face_is_still_a_copy():
+    # the detector found the face in the small copy only (found on pins10: a tight crop shrunk
+    # below 256 px gets the crop fallback)
+    photos = [_photo("a/big.jpg", "a", 0b1, None, (300, 300)), _photo("a/small.jpg", "a", 0b11, _unit(0))]
+    found = [(f.path, f.kind) for f in DuplicatesCheck().run(prepare("/", photos, AuditConfig()))]
+    assert found == [("a/small.jpg", "duplicate")]
+
+
 def test_identical_bytes_are_copies_even_without_a_face():
     photos = [_photo("a/1.jpg", "a", 5, None, sha="s"), _photo("a/2.jpg", "a", 5, None, sha="s"),
               _photo("a/3.jpg", "a", 5 ^ 0b111111, None)]  # 6 bits apart, no face: too far to call

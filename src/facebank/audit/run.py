@@ -158,7 +158,7 @@ def _rejected_fallbacks(photos: list[PhotoFacts], main: list[int | None], same: 
 def _copies(folder: AuditFolder, block: int = 256) -> dict[int, set[int]]:
     """Pairs of photos that are the same picture: the same bytes, or pHashes within
     ``dup_hash_bits``, thumbnails correlated at least ``dup_correlation`` and main faces within
-    ``dup_distance`` (no face in either: hashes within ``dup_hash_bits_no_face``). Hashes are
+    ``dup_distance`` (without a face in both: hashes within ``dup_hash_bits_no_face``). Hashes are
     compared block by block (memory stays bounded)."""
     c = folder.config
     photos = folder.photos
@@ -192,6 +192,8 @@ def _copies(folder: AuditFolder, block: int = 256) -> dict[int, set[int]]:
             if fi is not None and fj is not None:
                 if float(np.linalg.norm(fi.embedding - fj.embedding)) <= c.dup_distance:
                     link(i, j)
-            elif fi is None and fj is None and int(bits[a, b]) <= c.dup_hash_bits_no_face:
+            elif int(bits[a, b]) <= c.dup_hash_bits_no_face:
+                # a face in neither, or found in one copy only (a detector's outcome on a smaller or
+                # noisier copy, no sign of another picture): the hash and pixels alone, stricter
                 link(i, j)
     return out
