@@ -102,3 +102,41 @@ def test_bad_pipeline_options_are_one_line_errors(tmp_path, gallery, jpeg):
 
 def test_annotate_pointing_at_a_file_is_refused(tmp_path, gallery, jpeg):
     refused("identify", str(jpeg), "-g", gallery, "--annotate", str(jpeg), match="--annotate")
+
+
+def all_commands(group, prefix=()):
+    import click
+
+    for name, cmd in group.commands.items():
+        if isinstance(cmd, click.Group):
+            yield from all_commands(cmd, (*prefix, name))
+        else:
+            yield (*prefix, name), cmd
+
+
+def test_help_shows_no_python_types_and_each_short_flag_means_one_thing():
+    import typer.main
+
+    root = typer.main.get_command(app)
+    meaning: dict[str, set[str]] = {}
+    for path, cmd in all_commands(root):
+        res = runner.invoke(app, [*path, "--help"])
+        assert res.exit_code == 0, (path, res.output)
+        usage = res.output.split("\n\n", 1)[0]
+        assert "{" not in usage and "}" not in usage, (path, usage)
+        for bad in ("<str>", "<int>", "<float>", "list[", "<Path>", "<path>"):
+            assert bad not in res.output, (path, bad, res.output)
+        for param in cmd.params:
+            longs = [o for o in param.opts if o.startswith("--")]
+            for opt in param.opts:
+                if len(opt) == 2 and opt.startswith("-"):
+                    meaning.setdefault(opt, set()).add(longs[0] if longs else str(param.name))
+    clashes = {flag: names for flag, names in meaning.items() if len(names) > 1}
+    assert not clashes, clashes
+
+
+def test_version():
+    from facebank import __version__
+
+    res = runner.invoke(app, ["--version"])
+    assert res.exit_code == 0 and res.output.strip() == f"facebank {__version__}"

@@ -38,13 +38,62 @@ WorkersOpt = typer.Option(None, "--workers", "-j", help="worker processes (0 = o
 CropOpt = typer.Option(None, "--crop-fallback", help="auto | always (photos are face crops) | never")
 
 
+def _version(value: bool) -> None:
+    if value:
+        from facebank import __version__
+
+        typer.echo(f"facebank {__version__}")
+        raise typer.Exit()
+
+
+_PLAIN_TYPES = {"str": "TEXT", "int": "INTEGER", "float": "NUMBER", "Path": "PATH", "path": "PATH",
+                "file": "FILE", "directory": "FOLDER", "bool": "BOOLEAN"}
+
+
+def _plain_help_types() -> None:
+    """typer >= 0.25 writes Python types in --help (``<list[Path]>``, ``{photos}``); write plain
+    metavars instead (``PATH``, ``TEXT``, ``PHOTOS...``). A typer without these hooks is left as is."""
+    from typer import core
+
+    param, argument = getattr(core, "_TyperParameter", None), getattr(core, "TyperArgument", None)
+    if param is None or argument is None or getattr(param, "_facebank_plain", False):
+        return
+    original = getattr(param, "display_type", None)
+    if original is None or not hasattr(argument, "_usage_display_name"):
+        return
+
+    def display_type(self, ctx) -> str:
+        label = str(original(self, ctx))
+        inner = label[1:-1] if label.startswith("<") and label.endswith(">") else label
+        if inner.startswith("list[") and inner.endswith("]"):
+            inner = inner[5:-1]
+        if "|" in inner:
+            return f"[{inner}]"
+        return _PLAIN_TYPES.get(inner, inner.upper())
+
+    def usage_name(self) -> str:
+        name = str(self.display_name_raw).upper()
+        if not self.required:
+            name = f"[{name}]"
+        return name + ("..." if self.nargs != 1 else "")
+
+    param.display_type = display_type
+    argument._usage_display_name = usage_name
+    param._facebank_plain = True
+
+
+_plain_help_types()
+
+
 class _TqdmHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         tqdm.write(self.format(record), file=sys.stderr)
 
 
 @app.callback()
-def _root(verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="-v info, -vv debug")) -> None:
+def _root(verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="-v info, -vv debug"),
+          version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="print facebank's version and exit")) -> None:
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     handler = _TqdmHandler()
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))

@@ -36,7 +36,7 @@ def serve(
     gallery: str = GalleryOpt,
     host: str = typer.Option("127.0.0.1", "--host", help="address to listen on (loopback by default; "
                              "0.0.0.0 = every interface)"),
-    port: int = typer.Option(8000, "--port", "-p"),
+    port: int = typer.Option(8000, "--port", help="port to listen on"),
     open_reads: bool = typer.Option(False, "--open-reads", help=OPEN_READS_HELP),
     max_upload_mb: float = typer.Option(20.0, "--max-upload-mb", help="largest request body, in MB"),
     photos_dir: Path = typer.Option(None, "--photos-dir", help="where uploaded photos are kept "
