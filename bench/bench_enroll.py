@@ -15,6 +15,12 @@ same embedding model (dlib's ResNet), in one run.
 * top-1 on 5celeb: enroll 5celeb/train, then each val photo's largest face is named by its nearest
   enrolled face (no threshold) by both; a photo without a face counts as wrong.
 
+* ``--big-mp 12``: the set ``big`` is made by the bench: the first ``--big-photos`` photos of
+  5celeb/train (round robin over the people, folder per person) upscaled (bicubic) to 12
+  megapixels, JPEG quality 90, like phone photos; add ``big`` to ``--sets`` to time it
+  (face_recognition on it only with as many processes as facebank has workers: HOG on 12 MP
+  photos takes tens of seconds a photo).
+
 Ends with ONE JSON line: photos/s of both, the ratios, and both top-1 accuracies.
 """
 
@@ -133,6 +139,27 @@ def fr_speed(py: Path, folder: Path, processes: int) -> dict:
             "seconds": round(out["seconds"], 2), "photos_per_s": round(len(paths) / out["seconds"], 3)}
 
 
+def make_big_set(train: Path, out: Path, megapixels: float, count: int) -> Path:
+    """Phone-sized photos made from real ones: the first photos of each person in turn, upscaled."""
+    from PIL import Image
+
+    from facebank.images import load_image
+
+    queues = [sorted(iter_image_files(d)) for d in sorted(train.iterdir()) if d.is_dir()]
+    chosen: list[Path] = []
+    while len(chosen) < count and any(queues):
+        for q in queues:
+            if q and len(chosen) < count:
+                chosen.append(q.pop(0))
+    for p in chosen:
+        im = Image.fromarray(load_image(p).rgb)
+        scale = (megapixels * 1e6 / (im.width * im.height)) ** 0.5
+        target = out / p.parent.name / (p.stem + ".jpg")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        im.resize((round(im.width * scale), round(im.height * scale)), Image.BICUBIC).save(target, quality=90)
+    return out
+
+
 def labelled(folder: Path) -> list[tuple[str, Path]]:
     return [(d.name, p) for d in sorted(folder.iterdir()) if d.is_dir() for p in iter_image_files(d)]
 
@@ -180,6 +207,8 @@ def main() -> None:
     ap.add_argument("--fr-processes", default=f"1,{os.cpu_count() or 1}",
                     help="face_recognition process counts to time")
     ap.add_argument("--skip-accuracy", action="store_true")
+    ap.add_argument("--big-mp", type=float, default=12.0, help="megapixels of the photos of set 'big'")
+    ap.add_argument("--big-photos", type=int, default=16, help="photos in set 'big'")
     args = ap.parse_args()
     cores = os.cpu_count() or 1
     fr_procs = sorted({int(x) for x in args.fr_processes.split(",") if x})
@@ -189,11 +218,19 @@ def main() -> None:
     summary: dict = {"bench": "enroll", "cores": cores, "facebank_embedder": embedder,
                      "facebank_detector": settings.detector, "facebank_workers": settings.workers or cores,
                      "face_recognition": "HOG upsample 1, largest face, dlib ResNet (same model)", "sets": {}}
+    big_tmp = tempfile.TemporaryDirectory(prefix="bench-enroll-big-")
     for name in [s for s in args.sets.split(",") if s]:
         folder = args.faces / name if name != "5celeb" else args.faces / "5celeb" / "train"
+        procs = fr_procs
+        if name == "big":
+            folder = make_big_set(args.faces / "5celeb" / "train", Path(big_tmp.name), args.big_mp,
+                                  args.big_photos)
+            procs = [settings.workers or cores]
+            summary["big_set"] = {"megapixels": args.big_mp, "photos": args.big_photos,
+                                  "from": "5celeb/train, bicubic upscale, JPEG q90"}
         row: dict = {"facebank": enroll_speed(folder, settings)}
         print(f"[{name}] facebank {row['facebank']}", file=sys.stderr, flush=True)
-        for n in fr_procs:
+        for n in procs:
             key = f"face_recognition_{n}proc"
             row[key] = fr_speed(py, folder, n)
             print(f"[{name}] {key} {row[key]}", file=sys.stderr, flush=True)
@@ -204,6 +241,7 @@ def main() -> None:
         row["ratio_vs_fr_same_processes"] = \
             round(fb_rate / row[same]["photos_per_s"], 2) if same in row else None
         summary["sets"][name] = row
+    big_tmp.cleanup()
     if not args.skip_accuracy:
         train, val = args.faces / "5celeb" / "train", args.faces / "5celeb" / "val"
         summary["top1_5celeb_val"] = {"facebank": fb_top1(settings, train, val),

@@ -64,6 +64,18 @@ def peak_kb(pid: int, field: str = "VmHWM") -> int | None:
     return None
 
 
+def server_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of the server process and its children (worker processes)."""
+    try:
+        import psutil
+
+        proc = psutil.Process(pid)
+        procs = [proc, *proc.children(recursive=True)]
+        return sum(sum(p.cpu_times()[:2]) for p in procs)
+    except Exception:  # psutil missing or a process gone: the bound is then not reported
+        return None
+
+
 def run_load(url: str, key: str, photo: bytes, requests: int, concurrency: int) -> dict:
     """In the client process: send ``requests`` identify calls from ``concurrency`` threads."""
     counter = iter(range(requests))
@@ -199,8 +211,10 @@ def main() -> int:
         sampler.start()
         import multiprocessing as mp
 
+        cpu0 = server_cpu_seconds(server.pid)
         with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as client_process:
             out = client_process.submit(run_load, url, key, photo, args.requests, args.concurrency).result()
+        cpu1 = server_cpu_seconds(server.pid)
         stop.set()
         hwm = peak_kb(server.pid)
 
@@ -222,9 +236,19 @@ def main() -> int:
             "detector": model["detector"], "embedder": model["embedder"], "pipelines": args.pipelines,
             "cpu_count": os.cpu_count(),
         }
+        if cpu0 is not None and cpu1 is not None and lat:
+            # what the cores could do if every CPU second of the server went into requests
+            per_request = (cpu1 - cpu0) / len(lat)
+            bound = (os.cpu_count() or 1) / per_request
+            result.update({"server_cpu_ms_per_request": round(1000 * per_request, 1),
+                           "cores_bound_rps": round(bound, 2),
+                           "throughput_vs_cores_bound": round(result["throughput_rps"] / bound, 3)})
+        result["load_avg_1m"] = round(os.getloadavg()[0], 2)
         print(f"{result['requests']} requests in {result['seconds']} s: {result['throughput_rps']} req/s, "
               f"p50 {result['p50_ms']} ms, p95 {result['p95_ms']} ms, max {result['max_ms']} ms, "
-              f"{errors} errors; server peak memory {result['server_peak_rss_mb']} MB", file=sys.stderr)
+              f"{errors} errors; server peak memory {result['server_peak_rss_mb']} MB; server CPU "
+              f"{result.get('server_cpu_ms_per_request')} ms/request, cores' bound "
+              f"{result.get('cores_bound_rps')} req/s", file=sys.stderr)
         print(json.dumps(result))
         return 0 if errors == 0 else 1
     finally:
