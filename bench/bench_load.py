@@ -8,7 +8,12 @@ default a fresh one with ../shared/faces/5celeb/train enrolled), makes an API ke
 process sends the identify requests (threads, one httpx client each) with one small photo (a group
 photo shrunk to 640 px). Reports throughput, latency percentiles, errors (non-200 answers and
 answers that differ from the first one) and the server's peak memory (VmHWM), and ends with one
-JSON line.
+JSON line. Where the time goes, measured in the same run: the server's CPU seconds per request
+(server process and children, psutil), the bound the cores set (cores / CPU seconds per request),
+throughput against that bound, the cores the server actually used, and the CPU of the same
+identify in this process on one thread (the pipeline's share; the rest of the server's CPU is the
+HTTP side). On a machine shared with other jobs the server cannot get every core: read the
+bound together with ``load_avg_1m``.
 """
 
 from __future__ import annotations
@@ -76,6 +81,24 @@ def server_cpu_seconds(pid: int) -> float | None:
         return None
 
 
+def identify_cpu_ms(gallery: Path, photo: bytes, args) -> float:
+    """CPU milliseconds of one ``FaceBank.identify`` of the photo in this process, one thread (the
+    pipeline's own cost; the server's CPU per request minus this is the HTTP side)."""
+    import time as _time
+
+    from facebank import FaceBank, Settings
+
+    over = {k: v for k, v in (("embedder", args.embedder), ("detector", args.detector)) if v}
+    with FaceBank(gallery, settings=Settings(**over, threads=1, workers=1)) as fb:
+        fb.identify(photo)
+        times = []
+        for _ in range(20):
+            c = _time.process_time()
+            fb.identify(photo)
+            times.append(_time.process_time() - c)
+    return round(1000 * sorted(times)[len(times) // 2], 1)
+
+
 def run_load(url: str, key: str, photo: bytes, requests: int, concurrency: int) -> dict:
     """In the client process: send ``requests`` identify calls from ``concurrency`` threads."""
     counter = iter(range(requests))
@@ -134,6 +157,8 @@ def main() -> int:
     ap.add_argument("--pipelines", type=int, default=1)
     ap.add_argument("--embedder", default=None, help="server embedder (default: the settings' default)")
     ap.add_argument("--detector", default=None, help="server detector (default: the settings' default)")
+    ap.add_argument("--no-baseline", dest="baseline", action="store_false",
+                    help="skip timing the same identify in this process after the load")
     args = ap.parse_args()
 
     from facebank.server.auth import ApiKeyStore
@@ -242,7 +267,10 @@ def main() -> int:
             bound = (os.cpu_count() or 1) / per_request
             result.update({"server_cpu_ms_per_request": round(1000 * per_request, 1),
                            "cores_bound_rps": round(bound, 2),
-                           "throughput_vs_cores_bound": round(result["throughput_rps"] / bound, 3)})
+                           "throughput_vs_cores_bound": round(result["throughput_rps"] / bound, 3),
+                           "server_cores_used": round((cpu1 - cpu0) / out["seconds"], 2)})
+        if args.baseline:
+            result["identify_cpu_ms_in_process"] = identify_cpu_ms(gallery, photo, args)
         result["load_avg_1m"] = round(os.getloadavg()[0], 2)
         print(f"{result['requests']} requests in {result['seconds']} s: {result['throughput_rps']} req/s, "
               f"p50 {result['p50_ms']} ms, p95 {result['p95_ms']} ms, max {result['max_ms']} ms, "
