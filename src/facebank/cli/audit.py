@@ -46,7 +46,7 @@ def audit(
         None, "--quarantine",
         help="MOVE the flagged photos (of the --kind kinds) to this folder, keeping their relative "
              "paths; it must be outside FOLDER. An undo script is written there."),
-    kind: str = typer.Option(None, "--kind", "-k", help="only these kinds, comma-separated (default all)"),
+    kind: str = typer.Option(None, "--kind", help="only these kinds, comma-separated (default all)"),
     min_confidence: float = typer.Option(0.0, "--min-confidence",
                                          help="leave out findings less certain than this (0-1)"),
     cache: Path = typer.Option(None, "--cache", help="cache file (default: the embedding cache of the "
