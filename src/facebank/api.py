@@ -125,9 +125,11 @@ class FaceBank:
 
     def enroll_items(self, items: Iterable[tuple[str, Path]], source: str,
                      progress: Progress = _no_progress, total: int | None = None,
-                     walk: FolderWalk | None = None) -> EnrollReport:
+                     walk: FolderWalk | None = None,
+                     run_type: type[EnrollRun] | None = None) -> EnrollReport:
         """Enroll (person, photo path) pairs in worker processes; see ``enroll_folder``. The entries
-        ``walk`` (the walk ``items`` come from) skips are reported as the run's problems."""
+        ``walk`` (the walk ``items`` come from) skips are reported as the run's problems.
+        ``run_type``: an ``EnrollRun`` subclass that turns results into records (library scans)."""
         labels: dict[str, tuple[str, str, int]] = {}  # path -> (person, sha256, size)
         bar: object = None
 
@@ -136,7 +138,7 @@ class FaceBank:
             if total_now:
                 bar.total = total_now - 1  # type: ignore[attr-defined]
 
-        with EnrollRun(self, source) as run:
+        with (run_type or EnrollRun)(self, source) as run:
             if walk is not None:
                 walk.on_skip = run.problem
 
@@ -190,13 +192,7 @@ class FaceBank:
         reason = None
         if len(faces) > 1:
             reason = f"{len(faces)} faces found; kept the {self.settings.multi_face} one"
-        face = FaceRecord(
-            box=(chosen.box.x1, chosen.box.y1, chosen.box.x2, chosen.box.y2),
-            embedding=chosen.embedding, detector=chosen.detector,
-            detector_score=chosen.detector_score, fallback=chosen.fallback,
-            landmarks=chosen.landmarks.points if chosen.landmarks else None,
-        )
-        return record("ok", reason, [face])
+        return record("ok", reason, [FaceRecord.from_face(chosen)])
 
     def _model_id(self) -> str:
         if self._pipeline is not None:
@@ -363,9 +359,14 @@ class EnrollRun:
     def problem(self, path: str, reason: str) -> None:
         self.problems.append((path, reason))
 
+    def record(self, person: str, digest: str, size: int,
+               result: PhotoFaces) -> tuple[PhotoRecord, list[FaceRecord]] | None:
+        """The photo's record and faces to store (None: nothing to store); problems noted."""
+        return self.bank._photo_record(person, digest, size, result, self.problems)
+
     def add(self, person: str, digest: str, size: int, result: PhotoFaces) -> None:
         self.counts["processed"] += 1
-        record = self.bank._photo_record(person, digest, size, result, self.problems)
+        record = self.record(person, digest, size, result)
         if record is not None:
             self._pending.append(record)
             if record[0].status == "ok":

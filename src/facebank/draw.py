@@ -43,3 +43,16 @@ def annotate(rgb: np.ndarray, result: PhotoResult) -> Image.Image:
         draw.rectangle([x1, ty, x1 + tw + 2 * width, ty + th + 2 * width], fill=color)
         draw.text((x1 + width, ty + width - tb[1]), label, fill=(255, 255, 255), font=font)
     return im
+
+
+def face_thumbnail(rgb: np.ndarray, box: tuple[float, float, float, float] | None, size: int) -> Image.Image:
+    """The face (its box plus a quarter of its side around it) or the whole photo, longer side
+    at most ``size`` pixels."""
+    im = Image.fromarray(rgb).convert("RGB")
+    if box is not None:
+        x1, y1, x2, y2 = box
+        m = 0.25 * max(x2 - x1, y2 - y1)
+        im = im.crop((max(0, int(x1 - m)), max(0, int(y1 - m)), min(im.width, int(x2 + m)),
+                      min(im.height, int(y2 + m))))
+    im.thumbnail((size, size))
+    return im

@@ -18,7 +18,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from facebank.types import PersonInfo
+from facebank.types import Face, PersonInfo
 
 
 class GalleryError(RuntimeError):
@@ -51,6 +51,14 @@ class FaceRecord:
     detector_score: float
     fallback: bool = False
     landmarks: tuple[tuple[float, float], ...] | None = None
+
+    @classmethod
+    def from_face(cls, face: Face) -> FaceRecord:
+        """The record of a face found by the pipeline."""
+        b = face.box
+        return cls(box=(b.x1, b.y1, b.x2, b.y2), embedding=face.embedding, detector=face.detector,
+                   detector_score=face.detector_score, fallback=face.fallback,
+                   landmarks=face.landmarks.points if face.landmarks else None)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,9 @@ td:first-child,th:first-child{text-align:left}
 figure{margin:1em 0}figure img{max-width:100%;border:1px solid #ddd}
 figcaption{font-size:.88em;color:#555}pre{background:#f6f6f6;padding:.8em;overflow:auto;font-size:.85em}
 .best{background:#e7f5e7;font-weight:bold}.meta{color:#666;font-size:.9em}
+.thumbs{display:flex;flex-wrap:wrap;gap:6px}.thumb{margin:0;width:96px}
+.thumb img{width:96px;height:96px;object-fit:cover;border-radius:4px}
+.thumb figcaption{font-size:.7em;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
 """
 
 
@@ -62,6 +65,19 @@ class Report:
         cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
         self.blocks.append(f'<figure><img alt="{alt}" src="data:image/png;base64,{data}">{cap}</figure>')
         self.images += 1
+        return self
+
+    def thumbnails(self, items: Sequence[tuple[bytes, str]], title: str = "") -> Report:
+        """A row of small JPEG images (``(jpeg bytes, caption)``), inlined, wrapping as needed."""
+        cells = []
+        for jpeg, caption in items:
+            data = base64.b64encode(jpeg).decode("ascii")
+            cap = html.escape(caption)
+            cells.append(f'<figure class="thumb"><img alt="{cap}" title="{cap}" '
+                         f'src="data:image/jpeg;base64,{data}"><figcaption>{cap}</figcaption></figure>')
+        head = f"<h3>{html.escape(title)}</h3>" if title else ""
+        self.blocks.append(f'{head}<div class="thumbs">{"".join(cells)}</div>')
+        self.images += len(items)
         return self
 
     def render(self) -> str:

@@ -1,0 +1,190 @@
+"""scan, cluster, people name / move / merge, photos --with: unsorted photo libraries."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+from facebank.cli.app import (
+    CropOpt,
+    DetectorOpt,
+    EmbedderOpt,
+    FlipOpt,
+    GalleryOpt,
+    OnnxOpt,
+    WorkersOpt,
+    app,
+    fail,
+    make_settings,
+    progress,
+)
+from facebank.cli.core import _bank, people_app
+
+
+def _gallery(gallery: str | None):
+    from facebank.gallery import open_gallery
+
+    try:
+        return open_gallery(make_settings(gallery).gallery)
+    except Exception as exc:
+        raise fail(str(exc)) from None
+
+
+@app.command()
+def scan(
+    library: Path = typer.Argument(..., help="a folder of photos (any nesting, no labels) or one photo"),
+    gallery: str = GalleryOpt,
+    detector: str = DetectorOpt, embedder: str = EmbedderOpt, onnx_model: str = OnnxOpt,
+    flip: bool = FlipOpt, workers: int = WorkersOpt, crop_fallback: str = CropOpt,
+) -> None:
+    """Put every face of every photo under LIBRARY into the gallery, unassigned (no person yet);
+    then 'facebank cluster' groups them. Safe to interrupt and rerun: photos already in the
+    gallery are skipped, so a rerun finishes the job and a grown library adds only new photos."""
+    from facebank.cluster.scan import scan_library
+
+    if not library.exists():
+        raise fail(f"{library} does not exist", 2)
+    fb = _bank(gallery, detector=detector, embedder=embedder, onnx_model=onnx_model, flip=flip,
+               workers=workers, crop_fallback=crop_fallback)
+    try:
+        report = scan_library(fb, library, progress=progress)
+    except Exception as exc:
+        raise fail(str(exc)) from None
+    for path, reason in report.problems:
+        typer.echo(f"  skipped {path}: {reason}", err=True)
+    typer.echo(
+        f"scanned {report.photos_seen} photos in {report.seconds:.1f} s ({report.photos_per_second:.1f} "
+        f"photos/s): {report.faces_added} new faces in {report.photos_enrolled} photos; "
+        f"{report.photos_skipped_known} already known, {len(report.problems)} problems. "
+        f"Gallery: {fb.settings.gallery}")
+
+
+@app.command()
+def cluster(
+    gallery: str = GalleryOpt,
+    method: str = typer.Option(None, "--method", help="chinese-whispers (default), components, "
+                               "agglomerative, hdbscan or dbscan"),
+    threshold: float = typer.Option(None, "--threshold", "-t",
+                                    help="largest L2 distance between two faces that links them"),
+    min_size: int = typer.Option(None, "--min-size", help="hdbscan/dbscan: faces per cluster at least"),
+    as_json: bool = typer.Option(False, "--json", help="one JSON object per unassigned face per line: "
+                                 '{"path", "box", "cluster", "suggested"} (cluster null = alone)'),
+    report: Path = typer.Option(None, "--report", help="write an HTML page: a row of thumbnails per cluster"),
+) -> None:
+    """Group the unassigned faces of the gallery into people. Clusters named before stay their
+    people; a cluster that looks like someone in the gallery gets that name as a suggestion.
+    Then: facebank people name CLUSTER NAME."""
+    from facebank.cluster.engine import cluster_report, method_from_settings, recluster
+
+    settings = make_settings(gallery)
+    try:
+        algo = method_from_settings(settings, method, threshold, min_size)
+    except (ValueError, TypeError) as exc:
+        raise fail(str(exc), 2) from None
+    g = _gallery(gallery)
+    try:
+        summary = recluster(g, algo, settings.threshold)
+        faces = g.faces(unassigned=True)
+        if report is not None:
+            cluster_report(g, report, max_pixels=settings.max_pixels)
+    except Exception as exc:
+        raise fail(str(exc)) from None
+    finally:
+        g.close()
+    if as_json:
+        for f in faces:
+            row = {"path": f.path, "box": [round(v) for v in f.box], "cluster": f.cluster,
+                   "suggested": f.suggested}
+            sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
+    else:
+        sizes: dict[int, list] = {}
+        for f in faces:
+            if f.cluster is not None:
+                sizes.setdefault(f.cluster, []).append(f)
+        for c, members in sorted(sizes.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+            hint = f"  looks like {members[0].suggested}" if members[0].suggested else ""
+            typer.echo(f"cluster {c}: {len(members)} faces{hint}")
+    typer.echo(f"{summary.faces} unassigned faces: {summary.clusters} clusters, {summary.alone} alone "
+               f"({summary.method}, threshold {summary.threshold:.2f}; {summary.seconds:.1f} s)"
+               + (f"; report: {report}" if report else ""), err=True)
+
+
+@people_app.command("name")
+def people_name(cluster: int = typer.Argument(..., help="a cluster id shown by 'facebank cluster'"),
+                name: str = typer.Argument(..., help="the person (new, or an existing one to merge into)"),
+                gallery: str = GalleryOpt) -> None:
+    """Give every face of CLUSTER to NAME (a new person, or added to the person NAME)."""
+    from facebank.gallery import GalleryError
+
+    g = _gallery(gallery)
+    try:
+        n = g.name_cluster(cluster, name)
+    except GalleryError as exc:
+        raise fail(str(exc)) from None
+    finally:
+        g.close()
+    typer.echo(f"named {n} faces of cluster {cluster} {name}")
+
+
+@people_app.command("move")
+def people_move(face_id: int = typer.Argument(..., help="a face id (facebank cluster --report shows them)"),
+                name: str = typer.Argument(None, help="the person to move it to; leave out to take it out "
+                                           "of its person (unassigned again)"),
+                gallery: str = GalleryOpt) -> None:
+    """Move one face to NAME (created if new), or make it unassigned again."""
+    from facebank.gallery import GalleryError
+
+    g = _gallery(gallery)
+    try:
+        g.move_face(face_id, name)
+    except GalleryError as exc:
+        raise fail(str(exc)) from None
+    finally:
+        g.close()
+    typer.echo(f"face {face_id} is now {name}" if name else f"face {face_id} is unassigned")
+
+
+@people_app.command("merge")
+def people_merge(source: str = typer.Argument(..., help="the person who goes away"),
+                 target: str = typer.Argument(..., help="the person who gets their photos and faces"),
+                 gallery: str = GalleryOpt) -> None:
+    """Merge SOURCE into TARGET: all of SOURCE's photos and faces become TARGET's."""
+    from facebank.gallery import GalleryError
+
+    g = _gallery(gallery)
+    try:
+        n = g.merge_people(source, target)
+    except GalleryError as exc:
+        raise fail(str(exc)) from None
+    finally:
+        g.close()
+    typer.echo(f"merged {source} into {target} ({n} faces)")
+
+
+@app.command()
+def photos(
+    with_: list[str] = typer.Option(..., "--with", "-w", help="a person in the photo (repeat: all of them)"),
+    gallery: str = GalleryOpt,
+    as_json: bool = typer.Option(False, "--json", help="one JSON object per photo per line"),
+) -> None:
+    """List the photos in which every --with person appears."""
+    from facebank.gallery import GalleryError
+
+    g = _gallery(gallery)
+    try:
+        found = g.photos_with(with_)
+    except GalleryError as exc:
+        raise fail(str(exc), 2) from None
+    finally:
+        g.close()
+    for p in found:
+        if as_json:
+            sys.stdout.write(json.dumps({"path": p["path"], "sha256": p["sha256"], "faces": p["faces"]},
+                                        ensure_ascii=False) + "\n")
+        else:
+            typer.echo(p["path"])
+    if not as_json:
+        typer.echo(f"{len(found)} photos with {', '.join(with_)}", err=True)

@@ -1,0 +1,157 @@
+"""Cluster the gallery's unassigned faces into people; suggest names; a report of the clusters.
+
+``recluster`` reads the unassigned faces (``Gallery.unassigned_faces``), clusters them with a
+method of ``facebank.cluster.methods``, keeps the ids of clusters that survive (a cluster keeps the
+id of the old cluster it shares most faces with, so ids a person saw stay valid across scans),
+suggests for each cluster the enrolled or already named person its faces match, and stores it
+all in one transaction (``Gallery.set_clusters``). Faces already named are never reclustered: the
+clusters people named stay their people, and new faces like them get their name as a suggestion.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from facebank.cluster.methods import ClusterMethod, create
+from facebank.gallery.base import Gallery
+from facebank.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """The person a cluster looks like: median over its faces of the L2 distance to that person's
+    nearest face (unit embeddings), at most the identification threshold."""
+
+    cluster: int
+    person: str
+    distance: float
+
+
+@dataclass(frozen=True)
+class ClusterSummary:
+    """What one clustering did: faces clustered, clusters found, faces left alone, suggestions."""
+
+    method: str
+    threshold: float  # L2 distance (unit embeddings) of the method
+    faces: int
+    clusters: int
+    alone: int
+    suggestions: tuple[Suggestion, ...]
+    seconds: float
+
+
+def method_from_settings(settings: Settings, name: str | None = None, threshold: float | None = None,
+                         min_size: int | None = None) -> ClusterMethod:
+    return create(name or settings.cluster_method,
+                  threshold=settings.cluster_threshold if threshold is None else threshold,
+                  min_size=min_size)
+
+
+def stable_ids(new: np.ndarray, old: np.ndarray) -> np.ndarray:
+    """New labels (-1 = alone) renamed so a cluster keeps the id of the old cluster it shares the
+    most faces with (each old id used once); other clusters get ids above every old one."""
+    out = np.full(len(new), -1, np.int64)
+    pairs: dict[tuple[int, int], int] = {}
+    for a, b in zip(new.tolist(), old.tolist(), strict=True):
+        if a >= 0 and b >= 0:
+            pairs[(a, b)] = pairs.get((a, b), 0) + 1
+    mapping: dict[int, int] = {}
+    used: set[int] = set()
+    for (a, b), _ in sorted(pairs.items(), key=lambda kv: (-kv[1], kv[0])):
+        if a not in mapping and b not in used:
+            mapping[a] = b
+            used.add(b)
+    next_id = int(max(old.max(initial=-1), -1)) + 1
+    for a in sorted(set(new.tolist()) - {-1}):
+        if a not in mapping:
+            mapping[a] = next_id
+            next_id += 1
+    for i, a in enumerate(new.tolist()):
+        if a >= 0:
+            out[i] = mapping[a]
+    return out
+
+
+def suggest(gallery: Gallery, vectors: np.ndarray, labels: np.ndarray, threshold: float) -> list[Suggestion]:
+    """For each cluster, the person (with named faces) nearest to its faces, if within ``threshold``."""
+    from facebank.gallery.ann import build_index
+
+    named = gallery.embeddings()
+    if not len(named.names) or not (labels >= 0).any():
+        return []
+    index = build_index(named)
+    out = []
+    for c in sorted(set(labels.tolist()) - {-1}):
+        members = vectors[labels == c]
+        dist = index.person_distances(members)  # nearest face of each person, per member
+        median = np.median(dist.nearest, axis=0)
+        best = int(np.argmin(median))
+        if median[best] <= threshold:
+            out.append(Suggestion(c, dist.people[best], float(median[best])))
+    return out
+
+
+def recluster(gallery: Gallery, method: ClusterMethod, suggest_threshold: float) -> ClusterSummary:
+    """Cluster every unassigned face again and store the clusters and suggestions (one transaction)."""
+    t0 = time.perf_counter()
+    todo = gallery.unassigned_faces()
+    labels = method.labels(todo.vectors) if len(todo) else np.zeros(0, np.int64)
+    labels = stable_ids(labels, todo.clusters)
+    suggestions = suggest(gallery, todo.vectors, labels, suggest_threshold)
+    gallery.set_clusters(
+        {int(f): (int(c) if c >= 0 else None) for f, c in zip(todo.face_ids, labels, strict=True)},
+        {s.cluster: (s.person, s.distance) for s in suggestions})
+    summary = ClusterSummary(method.name, float(getattr(method, "threshold", float("nan"))), len(todo),
+                             len(set(labels.tolist()) - {-1}), int((labels < 0).sum()), tuple(suggestions),
+                             time.perf_counter() - t0)
+    log.info("clustered %d faces into %d clusters (%d alone, %d suggestions) in %.1f s", summary.faces,
+             summary.clusters, summary.alone, len(suggestions), summary.seconds)
+    return summary
+
+
+def cluster_report(gallery: Gallery, path: str | Path, max_faces: int = 24, size: int = 96,
+                   max_pixels: int = 80_000_000) -> Path:
+    """An HTML page: one row of face thumbnails per cluster, largest cluster first (at most
+    ``max_faces`` per row), then the faces left alone. Photos that cannot be read are named."""
+    import io
+
+    from facebank import images
+    from facebank.draw import face_thumbnail
+    from facebank.report.html import Report
+
+    faces = gallery.faces(unassigned=True)
+    groups: dict[int | None, list] = {}
+    for f in faces:
+        groups.setdefault(f.cluster, []).append(f)
+    order = sorted((c for c in groups if c is not None), key=lambda c: (-len(groups[c]), c))
+    rep = Report("Face clusters")
+    rep.text(f"{len(faces)} unassigned faces: {len(order)} clusters, {len(groups.get(None, []))} alone. "
+             "Name a cluster with: facebank people name CLUSTER NAME")
+
+    def thumbs(members) -> list[tuple[bytes, str]]:
+        out = []
+        for f in members[:max_faces]:
+            try:
+                img = images.load_image(f.path, max_pixels=max_pixels)
+            except images.ImageError as exc:
+                log.warning("no thumbnail of face %d: %s", f.face_id, exc)
+                continue
+            buf = io.BytesIO()
+            face_thumbnail(img.rgb, f.box, size).save(buf, format="JPEG", quality=80)
+            out.append((buf.getvalue(), f"face {f.face_id}: {Path(f.path).name}"))
+        return out
+
+    for c in order:
+        members = groups[c]
+        hint = f", looks like {members[0].suggested}" if members[0].suggested else ""
+        rep.thumbnails(thumbs(members), f"cluster {c}: {len(members)} faces{hint}")
+    if groups.get(None):
+        rep.thumbnails(thumbs(groups[None]), f"alone: {len(groups[None])} faces")
+    return rep.save(path)

@@ -1,0 +1,61 @@
+"""``facebank scan LIBRARY``: every face of every photo under a folder, unlabelled, into the gallery.
+
+The same run as enrollment (``FaceBank.enroll_items`` with its worker processes, small
+all-or-nothing batches, run record and per-file problems), with two differences: a photo has no
+person, and every face of it is kept (unassigned, for ``facebank cluster``). A rerun skips the
+photos the gallery already holds (same sha256, same model), so an interrupted scan is finished by
+running it again and a grown library adds only its new photos.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from facebank.api import EnrollRun, FaceBank, Progress, _no_progress
+from facebank.folders import FolderWalk
+from facebank.gallery.base import FaceRecord, PhotoRecord
+from facebank.pipeline import PhotoFaces
+from facebank.types import EnrollReport
+
+log = logging.getLogger(__name__)
+
+UNLABELLED = ""  # the "person" a library photo travels with through the enrollment run
+
+
+class ScanRun(EnrollRun):
+    """An enrollment run whose photos belong to nobody and keep all their faces."""
+
+    def saw(self, person: str | None, path: str) -> str | None:
+        self.counts["photos_seen"] += 1
+        return UNLABELLED
+
+    def record(self, person: str, digest: str, size: int,
+               result: PhotoFaces) -> tuple[PhotoRecord, list[FaceRecord]] | None:
+        def rec(status: str, reason: str | None, faces: list[FaceRecord]):
+            return (PhotoRecord(None, result.path, digest, size, result.width, result.height, status, reason),
+                    faces)
+
+        if result.error is not None:
+            self.problems.append((result.path, result.error))
+            return rec("error", result.error, []) if digest else None
+        if not result.faces:
+            self.problems.append((result.path, "no face found"))
+            return rec("no_face", "no face found", [])
+        return rec("ok", None, [FaceRecord.from_face(f) for f in result.faces])
+
+
+def scan_library(bank: FaceBank, root: str | Path, progress: Progress = _no_progress) -> EnrollReport:
+    """Scan ``root`` (any nesting; a single photo works too) into ``bank``'s gallery.
+
+    Returns the run's ``EnrollReport``: ``photos_enrolled`` = photos with at least one face stored,
+    ``faces_added`` = faces stored (unassigned), ``photos_skipped_known`` = already in the gallery,
+    ``problems`` = (path, reason) of every photo that gave no face or could not be read, and of
+    every folder entry the walk skipped (loops, unreadable folders, devices)."""
+    root = Path(root)
+    if not root.exists():
+        raise FileNotFoundError(f"{root} does not exist")
+    walk = FolderWalk(root)
+    items = ((UNLABELLED, path) for path in walk.photos())
+    return bank.enroll_items(items, source=f"scan {root}", progress=progress, total=walk.count(),
+                             walk=walk, run_type=ScanRun)
