@@ -11,7 +11,8 @@ Every method answers ``labels(vectors)``: one integer per face, ``-1`` for a fac
   people).
 * ``agglomerative``: average-linkage agglomerative clustering cut at ``threshold`` (scikit-learn;
   all pairs, so at most ``MAX_ALL_PAIRS`` faces).
-* ``hdbscan``: scikit-learn's HDBSCAN, ``min_size`` faces per cluster (no distance threshold).
+* ``hdbscan``: scikit-learn's HDBSCAN, ``min_size`` faces per cluster (its own density levels; a
+  face farther than ``threshold`` from the rest of its cluster is then left alone).
 * ``dbscan``: DBSCAN with ``eps = threshold`` and ``min_samples = min_size``; with
   ``threshold=1.0, min_size=3`` it is Immich's default face clustering (maximum recognition
   distance 0.5 cosine = 1.0 L2, at least 3 recognized faces).
@@ -187,9 +188,11 @@ class Agglomerative:
 
 @dataclass(frozen=True)
 class Hdbscan:
-    """scikit-learn's HDBSCAN: clusters of at least ``min_size`` faces, the rest alone."""
+    """scikit-learn's HDBSCAN (clusters of at least ``min_size`` faces, no distance threshold);
+    then a face farther than ``threshold`` from every other face of its cluster goes alone (HDBSCAN
+    attaches far outliers of small sets to a cluster)."""
 
-    threshold: float = 0.0  # cluster_selection_epsilon (L2): clusters closer than this are merged
+    threshold: float = 0.5
     min_size: int = 3
     name: str = "hdbscan"
 
@@ -199,9 +202,22 @@ class Hdbscan:
         n = len(vectors)
         if n < max(2, self.min_size):
             return np.full(n, -1, np.int64)
-        model = HDBSCAN(min_cluster_size=max(2, self.min_size), cluster_selection_epsilon=self.threshold,
-                        metric="euclidean", copy=True)
-        return singletons_alone(model.fit_predict(np.asarray(vectors, np.float64)), 2)
+        x = np.asarray(vectors, np.float64)
+        labels = HDBSCAN(min_cluster_size=max(2, self.min_size), metric="euclidean", copy=True).fit_predict(x)
+        return singletons_alone(detach_far(x, labels, self.threshold), 2)
+
+
+def detach_far(vectors: np.ndarray, labels: np.ndarray, threshold: float) -> np.ndarray:
+    """``labels`` with -1 for each face whose nearest face of its own cluster is beyond ``threshold``."""
+    out = np.asarray(labels, np.int64).copy()
+    for c in set(out.tolist()) - {-1}:
+        members = np.flatnonzero(out == c)
+        x = vectors[members]
+        dots = x @ x.T
+        np.fill_diagonal(dots, -np.inf)
+        nearest = l2_from_dot(dots.max(axis=1))
+        out[members[nearest > threshold]] = -1
+    return out
 
 
 @dataclass(frozen=True)
