@@ -114,3 +114,16 @@ def test_view2_threshold_is_picked_on_the_other_folds_and_failures_count_as_diff
     emb["s00a"] = None  # a photo without a face: its same pair fails, its different pair is right
     dist, acc, _ = evaluate_pairs(pairs, emb)
     assert np.isinf(dist[0]) and acc[0] == pytest.approx(19 / 20)
+
+
+def test_bcubed_scores_of_known_clusterings():
+    from facebank.evaluate.metrics import bcubed
+
+    truth = ["a", "a", "a", "b", "b", "c"]
+    perfect = bcubed([0, 0, 0, 1, 1, -1], truth)
+    assert (perfect.precision, perfect.recall, perfect.f1) == (1.0, 1.0, 1.0)
+    one = bcubed([0] * 6, truth)  # everything together: recall 1, precision (3*3/6 + 2*2/6 + 1/6)/6
+    assert one.recall == 1.0 and abs(one.precision - (9 + 4 + 1) / 36) < 1e-12
+    alone = bcubed([-1] * 6, truth)  # everyone alone: precision 1, recall (3*(1/3) + 2*(1/2) + 1)/6
+    assert alone.precision == 1.0 and abs(alone.recall - 3 / 6) < 1e-12
+    assert abs(alone.f1 - 2 * 0.5 / 1.5) < 1e-12

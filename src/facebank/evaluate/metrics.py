@@ -126,3 +126,35 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
     if len(v) == 0:
         return float("nan"), float("nan")
     return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0
+
+
+@dataclass(frozen=True)
+class BCubed:
+    """B-cubed clustering scores (Bagga & Baldwin 1998), averaged over items: precision = share of
+    an item's cluster that has its label, recall = share of its label's items in its cluster."""
+
+    precision: float
+    recall: float
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r > 0 else 0.0
+
+
+def bcubed(clusters: Sequence[int] | np.ndarray, truth: Sequence[object] | np.ndarray) -> BCubed:
+    """B-cubed precision and recall of a clustering; cluster -1 = the item is alone (its own cluster)."""
+    c = np.asarray(clusters, np.int64).copy()
+    n = len(c)
+    if n == 0:
+        return BCubed(float("nan"), float("nan"))
+    alone = c < 0
+    c[alone] = c.max(initial=-1) + 1 + np.arange(int(alone.sum()))  # each alone item: its own cluster
+    _, t = np.unique(np.asarray(truth, dtype=object).astype(str), return_inverse=True)
+    _, ci = np.unique(c, return_inverse=True)
+    joint = np.zeros((ci.max() + 1, t.max() + 1), np.int64)
+    np.add.at(joint, (ci, t), 1)
+    both = joint[ci, t]
+    precision = float(np.mean(both / joint.sum(axis=1)[ci]))
+    recall = float(np.mean(both / joint.sum(axis=0)[t]))
+    return BCubed(precision, recall)

@@ -1,0 +1,100 @@
+"""End to end on real photos: scan 5celeb train+val without labels, cluster, name the clusters,
+identify the val photos by the new names; a library with bad files loses nothing."""
+
+from __future__ import annotations
+
+import collections
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from facebank import FaceBank
+from facebank.cli import app
+from facebank.cluster.engine import method_from_settings, recluster
+from facebank.cluster.scan import scan_library
+
+
+@pytest.fixture(scope="module")
+def scanned(tmp_path_factory, faces_dir):
+    """5celeb (train and val sub-folders, one sub-folder per person below: labels unused) scanned."""
+    path = tmp_path_factory.mktemp("scan") / "gallery.db"
+    with FaceBank(path) as fb:
+        report = scan_library(fb, faces_dir / "5celeb")
+    return path, report
+
+
+def _person(path: str) -> str:
+    return Path(path).parent.name
+
+
+def test_scan_takes_every_face_of_every_photo_and_a_rerun_adds_nothing(scanned, faces_dir):
+    path, report = scanned
+    photos = [p for p in (faces_dir / "5celeb").rglob("*") if p.is_file() and p.suffix.lower() != ".md"]
+    assert report.photos_seen == len(photos) == 118
+    assert report.photos_enrolled + len(report.problems) == report.photos_seen  # none lost
+    assert report.faces_added > report.photos_enrolled  # group photos: every face, not one per photo
+    with FaceBank(path) as fb:
+        assert fb.people() == []  # nobody is named by a scan
+        assert len(fb.gallery.unassigned_faces()) == report.faces_added
+        again = scan_library(fb, faces_dir / "5celeb")
+    assert (again.faces_added, again.photos_skipped_known) == (0, 118 - sum(
+        1 for _, reason in report.problems if "no face" not in reason))
+
+
+def test_clusters_named_from_train_photos_identify_the_val_photos(scanned, tmp_path):
+    path, _ = scanned
+    work = tmp_path / "g.db"
+    shutil.copy(path, work)
+    with FaceBank(work) as fb:
+        summary = recluster(fb.gallery, method_from_settings(fb.settings), fb.settings.threshold)
+        assert summary.clusters >= 5
+        faces = fb.gallery.faces(unassigned=True)
+        clusters = collections.defaultdict(list)
+        for f in faces:
+            if f.cluster is not None:
+                clusters[f.cluster].append(f)
+        # a person looking at the clusters names each after who its train photos show
+        named = {}
+        for c, members in clusters.items():
+            votes = collections.Counter(_person(f.path) for f in members if "/train/" in f.path)
+            if votes and votes.most_common(1)[0][1] >= 3:
+                named[c] = votes.most_common(1)[0][0]
+        assert set(named.values()) == {p.name for p in (Path(faces[0].path).parents[2] / "train").iterdir()}
+        # one cluster per person is the goal; a person split in two gets both clusters merged by name
+        for c, name in named.items():
+            fb.gallery.name_cluster(c, name)
+        val = sorted({f.path for f in faces if "/val/" in f.path})
+        right = 0
+        for result in fb.identify_many(val):
+            names = {x.match.name for x in result.faces}
+            right += _person(result.path) in names
+        assert right / len(val) >= 0.9, (right, len(val))
+        # named faces of the val photos: each photo's main person is who the folder says
+        assert fb.gallery.integrity() == []
+
+
+def test_scanning_a_library_with_bad_files_names_each_problem_and_loses_nothing(tmp_path, faces_dir):
+    lib = tmp_path / "lib"
+    (lib / "a" / "b").mkdir(parents=True)
+    good = sorted((faces_dir / "5celeb" / "val").rglob("*.jpg"))[:2]
+    shutil.copy(good[0], lib / "a" / "b" / "deep.jpg")
+    shutil.copy(good[1], lib / "top.jpg")
+    (lib / "empty.jpg").write_bytes(b"")
+    (lib / "text.jpg").write_text("not a photo")
+    (lib / "cut.jpg").write_bytes(good[0].read_bytes()[:300])
+    shutil.copy(faces_dir / "detection_edge" / "no_face" / "skimage_coffee.png", lib / "coffee.png")
+    os.symlink(lib, lib / "a" / "loop")
+    res = CliRunner().invoke(app, ["scan", str(lib), "-g", str(tmp_path / "g.db")])
+    assert res.exit_code == 0, res.output
+    problems = {line.split(": ", 1)[0].replace("  skipped ", ""): line for line in res.output.splitlines()
+                if line.startswith("  skipped ")}
+    for bad in ("empty.jpg", "text.jpg", "cut.jpg", "coffee.png"):
+        assert str(lib / bad) in problems, res.output
+    assert any("loop" in p for p in problems), res.output
+    assert "scanned 6 photos" in res.output
+    with FaceBank(tmp_path / "g.db") as fb:
+        paths = {f.path for f in fb.gallery.faces(unassigned=True)}
+    assert paths == {str(lib / "a" / "b" / "deep.jpg"), str(lib / "top.jpg")}
