@@ -77,7 +77,8 @@ class Settings(BaseSettings):
     )
     rule: MatchRule = Field("nearest", description="distance to a person: nearest enrolled face or mean")
 
-    # clustering of unassigned faces (facebank cluster): chosen on LFW people with 5-9 photos, bench/bench_cluster.py
+    # clustering of unassigned faces (facebank cluster): chosen on LFW people with 5-9 photos
+    # by bench/bench_cluster.py
     cluster_method: str = Field("chinese-whispers", description="clustering method of 'facebank cluster'")
     cluster_threshold: float = Field(
         0.40, description="clustering: largest L2 distance between two faces that links them")
