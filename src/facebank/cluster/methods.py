@@ -6,11 +6,12 @@ Every method answers ``labels(vectors)``: one integer per face, ``-1`` for a fac
 
 * ``chinese-whispers`` (default): a k-nearest-neighbour graph whose edges are the neighbours within
   ``threshold``, clustered by dlib's Chinese whispers (a label-propagation graph clustering; dlib's
-  own face clustering example). Exact k-NN below 50k faces, the ANN index (FAISS HNSW) above.
+  own face clustering example), edges weighted by cosine similarity. Exact k-NN below 50k faces,
+  the ANN index (FAISS HNSW) above.
 * ``components``: connected components of the same graph (single linkage; one wrong edge merges two
   people).
-* ``agglomerative``: average-linkage agglomerative clustering cut at ``threshold`` (scikit-learn;
-  all pairs, so at most ``MAX_ALL_PAIRS`` faces).
+* ``agglomerative``: average- (or ``linkage="complete"``) linkage agglomerative clustering cut at
+  ``threshold`` (scikit-learn; all pairs, so at most ``MAX_ALL_PAIRS`` faces).
 * ``hdbscan``: scikit-learn's HDBSCAN, ``min_size`` faces per cluster (its own density levels; a
   face farther than ``threshold`` from the rest of its cluster is then left alone).
 * ``dbscan``: DBSCAN with ``eps = threshold`` and ``min_samples = min_size``; with
@@ -122,10 +123,12 @@ def singletons_alone(labels: np.ndarray, min_size: int = 2) -> np.ndarray:
 
 @dataclass(frozen=True)
 class ChineseWhispers:
-    """dlib's Chinese whispers on the k-NN graph cut at ``threshold`` (L2)."""
+    """dlib's Chinese whispers on the k-NN graph cut at ``threshold`` (L2); with ``weighted`` each
+    edge votes with the cosine similarity of its two faces (else every edge counts 1)."""
 
     threshold: float
-    k: int = 30
+    k: int = 10
+    weighted: bool = True
     min_size: int = 2
     name: str = "chinese-whispers"
 
@@ -135,9 +138,16 @@ class ChineseWhispers:
         n = len(vectors)
         if n == 0:
             return np.zeros(0, np.int64)
-        a, b = edges_within(knn(vectors, self.k), self.threshold)
+        graph = knn(vectors, self.k)
+        a, b = edges_within(graph, self.threshold)
         # every face is a vertex (a self edge), plus the graph's edges; dlib's labels are 0..c-1
-        edges = [(i, i) for i in range(n)] + list(zip(a.tolist(), b.tolist(), strict=True))
+        if self.weighted:
+            x = np.asarray(vectors, np.float32)
+            cos = np.einsum("ij,ij->i", x[a], x[b]).astype(float)
+            edges = [(i, i, 1.0) for i in range(n)] + list(zip(a.tolist(), b.tolist(), cos.tolist(),
+                                                               strict=True))
+        else:
+            edges = [(i, i) for i in range(n)] + list(zip(a.tolist(), b.tolist(), strict=True))
         return singletons_alone(np.asarray(dlib.chinese_whispers(edges), np.int64), self.min_size)
 
 
