@@ -19,18 +19,15 @@ from facebank.cli.app import (
     app,
     fail,
     make_settings,
+    open_bank,
     progress,
 )
-from facebank.cli.core import _bank, people_app
+from facebank.cli.core import _bank, echo_interrupted, people_app
 
 
 def _gallery(gallery: str | None):
-    from facebank.gallery import open_gallery
-
-    try:
-        return open_gallery(make_settings(gallery).gallery)
-    except Exception as exc:
-        raise fail(str(exc)) from None
+    """The gallery of an existing facebank (a missing one is an 'error:' line, exit 2)."""
+    return open_bank(make_settings(gallery), must_exist=True).gallery
 
 
 @app.command()
@@ -51,14 +48,20 @@ def scan(
                workers=workers, crop_fallback=crop_fallback)
     try:
         report = scan_library(fb, library, progress=progress)
+    except KeyboardInterrupt as exc:
+        echo_interrupted(getattr(exc, "report", None), fb.settings.gallery)
+        raise typer.Exit(130) from None
     except Exception as exc:
         raise fail(str(exc)) from None
     for path, reason in report.problems:
         typer.echo(f"  skipped {path}: {reason}", err=True)
+    for path, first in report.duplicates:
+        typer.echo(f"  copy {path}: the same photo as {first}, scanned once", err=True)
+    copies = f", {len(report.duplicates)} copies" if report.duplicates else ""
     typer.echo(
         f"scanned {report.photos_seen} photos in {report.seconds:.1f} s ({report.photos_per_second:.1f} "
         f"photos/s): {report.faces_added} new faces in {report.photos_enrolled} photos; "
-        f"{report.photos_skipped_known} already known, {len(report.problems)} problems. "
+        f"{report.photos_skipped_known} already known{copies}, {len(report.problems)} problems. "
         f"Gallery: {fb.settings.gallery}")
 
 

@@ -144,7 +144,7 @@ class ChineseWhispers:
         if self.weighted:
             x = np.asarray(vectors, np.float32)
             cos = np.einsum("ij,ij->i", x[a], x[b]).astype(float)
-            edges = [(i, i, 1.0) for i in range(n)] + list(zip(a.tolist(), b.tolist(), cos.tolist(),
+            edges = [(i, i, 1e-6) for i in range(n)] + list(zip(a.tolist(), b.tolist(), cos.tolist(),
                                                                strict=True))
         else:
             edges = [(i, i) for i in range(n)] + list(zip(a.tolist(), b.tolist(), strict=True))

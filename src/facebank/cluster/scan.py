@@ -30,6 +30,25 @@ class ScanRun(EnrollRun):
         self.counts["photos_seen"] += 1
         return UNLABELLED
 
+    def triage(self, person: str, path: str, digest: str, size: int) -> bool:
+        """Process the photo unless the gallery has it (scanned or enrolled: counted as known, its
+        problem reported again) or this run had it already (a copy)."""
+        if not size:
+            return True  # an empty file: processing gives its error
+        stored = self.gallery.stored_photo(digest, self.model_id)
+        if stored is not None:
+            if stored.status != "ok":
+                self.problem(path, f"{stored.reason or stored.status} (found when it was first added)")
+            else:
+                self.skip()
+            return False
+        first = self._first.get(digest)
+        if first is not None:
+            self.duplicates.append((path, first[1]))
+            return False
+        self._first[digest] = (person, path)
+        return True
+
     def record(self, person: str, digest: str, size: int,
                result: PhotoFaces) -> tuple[PhotoRecord, list[FaceRecord]] | None:
         def rec(status: str, reason: str | None, faces: list[FaceRecord]):
