@@ -81,7 +81,8 @@ class Settings(BaseSettings):
     # by bench/bench_cluster.py
     cluster_method: str = Field("chinese-whispers", description="clustering method of 'facebank cluster'")
     cluster_threshold: float = Field(
-        0.40, description="clustering: largest L2 distance between two faces that links them")
+        0.36, description="clustering: largest L2 distance between two faces that links them "
+        "(chinese-whispers on the 10-nearest-neighbour graph, edges weighted by cosine similarity)")
 
     def pipeline_key(self) -> str:
         """The settings that change what faces and embeddings a photo yields."""

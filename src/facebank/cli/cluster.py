@@ -36,18 +36,33 @@ def scan(
     gallery: str = GalleryOpt,
     detector: str = DetectorOpt, embedder: str = EmbedderOpt, onnx_model: str = OnnxOpt,
     flip: bool = FlipOpt, workers: int = WorkersOpt, crop_fallback: str = CropOpt,
+    engine: str = typer.Option("local", "--engine",
+                               help="local (worker processes on this machine) or ray (a Ray cluster)"),
+    address: str = typer.Option(None, "--address", envvar="RAY_ADDRESS", help="with --engine ray: the "
+                                "cluster, e.g. ray://HEAD:10001 or auto (default: a local cluster)"),
 ) -> None:
     """Put every face of every photo under LIBRARY into the gallery, unassigned (no person yet);
     then 'facebank cluster' groups them. Safe to interrupt and rerun: photos already in the
-    gallery are skipped, so a rerun finishes the job and a grown library adds only new photos."""
-    from facebank.cluster.scan import scan_library
+    gallery are skipped, so a rerun finishes the job and a grown library adds only new photos.
+    With --engine ray the work is spread over a Ray cluster (use a postgresql:// gallery then)."""
+    from facebank.cluster.scan import scan_library, scan_with_ray
 
+    if engine not in ("local", "ray"):
+        raise fail(f"unknown engine {engine!r}: use local or ray", 2)
     if not library.exists():
         raise fail(f"{library} does not exist", 2)
     fb = _bank(gallery, detector=detector, embedder=embedder, onnx_model=onnx_model, flip=flip,
                workers=workers, crop_fallback=crop_fallback)
     try:
-        report = scan_library(fb, library, progress=progress)
+        if engine == "ray":
+            from facebank.cli.scale import _quiet_ray
+
+            _quiet_ray()
+            fb.close()
+            report = scan_with_ray(str(library), fb.settings.gallery, fb.settings, address,
+                                   actors=workers or None, progress=progress)
+        else:
+            report = scan_library(fb, library, progress=progress)
     except KeyboardInterrupt as exc:
         echo_interrupted(getattr(exc, "report", None), fb.settings.gallery)
         raise typer.Exit(130) from None

@@ -16,6 +16,7 @@ from facebank.api import EnrollRun, FaceBank, Progress, _no_progress
 from facebank.folders import FolderWalk
 from facebank.gallery.base import FaceRecord, PhotoRecord
 from facebank.pipeline import PhotoFaces
+from facebank.settings import Settings
 from facebank.types import EnrollReport
 
 log = logging.getLogger(__name__)
@@ -78,3 +79,15 @@ def scan_library(bank: FaceBank, root: str | Path, progress: Progress = _no_prog
     items = ((UNLABELLED, path) for path in walk.photos())
     return bank.enroll_items(items, source=f"scan {root}", progress=progress, total=walk.count(),
                              walk=walk, run_type=ScanRun)
+
+
+def scan_with_ray(root: str | Path, gallery_url: str, settings: Settings | None = None,
+                  address: str | None = None, *, actors: int | None = None,
+                  progress: Progress = _no_progress) -> EnrollReport:
+    """``scan_library`` as a Ray Data job: the same path as ``enroll --engine ray``
+    (``facebank.scale.ray_enroll``), every photo under ``root`` (a folder every node sees, or an
+    ``s3://``/``gs://`` URI) into ``gallery_url`` (PostgreSQL for a cluster of machines)."""
+    from facebank.scale.ray_enroll import enroll_with_ray
+
+    return enroll_with_ray(root, gallery_url, settings, address, person=UNLABELLED, actors=actors,
+                           progress=progress, run_type=ScanRun)

@@ -149,8 +149,10 @@ class PhotoWorker:
 
 def enroll_with_ray(folder: str | Path, gallery_url: str, settings: Settings | None = None,
                     address: str | None = None, *, person: str | None = None, actors: int | None = None,
-                    batch_size: int = 4, progress: Progress = _no_progress) -> EnrollReport:
+                    batch_size: int = 4, progress: Progress = _no_progress,
+                    run_type: type | None = None) -> EnrollReport:
     """Enroll FOLDER (one sub-folder per person, or all of ``person``) into ``gallery_url`` with Ray.
+    ``run_type``: the ``EnrollRun`` subclass that makes the records (``facebank.cluster.scan``).
 
     ``address``: a Ray cluster (``"auto"``, ``"ray://head:10001"``); None = the cluster this
     process is already connected to, else ``RAY_ADDRESS``, else a new local one (shut down after).
@@ -176,14 +178,14 @@ def enroll_with_ray(folder: str | Path, gallery_url: str, settings: Settings | N
         started_here = True
     try:
         with FaceBank(settings=s) as bank:
-            return _enroll(bank, folder, person, actors, batch_size, progress)
+            return _enroll(bank, folder, person, actors, batch_size, progress, run_type)
     finally:
         if started_here:
             ray.shutdown()
 
 
 def _enroll(bank, folder: str | Path, person: str | None, actors: int | None, batch_size: int,
-            progress: Progress) -> EnrollReport:
+            progress: Progress, run_type: type | None = None) -> EnrollReport:
     import ray
     import ray.data
 
@@ -191,7 +193,7 @@ def _enroll(bank, folder: str | Path, person: str | None, actors: int | None, ba
 
     s = bank.settings
     rows: list[dict[str, str]] = []
-    with EnrollRun(bank, str(folder)) as run:
+    with (run_type or EnrollRun)(bank, str(folder)) as run:
         for name, path in list_photos(folder, person):
             valid = run.saw(name, path)
             if valid is not None:
