@@ -506,3 +506,15 @@ def test_names_that_differ_only_by_case_are_one_person(gallery: Gallery):
     assert [(p.name, p.photos) for p in gallery.people()] == [("ALICE", 2), ("Bob", 0)]
     gallery.remove_person("alice")
     assert [p.name for p in gallery.people()] == ["Bob"]
+
+
+def test_naming_and_merging_find_people_whatever_the_case(gallery: Gallery):
+    gallery.add_photos([photo("Ann", 0), photo("Bob", 0), scanned(1)], MODEL)
+    a, b = gallery.unassigned_faces().face_ids.tolist()
+    gallery.set_clusters({a: 1})
+    assert gallery.name_cluster(1, "ann") == 1  # joins Ann, no second person
+    gallery.move_face(b, "BOB")
+    assert {p.name: p.faces for p in gallery.people()} == {"Ann": 2, "Bob": 2}
+    assert gallery.merge_people("bob", "ANN") == 2
+    assert [(p.name, p.faces) for p in gallery.people()] == [("Ann", 4)]
+    assert len(gallery.photos_with(["aNN"])) == 3

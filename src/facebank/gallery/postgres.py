@@ -443,11 +443,12 @@ class PostgresGallery:
 
     # -- unassigned faces, clusters, naming --------------------------------------------------------
     def _existing_person(self, name: str, lock: bool = False) -> int:
-        row = self._db.execute("SELECT id FROM people WHERE name=%s" + (" FOR UPDATE" if lock else ""),
-                               (name,)).fetchone()
-        if row is None:
+        pid = self._person_id(name)
+        if pid is None:
             raise PersonNotFound(f"no person named {name!r}")
-        return int(row[0])
+        if lock:
+            self._db.execute("SELECT id FROM people WHERE id=%s FOR UPDATE", (pid,))
+        return int(pid)
 
     def unassigned_faces(self) -> FaceSet:
         """Every face without a person, with its embedding and last cluster (-1: none)."""
