@@ -24,7 +24,8 @@ from facebank.types import Detection, Face
 
 PHOTO_ERRORS = errors(401, 403, 413, 415, 422, 503)
 
-router = APIRouter(prefix="/v1", tags=["faces"], dependencies=[Depends(require_read)], responses=errors(422))
+router = APIRouter(prefix="/v1", tags=["faces"], dependencies=[Depends(require_read)],
+                   responses=errors(400, 422))
 
 ThresholdQuery = Query(None, ge=0.0, le=2.0,
                        description="largest L2 distance that still counts as a match (default: the server's)")

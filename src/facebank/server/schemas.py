@@ -22,7 +22,7 @@ class ErrorResponse(BaseModel):
 
 
 ERROR_TEXT = {
-    400: "the request body is not valid JSON (invalid_json)",
+    400: "the request body cannot be parsed: invalid JSON (invalid_json) or multipart data (bad_request)",
     401: "missing or invalid API key",
     403: "not allowed: the key's scope is too small, or a folder outside the server's enroll root",
     404: "not found",
