@@ -71,3 +71,13 @@ def test_copies_of_a_wrong_photo_do_not_vouch_for_each_other():
     assert len(folder.copies[len(photos) - 1]) == 4
     found = {f.path for f in IdentityCheck().run(folder) if f.kind == "mislabeled"}
     assert found == {f"p1/{100 + k}.jpg" for k in range(5)}
+
+
+def test_small_and_odd_folders_do_not_break_the_checks():
+    faces = _people(n_people=2, per_person=6)
+    lonely = _photo(500, "solo", faces[0][1] * -1)  # a person with one photo, like nobody else
+    one_person = [_photo(i, "p0", e) for i, (_, e) in enumerate(faces[:6])]
+    everyone = [_photo(i, p, e) for i, (p, e) in enumerate(faces)] + [lonely]
+    for photos in ([], [_photo(0, "p0", faces[0][1])], one_person, everyone):
+        found = list(IdentityCheck().run(prepare("/", photos, AuditConfig())))
+        assert found == []  # one photo of a person is nobody's outlier; no one else is wrong

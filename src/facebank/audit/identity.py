@@ -94,7 +94,7 @@ class IdentityCheck:
                               f"{own}'s", conf, own, suggestion=other)
                 continue
             near = own_near[r]
-            if near > c.outlier_distance:
+            if np.isfinite(near) and near > c.outlier_distance:  # a person's only photo: no yardstick
                 conf = round(min(1.0, 0.5 + (near - c.outlier_distance) / 0.4), 3)
                 yield Finding(p.path, "outlier",
                               f"like no other photo of {own}: the nearest is {near:.2f} away (over "
