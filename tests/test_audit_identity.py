@@ -81,3 +81,19 @@ def test_small_and_odd_folders_do_not_break_the_checks():
     for photos in ([], [_photo(0, "p0", faces[0][1])], one_person, everyone):
         found = list(IdentityCheck().run(prepare("/", photos, AuditConfig())))
         assert found == []  # one photo of a person is nobody's outlier; no one else is wrong
+
+
+def test_block_by_block_comparisons_give_the_same_answers_as_one_block():
+    from facebank.audit.run import _copies
+    from facebank.audit.vectors import neighbours
+
+    faces = _people(n_people=3, per_person=10)
+    photos = [_photo(i, p, e) for i, (p, e) in enumerate(faces)]
+    rng = np.random.default_rng(5)  # three copies, each a little off (no exact ties to order)
+    photos += [_photo(100 + k, "p1", _unit(faces[0][1] + 0.01 * rng.normal(size=128)), ph=777)
+               for k in range(3)]
+    folder = prepare("/", photos, AuditConfig())
+    assert _copies(folder, block=5) == _copies(folder, block=1000) == folder.copies and folder.copies
+    (idx_a, dist_a), (idx_b, dist_b) = neighbours(folder, 7, block=4), neighbours(folder, 7, block=1000)
+    np.testing.assert_array_equal(idx_a, idx_b)
+    np.testing.assert_allclose(dist_a, dist_b, atol=1e-5)  # float32 sums in another order

@@ -155,7 +155,7 @@ def _rejected_fallbacks(photos: list[PhotoFacts], main: list[int | None], same: 
     return out
 
 
-def _copies(folder: AuditFolder, block: int = 256) -> dict[int, set[int]]:
+def _copies(folder: AuditFolder, block: int = 64) -> dict[int, set[int]]:
     """Pairs of photos that are the same picture: the same bytes, or pHashes within
     ``dup_hash_bits``, thumbnails correlated at least ``dup_correlation`` and main faces within
     ``dup_distance`` (without a face in both: hashes within ``dup_hash_bits_no_face``). Hashes are

@@ -34,7 +34,7 @@ def popcount64(x: np.ndarray) -> np.ndarray:
     return _BYTE_BITS[x.view(np.uint8)].reshape(*x.shape, 8).sum(axis=-1, dtype=np.int64)
 
 
-def neighbours(folder: AuditFolder, k: int, block: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+def neighbours(folder: AuditFolder, k: int, block: int = 256) -> tuple[np.ndarray, np.ndarray]:
     """For every embedding row: the rows of its ``k`` nearest other rows (copies of the same photo
     left out: they are no independent evidence) and their L2 distances; -1 / inf where fewer."""
     e = folder.embeddings
