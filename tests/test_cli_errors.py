@@ -140,3 +140,8 @@ def test_version():
 
     res = runner.invoke(app, ["--version"])
     assert res.exit_code == 0 and res.output.strip() == f"facebank {__version__}"
+
+
+def test_enroll_of_a_missing_folder_or_engine_is_a_bad_argument(tmp_path, gallery):
+    refused("enroll", str(tmp_path / "nope"), "-g", gallery, match="does not exist")
+    refused("enroll", str(tmp_path), "-g", gallery, "--engine", "spark", match="unknown engine")

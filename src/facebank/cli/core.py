@@ -53,7 +53,9 @@ def enroll(
                           multi_face=multi_face, detector=detector, embedder=embedder,
                           onnx_model=onnx_model, flip=flip, crop_fallback=crop_fallback)
     if engine != "local":
-        raise fail(f"unknown engine {engine!r}: use local or ray")
+        raise fail(f"unknown engine {engine!r}: use local or ray", 2)
+    if not folder.exists():
+        raise fail(f"{folder} does not exist", 2)
     fb = _bank(gallery, multi_face=multi_face, detector=detector, embedder=embedder,
                onnx_model=onnx_model, flip=flip, workers=workers, crop_fallback=crop_fallback)
     try:
