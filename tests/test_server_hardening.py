@@ -363,6 +363,7 @@ def test_a_cancelled_job_stops_while_it_enrolls_and_while_it_lists_its_folder(tm
         assert r.status_code == 200
         job = wait_job(c, job_id, timeout=10)
         assert job["state"] == "cancelled"
+        assert job["run_id"] is not None and job["problems"] >= 1  # what it did before the cancel
         seen = job["processed"]
         time.sleep(1.5)
         assert c.get(f"/v1/jobs/{job_id}").json()["processed"] == seen < 200

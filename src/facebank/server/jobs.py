@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from facebank.api import FaceBank
+from facebank.api import EnrollRun, FaceBank
 from facebank.folders import FolderWalk
 from facebank.gallery.base import GalleryError, validate_name
 from facebank.server.errors import ApiError
@@ -211,6 +211,7 @@ class JobManager:
         job.state = "running"
         job.started_at = _now()
         t0 = time.perf_counter()
+        reports: list = []
         try:
             pool = self.ctx.pool(timeout=600)
             root = job.root
@@ -228,10 +229,17 @@ class JobManager:
                         raise JobCancelled()
                     yield result
 
+            class JobRun(EnrollRun):  # keeps the run's report also when the job is cancelled
+                def __exit__(self, *exc: object) -> None:
+                    super().__exit__(*exc)
+                    reports.append(self.report)
+
             report = bank.enroll_items(self._items(job, walk), source=str(root), progress=progress,
-                                       total=job.total, walk=walk)
+                                       total=job.total, walk=walk, run_type=JobRun)
         except JobCancelled:
             job.state = "cancelled"
+            if reports:  # what was enrolled before the cancel stays, and the job says so
+                self._record(job, reports[0], root)
             log.info("job %s cancelled after %d photos", job.id, job.seen)
         except ApiError as exc:
             job.state, job.error = "failed", exc.message
@@ -240,18 +248,22 @@ class JobManager:
             job.state, job.error = "failed", f"{type(exc).__name__} (details are in the server log)"
         else:
             job.state = "finished"
-            job.run_id = report.run_id
-            job.photos_enrolled = report.photos_enrolled
-            job.photos_skipped_known = report.photos_skipped_known
-            job.faces_added = report.faces_added
-            job.people = report.people
-            job.problems = len(report.problems)
-            job.problem_samples = [{"path": _relative(p, root), "reason": _scrub(r, root)}
-                                   for p, r in report.problems[:MAX_PROBLEM_SAMPLES]]
+            self._record(job, report, root)
             log.info("job %s finished in %.1f s: %d photos enrolled", job.id, time.perf_counter() - t0,
                      report.photos_enrolled)
         finally:
             job.finished_at = _now()
+
+    @staticmethod
+    def _record(job: Job, report, root: Path) -> None:
+        job.run_id = report.run_id
+        job.photos_enrolled = report.photos_enrolled
+        job.photos_skipped_known = report.photos_skipped_known
+        job.faces_added = report.faces_added
+        job.people = report.people
+        job.problems = len(report.problems)
+        job.problem_samples = [{"path": _relative(p, root), "reason": _scrub(r, root)}
+                               for p, r in report.problems[:MAX_PROBLEM_SAMPLES]]
 
     @staticmethod
     def _items(job: Job, walk: FolderWalk) -> Iterator[tuple[str, Path]]:
