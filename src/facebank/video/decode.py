@@ -1,0 +1,222 @@
+"""Video -> frames: PyAV (FFmpeg in the wheel) decodes a file, URL or camera one frame at a time.
+
+Frames are streamed, never collected: memory stays flat however long the video is. Every decoded
+frame is compared with the previous one for a cut (a hard change of shot) on a tiny colour
+thumbnail; only the sampled frames (``fps`` per second of video, or all) are converted to full RGB
+for the face pipeline. Times are seconds from the start of the video (``*_s``); ``index`` is the
+number of the frame in decoding order (0-based), not a timestamp.
+
+Hostile input: FFmpeg only gets the demuxers of plain video containers (no playlists, no
+concatenation lists, no image-sequence patterns that would make it open other files) and only the
+protocol of the source it was given (``file`` for files); a file that is empty, not a video, has
+no video stream, is damaged or ends before its declared length raises ``VideoError`` with a
+one-line reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+VIDEO_EXTENSIONS = frozenset({
+    ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".mts", ".m2ts", ".flv",
+    ".wmv", ".asf", ".3gp", ".3g2", ".ogv", ".y4m", ".h264", ".264", ".hevc",
+})
+# demuxers of plain containers (FFmpeg names; "mov" covers mp4/m4v/3gp). Deliberately absent:
+# hls, dash, concat, image2, tee, ... which read other files or URLs named inside the data.
+FILE_DEMUXERS = ("mov,matroska,webm,avi,mpeg,mpegts,mpegtsraw,flv,asf,ogg,h264,hevc,m4v,mjpeg,"
+                 "yuv4mpegpipe,wav,mp3,aac,flac")
+STREAM_PROTOCOLS = {"http": "http,tcp,tls", "https": "https,http,tcp,tls", "rtsp": "rtsp,rtp,udp,tcp",
+                    "rtsps": "rtsps,rtsp,rtp,udp,tcp,tls", "rtmp": "rtmp,tcp", "udp": "udp",
+                    "tcp": "tcp", "srt": "srt,udp"}
+STREAM_DEMUXERS = FILE_DEMUXERS + ",hls,rtsp,sdp,rtp"
+CUT_THRESHOLD = 0.3  # share of the colour histogram that moves between consecutive frames: a cut
+THUMB = (48, 27)  # thumbnail (width, height) for cut detection
+
+
+class VideoError(Exception):
+    """A video that cannot be read, with a one-line reason naming it."""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the container says: ``fps`` frames per second (0 when unknown), ``duration_s`` seconds
+    (None for live streams), ``frames`` the declared frame count (None when unknown)."""
+
+    source: str
+    width: int
+    height: int
+    fps: float
+    duration_s: float | None
+    frames: int | None
+    codec: str
+
+    @property
+    def live(self) -> bool:
+        return self.duration_s is None
+
+
+@dataclass(frozen=True, eq=False)
+class Frame:
+    """One sampled frame: RGB pixels (H, W, 3) uint8, ``time_s`` seconds from the start, ``index``
+    its number in decoding order; ``cut`` is True when the shot changed since the previous sampled
+    frame (so every face track must end)."""
+
+    index: int
+    time_s: float
+    rgb: np.ndarray
+    cut: bool
+
+
+def is_video_path(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in VIDEO_EXTENSIONS
+
+
+def is_stream_url(source: str) -> bool:
+    return "://" in source and source.split("://", 1)[0].lower() in STREAM_PROTOCOLS
+
+
+class VideoReader:
+    """An open video: ``info`` at once, then ``frames()`` streams the sampled frames once.
+
+    ``fps``: frames analysed per second of video (None = every frame). Use as a context manager.
+    """
+
+    def __init__(self, source: str | Path, fps: float | None = 2.0, max_pixels: int = 80_000_000,
+                 timeout_s: float = 15.0) -> None:
+        import av
+
+        if fps is not None and not fps > 0:
+            raise ValueError(f"fps must be > 0 (got {fps})")
+        self.fps = fps
+        src = str(source)
+        self.name = src
+        opts: dict[str, str] = {}
+        fmt = None
+        if is_stream_url(src):
+            opts = {"protocol_whitelist": STREAM_PROTOCOLS[src.split("://", 1)[0].lower()],
+                    "format_whitelist": STREAM_DEMUXERS}
+        elif src.startswith("/dev/video"):
+            fmt = "v4l2"
+        else:
+            path = Path(src)
+            if not path.is_file():
+                raise VideoError(f"{src}: no such file")
+            if path.stat().st_size == 0:
+                raise VideoError(f"{src}: the file is empty (0 bytes)")
+            opts = {"protocol_whitelist": "file", "format_whitelist": FILE_DEMUXERS}
+            src = os.fspath(path)
+        try:
+            self._container = av.open(src, format=fmt, container_options=opts, timeout=timeout_s,
+                                      metadata_errors="replace")
+        except av.error.FFmpegError as exc:
+            raise VideoError(f"{self.name}: not a readable video ({_reason(exc)})") from None
+        except OSError as exc:
+            raise VideoError(f"{self.name}: cannot open ({exc.strerror or exc})") from None
+        try:
+            streams = self._container.streams.video
+            if not streams:
+                raise VideoError(f"{self.name}: the file has no video stream")
+            self._stream = stream = streams[0]
+            stream.thread_type = "AUTO"
+            ctx = stream.codec_context
+            width, height = int(ctx.width or 0), int(ctx.height or 0)
+            if width <= 0 or height <= 0:
+                raise VideoError(f"{self.name}: the video stream has no picture size (damaged header)")
+            if width * height > max_pixels:
+                raise VideoError(f"{self.name}: frames of {width}x{height} pixels exceed the limit of "
+                                 f"{max_pixels} pixels")
+            rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+            duration = None
+            if stream.duration is not None and stream.time_base is not None:
+                duration = float(stream.duration * stream.time_base)
+            elif self._container.duration is not None:
+                duration = self._container.duration / 1_000_000
+            if fmt == "v4l2" or (is_stream_url(self.name) and not duration):
+                duration = None
+            self.info = VideoInfo(source=self.name, width=width, height=height,
+                                  fps=float(rate) if rate else 0.0, duration_s=duration,
+                                  frames=int(stream.frames) or None, codec=ctx.name or "")
+        except BaseException:
+            self._container.close()
+            raise
+
+    def __enter__(self) -> VideoReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._container.close()
+
+    def frames(self) -> Iterator[Frame]:
+        """The sampled frames in order; raises ``VideoError`` when the data is damaged."""
+        import av
+
+        step = None if self.fps is None else 1.0 / self.fps
+        next_t = 0.0
+        prev_hist: np.ndarray | None = None
+        cut_pending = False
+        last_t = 0.0
+        index = -1
+        t0: float | None = None
+        try:
+            for frame in self._container.decode(self._stream):
+                index += 1
+                t = _frame_time(frame, index, self.info.fps)
+                if t0 is None:
+                    t0 = t
+                t = max(0.0, t - t0)
+                last_t = t
+                hist = _histogram(frame)
+                if prev_hist is not None and histogram_change(prev_hist, hist) > CUT_THRESHOLD:
+                    cut_pending = True
+                prev_hist = hist
+                if step is not None and t + 1e-6 < next_t:
+                    continue
+                if step is not None:
+                    next_t = (int((t + 1e-6) / step) + 1) * step
+                rgb = frame.to_ndarray(format="rgb24")
+                yield Frame(index=index, time_s=t, rgb=rgb, cut=cut_pending)
+                cut_pending = False
+        except av.error.FFmpegError as exc:
+            raise VideoError(f"{self.name}: the video is damaged at {last_t:.1f} s ({_reason(exc)})") from None
+        if index < 0:
+            raise VideoError(f"{self.name}: no frame could be decoded (damaged or truncated video)")
+        declared = self.info.duration_s
+        frame_s = 1.0 / self.info.fps if self.info.fps else 0.0
+        if declared and last_t + frame_s < 0.9 * declared - 0.5:
+            raise VideoError(f"{self.name}: the video ends at {last_t:.1f} s of its declared "
+                             f"{declared:.1f} s (truncated or damaged)")
+
+
+def _frame_time(frame, index: int, fps: float) -> float:
+    if frame.pts is not None and frame.time_base is not None:
+        return float(frame.pts * frame.time_base)
+    return index / fps if fps else float(index)
+
+
+def _histogram(frame) -> np.ndarray:
+    """Normalised 3 x 16-bin colour histogram of a tiny thumbnail of the frame (sums to 3)."""
+    small = frame.reformat(width=THUMB[0], height=THUMB[1], format="rgb24").to_ndarray()
+    px = small.reshape(-1, 3) >> 4
+    counts = np.concatenate([np.bincount(px[:, c], minlength=16) for c in range(3)])
+    return counts.astype(np.float32) / float(len(px))
+
+
+def histogram_change(a: np.ndarray, b: np.ndarray) -> float:
+    """Share (0..1) of the pixels whose colour bin changed between two ``_histogram`` results."""
+    return float(np.abs(a - b).sum()) / 6.0
+
+
+def _reason(exc: Exception) -> str:
+    msg = getattr(exc, "strerror", None) or str(exc)
+    return str(msg).split(":")[0].strip() if msg else type(exc).__name__
