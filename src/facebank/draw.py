@@ -15,7 +15,7 @@ UNKNOWN = (230, 60, 50)
 
 
 @functools.lru_cache(maxsize=8)
-def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+def label_font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
     try:  # matplotlib ships DejaVu Sans: wide Unicode coverage, no system font needed
         import matplotlib
 
@@ -30,7 +30,7 @@ def annotate(rgb: np.ndarray, result: PhotoResult) -> Image.Image:
     draw = ImageDraw.Draw(im)
     side = max(im.size)
     width = max(2, side // 300)
-    font = _font(max(12, side // 40))
+    font = label_font(max(12, side // 40))
     for f in result.faces:
         x1, y1, x2, y2 = f.face.box.as_list()
         color = KNOWN if f.match.name else UNKNOWN

@@ -24,6 +24,7 @@ from facebank.cli.app import (
     open_bank,
     progress,
 )
+from facebank.cli.video import EveryFrameOpt, FpsOpt, ReportOpt, identify_video, is_video_run
 
 
 def _bank(gallery: str | None, must_exist: bool = False, **flags: object):
@@ -108,8 +109,15 @@ def identify(
     model: Path = typer.Option(None, "--model", help="a classifier trained with 'facebank train'"),
     detector: str = DetectorOpt, embedder: str = EmbedderOpt, onnx_model: str = OnnxOpt,
     flip: bool = FlipOpt, workers: int = WorkersOpt, crop_fallback: str = CropOpt,
+    fps: float = FpsOpt, every_frame: bool = EveryFrameOpt, report: Path = ReportOpt,
 ) -> None:
-    """Name every face in PHOTOS, or say 'unknown' (and why)."""
+    """Name every face in PHOTOS, or say 'unknown' (and why). Given a VIDEO (.mp4, .mkv, .mov, ...):
+    the faces are followed as tracks and each track is named (a timeline; --annotate OUT.mp4, --report)."""
+    if is_video_run(photos, fps, every_frame, report):
+        return identify_video(photos[0], gallery=gallery, threshold=threshold, as_json=as_json,
+                              annotate=annotate, report=report, fps=fps, every_frame=every_frame,
+                              model=model, detector=detector, embedder=embedder, onnx_model=onnx_model,
+                              flip=flip, crop_fallback=crop_fallback)
     if annotate is not None and annotate.exists() and not annotate.is_dir():
         raise fail(f"--annotate {annotate}: is a file; give a folder for the annotated copies", 2)
     settings = make_settings(gallery, threshold=threshold, detector=detector, embedder=embedder,

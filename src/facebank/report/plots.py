@@ -242,3 +242,46 @@ def bar_chart(values: Mapping[str, tuple[float, float]], ylabel: str, title: str
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     return _png(fig)
+
+
+def timeline(rows: Sequence[tuple[str, float, float, bool]], duration_s: float,
+             title: str = "Who is on screen when") -> bytes:
+    """One line per label, a bar per (label, start seconds, end seconds, known); unknown bars red."""
+    labels = sorted({r[0] for r in rows}, key=lambda s: (s.startswith("unknown"), s))
+    fig, ax = plt.subplots(figsize=(10, 0.45 * max(2, len(labels)) + 1.2))
+    min_w = max(duration_s, 1.0) / 400.0
+    for y, label in enumerate(labels):
+        spans = [(s, max(e - s, min_w)) for lab, s, e, _ in rows if lab == label]
+        known = any(k for lab, _, _, k in rows if lab == label)
+        ax.broken_barh(spans, (y - 0.35, 0.7), color=RIGHT if known else MISTAKE)
+    ax.set_yticks(range(len(labels)), labels=[lab[:30] for lab in labels])
+    ax.set_ylim(-0.6, len(labels) - 0.4)
+    ax.set_xlim(0, max(duration_s, 1e-3))
+    ax.invert_yaxis()
+    ax.set_xlabel("seconds of video")
+    ax.set_title(title)
+    ax.grid(axis="x", alpha=0.3)
+    return _png(fig)
+
+
+def image_grid(items: Sequence[tuple[np.ndarray, str, bool]], columns: int = 8,
+               title: str = "") -> bytes:
+    """RGB arrays with captions in a grid; items flagged False get a red caption and border."""
+    n = max(1, len(items))
+    cols = min(columns, n)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.6, rows * 2.0), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, (rgb, caption, ok) in zip(axes.ravel(), items, strict=False):
+        ax.imshow(rgb)
+        ax.axis("on")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        color = RIGHT if ok else MISTAKE
+        ax.set_title(caption, fontsize=7, color=color)
+        for spine in ax.spines.values():
+            spine.set_edgecolor(color)
+    if title:
+        fig.suptitle(title)
+    return _png(fig)

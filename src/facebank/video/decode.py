@@ -188,7 +188,8 @@ class VideoReader:
                 yield Frame(index=index, time_s=t, rgb=rgb, cut=cut_pending)
                 cut_pending = False
         except av.error.FFmpegError as exc:
-            raise VideoError(f"{self.name}: the video is damaged at {last_t:.1f} s ({_reason(exc)})") from None
+            raise VideoError(f"{self.name}: the video is damaged at {last_t:.1f} s "
+                             f"({_reason(exc)})") from None
         if index < 0:
             raise VideoError(f"{self.name}: no frame could be decoded (damaged or truncated video)")
         declared = self.info.duration_s
