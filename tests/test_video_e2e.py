@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from functools import partial
+from pathlib import Path
 
 import pytest
 
@@ -185,3 +186,31 @@ def test_watch_of_an_unreachable_url_is_a_clear_error(celeb_gallery):
     res = run_cli("watch", "http://127.0.0.1:9/none.mp4", "-g", str(celeb_gallery))
     assert res.returncode == 1 and res.stderr.strip().startswith("error: ")
     assert "Traceback" not in res.stderr
+
+
+def test_keep_unknown_stores_one_face_per_unknown_track_as_unassigned(reel, celeb_gallery, tmp_path):
+    import hashlib
+
+    from facebank.video.keep import keep_unknown
+
+    gallery = tmp_path / "g.db"
+    gallery.write_bytes(celeb_gallery.read_bytes())
+    short = make_video(tmp_path / "short.mp4", reel.shots[:5])  # each of the five people once
+    with FaceBank(gallery) as fb:
+        fb.remove_person("madonna")
+        fb.remove_person("elton_john")
+        res = analyze_video(fb, short.path, fps=2.0)
+        unknown = [t for t in res.tracks if t.name is None and t.frames >= 2]
+        assert {short.appearance_of(t.times_s[0], t.boxes[0]).person for t in unknown} >= {
+            "madonna", "elton_john"}
+        added = keep_unknown(fb, res, folder=tmp_path / "faces")
+        assert added == len(unknown)
+        assert keep_unknown(fb, res, folder=tmp_path / "faces") == 0  # kept once
+        faces = fb.gallery.faces(unassigned=True)
+        assert len(faces) == added and all(f.person is None for f in faces)
+        for f in faces:
+            data = Path(f.path).read_bytes()
+            assert hashlib.sha256(data).hexdigest() == f.sha256
+        assert {p.name for p in fb.people()} == {"ben_afflek", "jerry_seinfeld", "mindy_kaling"}
+        again = analyze_video(fb, short.path, fps=2.0)  # unassigned faces never name anyone
+        assert not {t.name for t in again.tracks} & {"madonna", "elton_john"}

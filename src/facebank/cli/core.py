@@ -24,7 +24,14 @@ from facebank.cli.app import (
     open_bank,
     progress,
 )
-from facebank.cli.video import EveryFrameOpt, FpsOpt, ReportOpt, identify_video, is_video_run
+from facebank.cli.video import (
+    EveryFrameOpt,
+    FpsOpt,
+    KeepUnknownOpt,
+    ReportOpt,
+    identify_video,
+    is_video_run,
+)
 
 
 def _bank(gallery: str | None, must_exist: bool = False, **flags: object):
@@ -105,19 +112,21 @@ def identify(
     threshold: float = typer.Option(None, "--threshold", "-t",
                                     help="max L2 distance (unit embeddings) for a match"),
     as_json: bool = typer.Option(False, "--json", help="one JSON object per photo per line"),
-    annotate: Path = typer.Option(None, "--annotate", help="write copies with boxes and names here"),
+    annotate: Path = typer.Option(None, "--annotate", help="write copies with boxes and names here "
+                                  "(a folder; for a video: OUT.mp4)"),
     model: Path = typer.Option(None, "--model", help="a classifier trained with 'facebank train'"),
     detector: str = DetectorOpt, embedder: str = EmbedderOpt, onnx_model: str = OnnxOpt,
     flip: bool = FlipOpt, workers: int = WorkersOpt, crop_fallback: str = CropOpt,
     fps: float = FpsOpt, every_frame: bool = EveryFrameOpt, report: Path = ReportOpt,
+    keep_unknown: bool = KeepUnknownOpt,
 ) -> None:
     """Name every face in PHOTOS, or say 'unknown' (and why). Given a VIDEO (.mp4, .mkv, .mov, ...):
     the faces are followed as tracks and each track is named (a timeline; --annotate OUT.mp4, --report)."""
-    if is_video_run(photos, fps, every_frame, report):
+    if is_video_run(photos, fps, every_frame, report, keep_unknown):
         return identify_video(photos[0], gallery=gallery, threshold=threshold, as_json=as_json,
                               annotate=annotate, report=report, fps=fps, every_frame=every_frame,
                               model=model, detector=detector, embedder=embedder, onnx_model=onnx_model,
-                              flip=flip, crop_fallback=crop_fallback)
+                              flip=flip, crop_fallback=crop_fallback, keep_unknown=keep_unknown)
     if annotate is not None and annotate.exists() and not annotate.is_dir():
         raise fail(f"--annotate {annotate}: is a file; give a folder for the annotated copies", 2)
     settings = make_settings(gallery, threshold=threshold, detector=detector, embedder=embedder,

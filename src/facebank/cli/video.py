@@ -24,16 +24,20 @@ from facebank.cli.app import (
 FpsOpt = typer.Option(None, "--fps", help="videos: frames analysed per second of video (default 2)")
 EveryFrameOpt = typer.Option(False, "--every-frame", help="videos: analyse every frame (slower)")
 ReportOpt = typer.Option(None, "--report", help="videos: write an HTML timeline with a face per track here")
+KeepUnknownOpt = typer.Option(False, "--keep-unknown", help="videos: store a face of each unknown person's "
+                              "track in the gallery, unassigned, to cluster and name later")
 
 
-def is_video_run(paths: list[Path], fps: float | None, every_frame: bool, report: Path | None) -> bool:
+def is_video_run(paths: list[Path], fps: float | None, every_frame: bool, report: Path | None,
+                 keep_unknown: bool = False) -> bool:
     """True when ``identify`` was given a video; exit 2 on video flags without one or a mix."""
     from facebank.video import is_video_path
 
     videos = [p for p in paths if is_video_path(p)]
     if not videos:
-        if fps is not None or every_frame or report is not None:
-            raise fail("--fps, --every-frame and --report apply to videos (.mp4, .mkv, .mov, ...)", 2)
+        if fps is not None or every_frame or report is not None or keep_unknown:
+            raise fail("--fps, --every-frame, --report and --keep-unknown apply to videos "
+                       "(.mp4, .mkv, .mov, ...)", 2)
         return False
     if len(paths) != 1:
         raise fail("identify takes one video at a time, or photos only", 2)
@@ -60,7 +64,7 @@ def _bank(gallery: str | None, **flags: object):
 
 def identify_video(path: Path, *, gallery: str | None, threshold: float | None, as_json: bool,
                    annotate: Path | None, report: Path | None, fps: float | None, every_frame: bool,
-                   model: Path | None = None, **flags: object) -> None:
+                   model: Path | None = None, keep_unknown: bool = False, **flags: object) -> None:
     """``facebank identify VIDEO``: one JSON object per track with --json, else a short timeline."""
     from facebank.video import VideoError, analyze_video
 
@@ -81,6 +85,11 @@ def identify_video(path: Path, *, gallery: str | None, threshold: float | None, 
     else:
         typer.echo(result.timeline())
     try:
+        if keep_unknown:
+            from facebank.video.keep import keep_unknown as keep
+
+            n = keep(fb, result)
+            typer.echo(f"{n} unknown face(s) kept in {fb.settings.gallery} as unassigned faces", err=True)
         if report is not None:
             from facebank.video.report import video_report
 

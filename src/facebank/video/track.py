@@ -42,7 +42,8 @@ class Track:
     ``start_s``/``end_s``: seconds of video of its first and last sighting; ``frames``: sampled
     frames it was seen in; ``box``: its largest face (pixels); ``times_s`` (n,) and ``boxes``
     (n, 4: x1, y1, x2, y2) every sighting; ``embeddings`` (k <= 64, d) unit vectors spread over its
-    life; ``thumbnail`` an RGB crop of the largest face; ``match`` the name given from all its
+    life; ``thumbnail`` an RGB crop of the largest face (``thumbnail_box``: the face in the crop's
+    pixels; ``detector``/``detector_score``: its detection); ``match`` the name given from all its
     embeddings (None before naming).
     """
 
@@ -55,6 +56,9 @@ class Track:
     boxes: np.ndarray = dataclasses.field(repr=False)
     embeddings: np.ndarray = dataclasses.field(repr=False)
     thumbnail: np.ndarray | None = dataclasses.field(default=None, repr=False)
+    thumbnail_box: Box | None = None
+    detector: str = ""
+    detector_score: float = 0.0
     match: Match | None = None
 
     @property
@@ -91,6 +95,9 @@ class _Active:
         self.seen = 0
         self.best: Box = face.box
         self.thumb: np.ndarray | None = None
+        self.thumb_box: Box | None = None
+        self.score = face.detector_score
+        self.detector = face.detector
         self.recent: np.ndarray = face.embedding.astype(np.float32)
         self.add(t, face, rgb)
 
@@ -116,14 +123,16 @@ class _Active:
         self.recent = (r / max(float(np.linalg.norm(r)), 1e-12)).astype(np.float32)
         if self.thumb is None or b.area > self.best.area:
             self.best = b
-            self.thumb = face_thumbnail(rgb, b)
+            self.score = face.detector_score
+            self.thumb, self.thumb_box = face_thumbnail(rgb, b)
 
     def freeze(self) -> Track:
         return Track(
             id=self.id, start_s=self.times[0], end_s=self.times[-1], frames=len(self.times),
             box=self.best, times_s=np.asarray(self.times, np.float64),
             boxes=np.asarray(self.boxes, np.float32), embeddings=np.stack(self.embeddings),
-            thumbnail=self.thumb,
+            thumbnail=self.thumb, thumbnail_box=self.thumb_box, detector=self.detector,
+            detector_score=self.score,
         )
 
 
@@ -201,8 +210,9 @@ class Tracker:
         return {int(i): self.active[int(j)] for i, j in zip(rows, cols, strict=True) if cost[i, j] < UNLINKED}
 
 
-def face_thumbnail(rgb: np.ndarray, box: Box, side: int = THUMB_SIDE) -> np.ndarray:
-    """An RGB crop of the face with a margin of a quarter of its size, longer side ``side``."""
+def face_thumbnail(rgb: np.ndarray, box: Box, side: int = THUMB_SIDE) -> tuple[np.ndarray, Box]:
+    """An RGB crop of the face with a margin of a quarter of its size, longer side at most
+    ``side``, and the face's box in the crop's pixels."""
     from PIL import Image
 
     h, w = rgb.shape[:2]
@@ -210,7 +220,9 @@ def face_thumbnail(rgb: np.ndarray, box: Box, side: int = THUMB_SIDE) -> np.ndar
     x1, y1 = max(0, int(box.x1 - m)), max(0, int(box.y1 - m))
     x2, y2 = min(w, int(box.x2 + m)), min(h, int(box.y2 + m))
     if x2 <= x1 or y2 <= y1:
-        return np.zeros((1, 1, 3), np.uint8)
+        return np.zeros((1, 1, 3), np.uint8), Box(0, 0, 1, 1)
     im = Image.fromarray(rgb[y1:y2, x1:x2])
     im.thumbnail((side, side))
-    return np.asarray(im)
+    f = im.width / (x2 - x1)
+    inner = Box((box.x1 - x1) * f, (box.y1 - y1) * f, (box.x2 - x1) * f, (box.y2 - y1) * f)
+    return np.asarray(im), inner.clipped(im.width, im.height)
