@@ -7,6 +7,7 @@ Routes (all JSON, versioned under /v1; OpenAPI at /openapi.json, docs at /docs, 
   GET  /v1/people[/{name}[/photos]]                read key, or none with --open-reads
   GET  /v1/people/{name}/photos/{sha}/image|face, GET /v1/jobs[/{id}]   read key, always
   POST/PATCH/DELETE /v1/people..., POST/DELETE /v1/jobs...               write key
+  POST /v1/videos (write key), GET /v1/videos/{id} (read key)   video jobs: who appears when
   GET/POST/DELETE /v1/keys...                                             admin key
 """
 
@@ -22,7 +23,14 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from facebank import __version__
-from facebank.server import routes_faces, routes_jobs, routes_keys, routes_people, routes_service
+from facebank.server import (
+    routes_faces,
+    routes_jobs,
+    routes_keys,
+    routes_people,
+    routes_service,
+    routes_videos,
+)
 from facebank.server.context import ServerConfig, ServerContext
 from facebank.server.errors import BodyLimitMiddleware, CatchAllMiddleware, install_error_handlers
 
@@ -63,7 +71,7 @@ def create_app(config: ServerConfig) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, limit=config.max_upload_bytes)
     app.add_middleware(CatchAllMiddleware)  # added last = outermost of ours
-    for module in (routes_service, routes_faces, routes_people, routes_jobs, routes_keys):
+    for module in (routes_service, routes_faces, routes_people, routes_jobs, routes_keys, routes_videos):
         app.include_router(module.router)
     app.include_router(routes_service.web)
     _document_unparseable_bodies(app)

@@ -155,6 +155,7 @@ class ServerContext:
     def __init__(self, config: ServerConfig) -> None:
         from facebank.server.files import PhotoStore
         from facebank.server.jobs import JobManager
+        from facebank.server.video_jobs import VideoJobManager
 
         self.config = config
         # one process-local worker for request work: enrollment of uploads must not spawn processes
@@ -170,6 +171,7 @@ class ServerContext:
         self.budget = PixelBudget(config.pixel_budget or config.pixel_limit)
         limit_malloc_arenas()  # before the request threads make their own
         self.jobs = JobManager(self, enroll_root=config.enroll_root, workers=config.job_workers)
+        self.video_jobs = VideoJobManager(self)
         self._pool: PipelinePool | None = None
         self.load_error: str | None = None
         self._loaded = threading.Event()
@@ -240,6 +242,7 @@ class ServerContext:
 
     def close(self) -> None:
         self.jobs.close(timeout=5.0)
+        self.video_jobs.close(timeout=5.0)
         self._loader.join(timeout=5.0)  # a daemon thread: a server stopped while loading does not wait
         for closer in (self.keys.close, self.photos.close, self.bank.close):
             try:

@@ -85,10 +85,11 @@ class VideoWatcher:
     """Follows the faces of one source and yields ``TrackEvent``s; ``stop()`` ends open tracks."""
 
     def __init__(self, bank: FaceBank, source: str | Path, fps: float | None = DEFAULT_FPS,
-                 tracker: TrackerSettings | None = None, threshold: float | None = None) -> None:
+                 tracker: TrackerSettings | None = None, threshold: float | None = None,
+                 name: str | None = None) -> None:
         self.bank = bank
         self.threshold = threshold
-        self.reader = VideoReader(source, fps=fps, max_pixels=bank.settings.max_pixels)
+        self.reader = VideoReader(source, fps=fps, max_pixels=bank.settings.max_pixels, name=name)
         info = self.reader.info
         step = 1.0 / fps if fps else 1.0 / (info.fps or 25.0)
         self.tracker = Tracker(step, tracker)
@@ -135,10 +136,11 @@ class VideoWatcher:
 
 def analyze_video(bank: FaceBank, source: str | Path, fps: float | None = DEFAULT_FPS,
                   tracker: TrackerSettings | None = None, threshold: float | None = None,
-                  progress: Progress = _no_progress) -> VideoResult:
-    """Every face track of a video file with its name (None = unknown), ordered by start time."""
+                  progress: Progress = _no_progress, name: str | None = None) -> VideoResult:
+    """Every face track of a video file with its name (None = unknown), ordered by start time;
+    ``name`` is what messages call the video (default: ``source``)."""
     t0 = time.perf_counter()
-    watcher = VideoWatcher(bank, source, fps, tracker, threshold)
+    watcher = VideoWatcher(bank, source, fps, tracker, threshold, name)
     ended: list[Track] = []
     try:
         for ev in watcher.events(progress):

@@ -44,7 +44,10 @@ class OnScreen:
                 for tr in self.active]
 
 
-def annotate_video(result: VideoResult, out: str | Path, progress: Progress = _no_progress) -> Path:
+def annotate_video(result: VideoResult, out: str | Path, progress: Progress = _no_progress,
+                   source: str | Path | None = None) -> Path:
+    """Write ``out`` (MP4, H.264): the video of ``result`` (read again from ``source``, default the
+    result's own source) with every track's box and name."""
     import av
 
     out = Path(out)
@@ -58,7 +61,7 @@ def annotate_video(result: VideoResult, out: str | Path, progress: Progress = _n
     fd, tmp = tempfile.mkstemp(suffix=out.suffix or ".mp4", dir=out.parent, prefix=".annotate-")
     os.close(fd)
     try:
-        with VideoReader(info.source, fps=None) as reader, av.open(tmp, "w", format="mp4") as dst:
+        with VideoReader(source or info.source, fps=None) as reader, av.open(tmp, "w", format="mp4") as dst:
             stream = dst.add_stream("libx264", rate=rate, options={"preset": "veryfast", "crf": "23"})
             stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
             on_screen = OnScreen(result.tracks, step)

@@ -86,18 +86,19 @@ def is_stream_url(source: str) -> bool:
 class VideoReader:
     """An open video: ``info`` at once, then ``frames()`` streams the sampled frames once.
 
-    ``fps``: frames analysed per second of video (None = every frame). Use as a context manager.
+    ``fps``: frames analysed per second of video (None = every frame); ``name``: how messages and
+    ``info.source`` call it (default: the source itself). Use as a context manager.
     """
 
     def __init__(self, source: str | Path, fps: float | None = 2.0, max_pixels: int = 80_000_000,
-                 timeout_s: float = 15.0) -> None:
+                 timeout_s: float = 15.0, name: str | None = None) -> None:
         import av
 
         if fps is not None and not fps > 0:
             raise ValueError(f"fps must be > 0 (got {fps})")
         self.fps = fps
         src = str(source)
-        self.name = src
+        self.name = name or src
         opts: dict[str, str] = {}
         fmt = None
         if is_stream_url(src):
@@ -108,9 +109,9 @@ class VideoReader:
         else:
             path = Path(src)
             if not path.is_file():
-                raise VideoError(f"{src}: no such file")
+                raise VideoError(f"{self.name}: no such file")
             if path.stat().st_size == 0:
-                raise VideoError(f"{src}: the file is empty (0 bytes)")
+                raise VideoError(f"{self.name}: the file is empty (0 bytes)")
             opts = {"protocol_whitelist": "file", "format_whitelist": FILE_DEMUXERS}
             src = os.fspath(path)
         try:
