@@ -188,6 +188,8 @@ class VideoReader:
                 rgb = frame.to_ndarray(format="rgb24")
                 yield Frame(index=index, time_s=t, rgb=rgb, cut=cut_pending)
                 cut_pending = False
+        except av.error.ExitError:  # FFmpeg stopped on a pending Ctrl-C
+            raise KeyboardInterrupt from None
         except av.error.FFmpegError as exc:
             raise VideoError(f"{self.name}: the video is damaged at {last_t:.1f} s "
                              f"({_reason(exc)})") from None
