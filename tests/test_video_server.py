@@ -39,7 +39,7 @@ def client(server):
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory, faces_dir):
     shots = standard_shots(faces_dir / "5celeb" / "val", seconds=2.0)[:3]
-    return make_video(tmp_path_factory.mktemp("clip") / "clip.mp4", shots, width=640, height=360)
+    return make_video(tmp_path_factory.mktemp("clip") / "clip.mp4", shots)
 
 
 def test_an_uploaded_video_becomes_a_job_with_progress_and_named_tracks(client, clip):
@@ -47,7 +47,7 @@ def test_an_uploaded_video_becomes_a_job_with_progress_and_named_tracks(client, 
     assert r.status_code == 202, r.text
     job = r.json()
     assert job["state"] in ("queued", "running") and job["filename"] == "clip.mp4"
-    assert (job["width"], job["height"]) == (640, 360) and job["frames_expected"] >= 12
+    assert (job["width"], job["height"]) == (1280, 720) and job["frames_expected"] >= 12
     seen = []
     deadline = time.monotonic() + 600
     while job["state"] in ("queued", "running") and time.monotonic() < deadline:
