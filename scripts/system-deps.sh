@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Debian packages the tests need (Chromium + ChromeDriver for the web page's browser tests).
+# Debian packages the tests need (Chromium + ChromeDriver for the web page's browser tests; curl for
+# the README's server steps, run as written).
 # Installs only what is missing; needs root (or sudo) the first time.
 set -euo pipefail
 need=()
-for pkg in chromium chromium-driver; do
+for pkg in chromium chromium-driver curl; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 [ ${#need[@]} -eq 0 ] && exit 0
