@@ -31,13 +31,17 @@ def test_blur_ratio_grows_with_blur_and_is_one_on_a_flat_image():
     assert blur_ratio(np.full((100, 100), 128, np.uint8)) == 1.0
 
 
-def test_chip_brightness_tells_dark_from_bright():
-    chip = _texture()
-    _, normal = chip_measures(chip)
-    _, dark = chip_measures((chip * 0.15).astype(np.uint8))
-    _, bright = chip_measures(np.clip(chip.astype(int) + 200, 0, 255).astype(np.uint8))
+def test_exposure_is_judged_by_highlights_and_shadows_not_by_skin_tone():
     cfg = AuditConfig()
-    assert dark < cfg.dark_luma < normal < cfg.bright_luma < bright
+    lit = np.clip(_texture().astype(int), 0, 255).astype(np.uint8)
+    dark_skin = (lit * 0.45 + 10).astype(np.uint8)  # a darker face in good light: highlights ~125
+    under = (lit * 0.25).astype(np.uint8)              # the same face a bit over 2 stops under
+    over = np.clip(lit.astype(int) // 3 + 180, 0, 255).astype(np.uint8)  # washed out
+    for chip, dark, bright in ((lit, False, False), (dark_skin, False, False), (under, True, False),
+                               (over, False, True)):
+        _, mean, low, high = chip_measures(chip)
+        assert low <= mean <= high
+        assert (high < cfg.dark_luma) == dark and (low > cfg.bright_luma) == bright
 
 
 def _mtcnn_landmarks(cx: float, cy: float, side: float, nose_shift: float = 0.0) -> Landmarks:
@@ -66,16 +70,17 @@ def test_face_square_outside_the_photo():
     assert 0.4 < outside_fraction(half_out, 200, 200) < 0.6
 
 
-def _face(side=120.0, sharpness=0.3, luma=140.0, yaw=0.0, outside=0.0, fallback=False) -> FaceFacts:
+def _face(side=120.0, sharpness=0.3, low=40.0, high=200.0, yaw=0.0, outside=0.0, fallback=False) -> FaceFacts:
     return FaceFacts(Box(10, 10, 10 + side, 10 + side), None, 0.99, np.zeros(128, np.float32),
-                     fallback, sharpness, luma, yaw, outside)
+                     fallback, sharpness, (low + high) / 2, yaw, outside, low, high)
 
 
 def test_quality_check_reports_each_kind_once_and_nothing_for_a_good_face():
     faces = {
         "good.jpg": _face(), "small.jpg": _face(side=30), "blurry.jpg": _face(sharpness=0.9),
-        "dark.jpg": _face(luma=20), "bright.jpg": _face(luma=250), "profile.jpg": _face(yaw=-70),
-        "cut.jpg": _face(outside=0.4), "crop.jpg": _face(luma=5, fallback=True),
+        "dark.jpg": _face(low=5, high=60), "bright.jpg": _face(low=200, high=255),
+        "profile.jpg": _face(yaw=-70), "cut.jpg": _face(outside=0.4),
+        "crop.jpg": _face(low=0, high=5, fallback=True),
     }
     photos = [PhotoFacts(p, "alice", "x", 300, 300, 0, (f,)) for p, f in faces.items()]
     folder = AuditFolder("/", photos, AuditConfig(), main=[0] * len(photos))

@@ -68,8 +68,11 @@ class AuditConfig:
     small_face_px: int = 50           # the 150 px chip (face = 100 px of it) is upsampled > 2x below this
     blur_threshold: float = 0.59      # re-blur ratio (Crete et al. 2007) of the chip: the equal-error
     #   point between faces as they are and blurred by 2 px, on 5celeb + LFW (calibrate_audit_blur.py)
-    dark_luma: float = 60.0           # mean face luma: about 2.5 stops under a typical face (~150)
-    bright_luma: float = 220.0        # about 1.3 stops over: skin washes out
+    # exposure from the face's own highlights and shadows, not its mean (which is skin tone as much
+    # as light): dark = even its brightest 5 % (forehead, nose) under 90, below middle grey (118);
+    # bright = even its darkest 5 % (eyes, brows, nostrils) over 170, a stop above middle grey
+    dark_luma: float = 90.0
+    bright_luma: float = 170.0
     profile_yaw_deg: float = 45.0     # beyond half-way to a full profile
     cut_fraction: float = 0.10        # more than a tenth of the face square outside the photo
     # identity (leave-one-out against the other photos of the folder)
@@ -91,6 +94,8 @@ class FaceFacts:
     luma: float = 0.0             # mean luma of the face, 0-255
     yaw_deg: float | None = None  # estimated from the landmarks; None without them
     outside: float = 0.0          # fraction of the face square outside the photo
+    luma_low: float = 0.0         # its 5th percentile (the shadows of the face)
+    luma_high: float = 255.0      # its 95th percentile (the highlights of the face)
 
     @property
     def side(self) -> float:

@@ -28,7 +28,7 @@ from facebank.types import Box, Landmarks
 
 log = logging.getLogger(__name__)
 
-FACTS_VERSION = 2  # bumped when what is measured changes: cached facts are then recomputed
+FACTS_VERSION = 3  # bumped when what is measured changes: cached facts are then recomputed
 
 Progress = Callable[..., Iterable]
 
@@ -88,11 +88,12 @@ def analyse(pipe, path: str, person: str) -> PhotoFacts:
             vecs = pipe.embedder.embed(chips)
             padding = pipe.embedder.chip.padding
             for d, lm, chip, v in zip(dets, lms, chips, vecs, strict=True):
-                blur, bright = chip_measures(chip, padding)
+                blur, bright, low, high = chip_measures(chip, padding)
                 faces.append(FaceFacts(
                     box=d.box, landmarks=lm, detector_score=float(d.score),
                     embedding=np.asarray(v, np.float32), fallback=d.fallback, sharpness=blur,
                     luma=bright, yaw_deg=yaw_degrees(lm), outside=outside_fraction(lm, w, h),
+                    luma_low=low, luma_high=high,
                 ))
     except Exception as exc:  # one odd photo must not end an audit
         log.exception("auditing %s failed", path)
@@ -112,7 +113,8 @@ def _encode(p: PhotoFacts) -> tuple[str, bytes]:
             "landmarks": None if f.landmarks is None else [list(pt) for pt in f.landmarks.points],
             "scheme": None if f.landmarks is None else f.landmarks.scheme,
             "score": f.detector_score, "fallback": f.fallback, "sharpness": f.sharpness,
-            "luma": f.luma, "yaw": f.yaw_deg, "outside": f.outside,
+            "luma": f.luma, "luma_low": f.luma_low, "luma_high": f.luma_high, "yaw": f.yaw_deg,
+            "outside": f.outside,
         } for f in p.faces],
     }
     blob = b"".join(np.asarray(f.embedding, np.float32).tobytes() for f in p.faces)
@@ -128,7 +130,7 @@ def _decode(path: str, person: str, sha: str, meta_text: str, blob: bytes) -> Ph
         lm = None if f["landmarks"] is None else Landmarks(tuple(tuple(pt) for pt in f["landmarks"]),
                                                            f["scheme"])
         faces.append(FaceFacts(Box(*f["box"]), lm, f["score"], v.copy(), f["fallback"], f["sharpness"],
-                               f["luma"], f["yaw"], f["outside"]))
+                               f["luma"], f["yaw"], f["outside"], f["luma_low"], f["luma_high"]))
     ph = meta["phash"]
     thumb = meta.get("thumb")
     return PhotoFacts(path, person, sha, meta["width"], meta["height"],

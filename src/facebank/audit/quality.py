@@ -110,10 +110,12 @@ def luma(rgb: np.ndarray) -> np.ndarray:
     return rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
 
 
-def chip_measures(chip: np.ndarray, padding: float = 0.25) -> tuple[float, float]:
-    """(blur ratio, mean luma 0-255) of the face proper of an aligned RGB chip."""
+def chip_measures(chip: np.ndarray, padding: float = 0.25) -> tuple[float, float, float, float]:
+    """(blur ratio, mean luma, 5th and 95th percentile of luma; 0-255) of the face proper of an
+    aligned RGB chip."""
     face = luma(face_region(chip, padding).astype(np.float64))
-    return blur_ratio(face), float(face.mean())
+    low, high = np.percentile(face, [5, 95])
+    return blur_ratio(face), float(face.mean()), float(low), float(high)
 
 
 def _conf(value: float, threshold: float, span: float) -> float:
@@ -143,12 +145,14 @@ class QualityCheck:
             yield Finding(path, "blurry", f"the face is blurred (blur {f.sharpness:.2f} of 1, "
                           f"above {c.blur_threshold:.2f})",
                           _conf(f.sharpness, c.blur_threshold, 0.25), person)
-        if f.luma < c.dark_luma:
-            yield Finding(path, "dark", f"the face is dark (mean brightness {f.luma:.0f} of 255, "
-                          f"under {c.dark_luma:.0f})", _conf(c.dark_luma - f.luma, 0, 40), person)
-        if f.luma > c.bright_luma:
-            yield Finding(path, "bright", f"the face is washed out (mean brightness {f.luma:.0f} of 255, "
-                          f"over {c.bright_luma:.0f})", _conf(f.luma - c.bright_luma, 0, 25), person)
+        if f.luma_high < c.dark_luma:
+            yield Finding(path, "dark", f"the face is under-exposed (even its brightest parts are "
+                          f"{f.luma_high:.0f} of 255, under {c.dark_luma:.0f})",
+                          _conf(c.dark_luma - f.luma_high, 0, 40), person)
+        if f.luma_low > c.bright_luma:
+            yield Finding(path, "bright", f"the face is washed out (even its darkest parts are "
+                          f"{f.luma_low:.0f} of 255, over {c.bright_luma:.0f})",
+                          _conf(f.luma_low - c.bright_luma, 0, 40), person)
         if f.yaw_deg is not None and abs(f.yaw_deg) > c.profile_yaw_deg:
             side = "left" if f.yaw_deg < 0 else "right"
             yield Finding(path, "profile", f"the head is turned about {abs(f.yaw_deg):.0f} degrees "
