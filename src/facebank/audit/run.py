@@ -137,19 +137,20 @@ def _main_faces(photos: list[PhotoFacts]) -> list[int | None]:
 
 def _rejected_fallbacks(photos: list[PhotoFacts], main: list[int | None], same: float) -> dict[int, float]:
     """Photos where no detector found a face and the whole photo, taken as a face crop, is farther
-    than ``same`` from every detected face of its person."""
-    by_person: dict[str, list[np.ndarray]] = {}
-    for p, k in zip(photos, main, strict=True):
-        if k is not None and not p.faces[k].fallback:
-            by_person.setdefault(p.person, []).append(p.faces[k].embedding)
-    stacked = {k: np.stack(v) for k, v in by_person.items()}
+    than ``same`` from every other photo of its person (a folder of tight crops vouches for itself:
+    its crops match one another; a landscape matches nobody)."""
+    by_person: dict[str, list[int]] = {}
+    for i, k in enumerate(main):
+        if k is not None:
+            by_person.setdefault(photos[i].person, []).append(i)
     out: dict[int, float] = {}
     for i, (p, k) in enumerate(zip(photos, main, strict=True)):
         if k is None or not p.faces[k].fallback:
             continue
-        others = stacked.get(p.person)
-        d = float(np.min(np.linalg.norm(others - p.faces[k].embedding, axis=1))) if others is not None \
-            else float("inf")
+        others = [j for j in by_person.get(p.person, []) if j != i]
+        e = p.faces[k].embedding
+        d = min((float(np.linalg.norm(photos[j].faces[main[j]].embedding - e)) for j in others),
+                default=float("inf"))
         if d > same:
             out[i] = d
     return out
