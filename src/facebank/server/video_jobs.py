@@ -132,8 +132,8 @@ class VideoJobManager(JobManager):
         except (VideoError, ApiError) as exc:
             job.state, job.error = "failed", getattr(exc, "message", None) or str(exc)
         except Exception as exc:  # a job's failure is its result, never the server's
-            log.exception("video job %s failed", job.id)
-            job.state, job.error = "failed", f"{type(exc).__name__}: {exc}"
+            log.exception("video job %s failed", job.id)  # the details (server paths...) stay in the log
+            job.state, job.error = "failed", f"{type(exc).__name__} (details are in the server log)"
         else:
             job.tracks = [t.to_json() for t in result.tracks]
             job.frames_analysed = result.frames_analysed
