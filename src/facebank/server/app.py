@@ -24,6 +24,7 @@ from fastapi.staticfiles import StaticFiles
 
 from facebank import __version__
 from facebank.server import (
+    routes_clusters,
     routes_faces,
     routes_jobs,
     routes_keys,
@@ -71,7 +72,8 @@ def create_app(config: ServerConfig) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, limit=config.max_upload_bytes)
     app.add_middleware(CatchAllMiddleware)  # added last = outermost of ours
-    for module in (routes_service, routes_faces, routes_people, routes_jobs, routes_keys, routes_videos):
+    for module in (routes_service, routes_faces, routes_people, routes_jobs, routes_keys, routes_videos,
+                   routes_clusters):
         app.include_router(module.router)
     app.include_router(routes_service.web)
     _document_unparseable_bodies(app)

@@ -252,3 +252,77 @@ class ModelInfo(BaseModel):
     open_reads: bool = Field(
         description="true when read routes (identify, detect, verify, listing) need no key")
     pipelines: int
+
+
+# -- unsorted photos: clusters, naming, merging, photos with people (issue 11) --------------------
+class ClusterFace(BaseModel):
+    id: int = Field(description="the face's id (for /v1/faces/{id}/...)")
+    box: list[int] = Field(description="[x1, y1, x2, y2] in pixels of its photo", min_length=4, max_length=4)
+    photo_sha256: str
+    image_url: str = Field(description="GET: a JPEG thumbnail of the face")
+
+
+class Cluster(BaseModel):
+    id: int
+    size: int = Field(description="faces in the cluster")
+    suggested: str | None = Field(description="the enrolled person these faces match under the threshold")
+    faces: list[ClusterFace] = Field(description="the first faces of the cluster (see the faces parameter)")
+
+
+class ClusterList(BaseModel):
+    clusters: list[Cluster] = Field(description="largest first")
+    total: int = Field(description="clusters in all")
+    alone: int = Field(description="unnamed faces in no cluster (seen once, or not clustered yet)")
+    unassigned: int = Field(description="unnamed faces in all")
+
+
+class ClusterName(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "김지수"}]})
+    name: str = Field(min_length=1, max_length=200,
+                      description="a new person, or an existing one the faces are merged into")
+
+
+class ClusterNamed(BaseModel):
+    cluster: int
+    person: Person
+    created: bool = Field(description="true when the person is new")
+    faces_named: int
+
+
+class FaceMove(BaseModel):
+    name: str | None = Field(max_length=200, description="the person the face belongs to (made when "
+                                                         "new); null: take the face out, alone and unnamed")
+
+
+class FaceDetail(BaseModel):
+    id: int
+    box: list[int] = Field(description="[x1, y1, x2, y2] in pixels of its photo", min_length=4, max_length=4)
+    person: str | None = Field(description="null: unnamed")
+    cluster: int | None = Field(description="the unnamed face's cluster (null: alone)")
+    suggested: str | None
+    photo_sha256: str
+    image_url: str = Field(description="GET: a JPEG thumbnail of the face")
+
+
+class PersonMerge(BaseModel):
+    into: str = Field(min_length=1, max_length=200, description="the person who stays")
+
+
+class PeopleMerged(BaseModel):
+    merged: str = Field(description="the person who is gone")
+    person: Person = Field(description="the person who stays, with the merged photos and faces")
+    faces_moved: int
+
+
+class PhotoWithPeople(BaseModel):
+    sha256: str
+    width: int
+    height: int
+    faces: int = Field(description="faces stored of the photo")
+    image_url: str = Field(description="GET: the photo")
+    face_url: str = Field(description="GET: a JPEG thumbnail of the first person's face in it")
+
+
+class PhotoWithPeopleList(BaseModel):
+    photos: list[PhotoWithPeople]
+    total: int

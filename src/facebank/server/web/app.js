@@ -278,9 +278,258 @@ async function startJob(ev) {
   loadPeople();
 }
 
+// ---- views (tabs) ------------------------------------------------------------------------------
+function showView(id) {
+  for (const tab of document.querySelectorAll("#tabs [data-view]")) {
+    const on = tab.dataset.view === id;
+    tab.setAttribute("aria-selected", String(on));
+    $(`#${tab.dataset.view}`).hidden = !on;
+  }
+  if (id === "people-view") loadPeopleView();
+}
+
+// ---- people view: named people, clusters of unnamed faces, merging, photos with... --------------
+const CLUSTER_PAGE = 40;   // clusters per request
+const CLUSTER_FACES = 12;  // thumbnails per cluster row
+const pv = { selected: [], clusters: [], offset: 0, total: 0, swapped: false };
+
+// thumbnails need the key header, so they are fetched as blobs, and only once they scroll into view
+const lazy = "IntersectionObserver" in window ? new IntersectionObserver((entries) => {
+  for (const e of entries) {
+    if (!e.isIntersecting) continue;
+    lazy.unobserve(e.target);
+    loadThumb(e.target);
+  }
+}, { rootMargin: "200px" }) : null;
+
+function loadThumb(img) {
+  blobUrl(img.dataset.src)
+    .then((url) => { img.src = url; })
+    .catch(() => { img.alt = "not available"; img.classList.add("missing"); });
+}
+
+function thumbImg(src, alt) {
+  const img = el("img", { alt, width: 80, height: 80 });
+  img.dataset.src = src;
+  if (lazy) lazy.observe(img); else loadThumb(img);
+  return img;
+}
+
+async function loadPeopleView() {
+  pv.selected = [];
+  updateMergeBar();
+  await Promise.all([loadNamed(), loadClusters(true)]);
+}
+
+async function loadNamed() {
+  let data;
+  try {
+    data = await apiJson("/v1/people");
+  } catch (e) { say("#pv-status", explain(e), true); return; }
+  $("#named").replaceChildren(...data.people.map(namedCard));
+  if (!data.total) $("#named").append(el("li", { className: "muted" }, "nobody named yet"));
+}
+
+function namedCard(p) {
+  const img = el("img", { alt: p.name, width: 80, height: 80 });
+  const box = el("input", { type: "checkbox", title: "select to merge" });
+  const li = el("li", { className: "card" }, el("label", {}, img, box,
+    el("span", { className: "name" }, p.name), el("span", { className: "muted" }, `${p.faces} faces`)));
+  li.dataset.person = p.name;
+  box.addEventListener("change", () => select({ kind: "person", name: p.name }, box.checked, li));
+  // the cover: the first stored face of the person
+  apiJson(`/v1/people/${enc(p.name)}`).then((d) => {
+    const ph = d.photo_list.find((x) => x.face_url);
+    if (!ph) return;
+    img.dataset.src = `${ph.face_url}?size=160`;
+    if (lazy) lazy.observe(img); else loadThumb(img);
+  }).catch(() => { img.alt = "no photo"; });
+  return li;
+}
+
+async function loadClusters(reset) {
+  if (reset) { pv.offset = 0; pv.clusters = []; $("#clusters").replaceChildren(); }
+  let data;
+  try {
+    data = await apiJson(`/v1/clusters?limit=${CLUSTER_PAGE}&offset=${pv.offset}&faces=${CLUSTER_FACES}`);
+  } catch (e) { say("#clusters-status", explain(e), true); return; }
+  pv.total = data.total;
+  pv.offset += data.clusters.length;
+  pv.clusters.push(...data.clusters);
+  $("#clusters").append(...data.clusters.map(clusterRow));
+  $("#clusters-count").textContent =
+    `· ${data.total} group(s), ${data.alone} face(s) seen once, ${data.unassigned} unnamed face(s) in all`;
+  if (!data.total) say("#clusters-status", data.unassigned
+    ? "no groups: run 'facebank cluster' on the server after a scan"
+    : "no unnamed faces (scan a photo library with 'facebank scan', then 'facebank cluster')");
+  else say("#clusters-status", "");
+  $("#clusters-more").hidden = pv.offset >= pv.total;
+}
+
+function clusterRow(c) {
+  const li = el("li", { className: "cluster" });
+  li.dataset.cluster = c.id;
+  const box = el("input", { type: "checkbox", title: "select to merge" });
+  box.addEventListener("change", () => select({ kind: "cluster", id: c.id, size: c.size }, box.checked, li));
+  const name = el("input", { type: "text", className: "cluster-name", maxLength: 200,
+                             placeholder: c.suggested ? `${c.suggested}?` : "who is this?",
+                             value: "" });
+  const form = el("form", { className: "name-form" }, name,
+                  el("button", { type: "submit" }, "Name"));
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    nameCluster(c.id, name.value.trim() || c.suggested || "");
+  });
+  const head = el("div", { className: "head" }, box,
+    el("span", { className: "size" }, `${c.size} face${c.size === 1 ? "" : "s"}`),
+    c.suggested ? el("span", { className: "suggested", title: "matches this enrolled person" },
+                     `looks like ${c.suggested}`) : "",
+    form);
+  const faces = el("div", { className: "thumbs" }, ...c.faces.map((f) => faceThumb(f, c)));
+  if (c.size > c.faces.length) faces.append(el("span", { className: "more muted" }, `+${c.size - c.faces.length}`));
+  li.append(head, faces);
+  return li;
+}
+
+function faceThumb(f, c) {
+  const out = el("button", { type: "button", className: "out", title: "not this person: take the face out" }, "×");
+  out.addEventListener("click", () => takeOut(f.id, c.id));
+  const node = el("div", { className: "thumb" }, thumbImg(f.image_url, `face ${f.id}`), out);
+  node.dataset.face = f.id;
+  return node;
+}
+
+const postJson = (path, body) => apiJson(path, {
+  method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+
+async function nameCluster(id, name) {
+  if (!name) { say("#clusters-status", "type a name first", true); return; }
+  try {
+    const r = await postJson(`/v1/clusters/${id}/name`, { name });
+    say("#clusters-status", `${r.faces_named} face(s) named ${r.person.name}` +
+        (r.created ? " (new person)" : " (added to the existing person)"));
+    await Promise.all([loadNamed(), loadClusters(true)]);
+    loadPeople();
+  } catch (e) { say("#clusters-status", explain(e), true); }
+}
+
+async function takeOut(faceId, clusterId) {
+  try {
+    await postJson(`/v1/faces/${faceId}/move`, { name: null });
+    const row = document.querySelector(`#clusters li[data-cluster='${clusterId}']`);
+    const thumb = row && row.querySelector(`.thumb[data-face='${faceId}']`);
+    if (thumb) thumb.remove();
+    const size = row && row.querySelector(".size");
+    const c = pv.clusters.find((x) => x.id === clusterId);
+    if (c) { c.size -= 1; if (size) size.textContent = `${c.size} face${c.size === 1 ? "" : "s"}`; }
+    say("#clusters-status", `face ${faceId} taken out of the group`);
+  } catch (e) { say("#clusters-status", explain(e), true); }
+}
+
+function label(item) {
+  return item.kind === "person" ? item.name : `the group of ${item.size} face(s)`;
+}
+
+function select(item, on, node) {
+  const same = (a) => a.kind === item.kind && (a.kind === "person" ? a.name === item.name : a.id === item.id);
+  pv.selected = pv.selected.filter((a) => !same(a));
+  if (on) pv.selected.push({ ...item, node });
+  node.classList.toggle("selected", on);
+  while (pv.selected.length > 2) {  // keep the last two
+    const old = pv.selected.shift();
+    old.node.classList.remove("selected");
+    old.node.querySelector("input[type=checkbox]").checked = false;
+  }
+  pv.swapped = false;
+  updateMergeBar();
+}
+
+// what a merge of the two selected would do: [kind, from, into]
+function mergePlan() {
+  if (pv.selected.length !== 2) return null;
+  let [a, b] = pv.selected;
+  if (pv.swapped) [a, b] = [b, a];
+  if (a.kind === "person" && b.kind === "person") return { kind: "people", from: a, into: b };
+  if (a.kind === "cluster" && b.kind === "cluster") return { kind: "clusters", from: a, into: b };
+  const person = a.kind === "person" ? a : b;
+  const cluster = a.kind === "person" ? b : a;
+  return { kind: "cluster-to-person", from: cluster, into: person };
+}
+
+function updateMergeBar() {
+  const plan = mergePlan();
+  $("#mergebar").hidden = !plan;
+  if (!plan) return;
+  $("#merge-name").hidden = plan.kind !== "clusters";
+  $("#merge-swap").hidden = plan.kind !== "people";
+  $("#merge-text").textContent = plan.kind === "people"
+    ? `Merge ${plan.from.name} into ${plan.into.name} (${plan.from.name}'s faces become ${plan.into.name}'s)`
+    : plan.kind === "clusters" ? "Merge the two groups as one person:"
+      : `Name ${label(plan.from)} ${plan.into.name}`;
+}
+
+async function mergeSelected() {
+  const plan = mergePlan();
+  if (!plan) return;
+  try {
+    if (plan.kind === "people") {
+      const r = await postJson(`/v1/people/${enc(plan.from.name)}/merge`, { into: plan.into.name });
+      say("#pv-status", `${plan.from.name} merged into ${r.person.name}: ${r.faces_moved} face(s) moved`);
+    } else if (plan.kind === "cluster-to-person") {
+      const r = await postJson(`/v1/clusters/${plan.from.id}/name`, { name: plan.into.name });
+      say("#pv-status", `${r.faces_named} face(s) added to ${r.person.name}`);
+    } else {
+      const name = $("#merge-name").value.trim();
+      if (!name) { say("#pv-status", "type the name of the person in both groups", true); return; }
+      let n = 0;
+      for (const c of [plan.into, plan.from]) n += (await postJson(`/v1/clusters/${c.id}/name`, { name })).faces_named;
+      say("#pv-status", `${n} face(s) named ${name}`);
+      $("#merge-name").value = "";
+    }
+  } catch (e) { say("#pv-status", explain(e), true); }
+  await loadPeopleView();
+  loadPeople();
+}
+
+function clearSelection() {
+  for (const a of pv.selected) {
+    a.node.classList.remove("selected");
+    a.node.querySelector("input[type=checkbox]").checked = false;
+  }
+  pv.selected = [];
+  updateMergeBar();
+}
+
+async function photosWith(ev) {
+  ev.preventDefault();
+  const names = $("#with-names").value.split(",").map((s) => s.trim()).filter(Boolean);
+  if (!names.length) return;
+  const query = names.map((n) => `with=${enc(n)}`).join("&");
+  let data;
+  try { data = await apiJson(`/v1/photos?${query}`); } catch (e) { say("#with-status", explain(e), true); return; }
+  say("#with-status", `${data.total} photo(s) with ${names.join(" and ")}` +
+      (data.total > data.photos.length ? ` (first ${data.photos.length} shown)` : ""));
+  $("#with-photos").replaceChildren(...data.photos.map((ph) =>
+    el("div", { className: "thumb wide", title: `${ph.width}×${ph.height}, ${ph.faces} face(s)` },
+       thumbImg(ph.image_url, `photo with ${names.join(", ")}`))));
+}
+
+function initPeopleView() {
+  for (const tab of document.querySelectorAll("#tabs [data-view]")) {
+    tab.addEventListener("click", () => showView(tab.dataset.view));
+  }
+  $("#people-view-refresh").addEventListener("click", loadPeopleView);
+  $("#clusters-more").addEventListener("click", () => loadClusters(false));
+  $("#merge-go").addEventListener("click", mergeSelected);
+  $("#merge-clear").addEventListener("click", clearSelection);
+  $("#merge-swap").addEventListener("click", () => { pv.swapped = !pv.swapped; updateMergeBar(); });
+  $("#with-form").addEventListener("submit", photosWith);
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   initKey();
   initIdentify();
+  initPeopleView();
   $("#refresh").addEventListener("click", loadPeople);
   $("#add-form").addEventListener("submit", addPerson);
   $("#job-form").addEventListener("submit", startJob);

@@ -1,0 +1,178 @@
+"""Unsorted photos through REST: clusters of unnamed faces, naming them, moving a face, merging
+people, face thumbnails, and photos in which given people all appear (issue 11).
+
+The routes only parse, call the gallery (``facebank.cluster`` / ``Gallery`` methods; each change is
+one transaction there) and shape the answer. Server paths of photos never leave the server: a
+photo is named by its sha256 and a face by its id.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Path, Query, Response
+
+from facebank.gallery.base import FaceInfo, NotFound, PersonNotFound
+from facebank.server.context import ServerContext, get_ctx, require_key, require_read
+from facebank.server.errors import ApiError
+from facebank.server.routes_people import IMAGE_RESPONSES, NamePath, clean_name, person_summary
+from facebank.server.schemas import (
+    Cluster,
+    ClusterFace,
+    ClusterList,
+    ClusterName,
+    ClusterNamed,
+    FaceDetail,
+    FaceMove,
+    PeopleMerged,
+    PersonMerge,
+    PhotoWithPeople,
+    PhotoWithPeopleList,
+    errors,
+)
+
+router = APIRouter(prefix="/v1", responses=errors(422))
+
+ClusterPath = Path(..., ge=0, le=2**62, description="the cluster's id (from GET /v1/clusters)")
+FacePath = Path(..., ge=0, le=2**62, description="the face's id")
+SizeQuery = Query(160, ge=32, le=512, description="longer side of the thumbnail in pixels")
+MAX_WITH = 20
+
+
+def face_url(face_id: int) -> str:
+    return f"/v1/faces/{face_id}/image"
+
+
+def _face(ctx: ServerContext, face_id: int) -> FaceInfo:
+    found = ctx.gallery.faces(face_ids=[face_id])
+    if not found:
+        raise ApiError(404, "face_not_found", f"no face with id {face_id}")
+    return found[0]
+
+
+def _detail(f: FaceInfo) -> FaceDetail:
+    return FaceDetail(id=f.face_id, box=[round(v) for v in f.box], person=f.person, cluster=f.cluster,
+                      suggested=f.suggested, photo_sha256=f.sha256, image_url=face_url(f.face_id))
+
+
+# -- clusters ------------------------------------------------------------------------------------
+@router.get("/clusters", tags=["clusters"],
+            response_model=ClusterList, dependencies=[Depends(require_read)], responses=errors(401),
+            summary="Groups of unnamed faces, largest first")
+def list_clusters(limit: int = Query(50, ge=1, le=500, description="clusters in this answer"),
+                  offset: int = Query(0, ge=0, le=10**9, description="clusters to skip (paging)"),
+                  faces_per_cluster: int = Query(12, ge=0, le=200, alias="faces",
+                                                 description="face thumbnails listed per cluster"),
+                  ctx: ServerContext = Depends(get_ctx)) -> ClusterList:
+    """The clusters of the last ``facebank cluster`` run over the unnamed (scanned) faces, largest
+    first; ``suggested`` is the enrolled person the cluster looks like (null: nobody under the
+    threshold). Faces seen once stay alone (``alone`` counts them)."""
+    listed = ctx.gallery.faces(unassigned=True)
+    groups: dict[int, list[FaceInfo]] = {}
+    alone = 0
+    for f in listed:
+        if f.cluster is None:
+            alone += 1
+        else:
+            groups.setdefault(f.cluster, []).append(f)
+    ordered = sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+    page = ordered[offset:offset + limit]
+    out = [Cluster(id=cid, size=len(fs), suggested=fs[0].suggested,
+                   faces=[ClusterFace(id=f.face_id, box=[round(v) for v in f.box], photo_sha256=f.sha256,
+                                      image_url=face_url(f.face_id)) for f in fs[:faces_per_cluster]])
+           for cid, fs in page]
+    return ClusterList(clusters=out, total=len(ordered), alone=alone, unassigned=len(listed))
+
+
+@router.post("/clusters/{cluster_id}/name", tags=["clusters"],
+            response_model=ClusterNamed, dependencies=[Depends(require_key)],
+            responses=errors(401, 404, 409, 422),
+            summary="Name a cluster: a new person, or an existing one")
+def name_cluster(body: ClusterName, cluster_id: int = ClusterPath,
+                 ctx: ServerContext = Depends(get_ctx)) -> ClusterNamed:
+    """All faces of the cluster go to the person ``name``: a new person, or merged into the person
+    of that name when there is one. One transaction."""
+    name = clean_name(body.name)
+    with ctx.write_lock:
+        existed = any(p.name == name for p in ctx.gallery.people())
+        try:
+            n = ctx.gallery.name_cluster(cluster_id, name)
+        except NotFound:
+            raise ApiError(404, "cluster_not_found", f"no cluster with id {cluster_id}") from None
+        return ClusterNamed(cluster=cluster_id, person=person_summary(ctx, name), created=not existed,
+                            faces_named=n)
+
+
+# -- faces ---------------------------------------------------------------------------------------
+@router.get("/faces/{face_id}", tags=["clusters"],
+            response_model=FaceDetail, dependencies=[Depends(require_read)],
+            responses=errors(401, 404, 422), summary="One stored face")
+def get_face(face_id: int = FacePath, ctx: ServerContext = Depends(get_ctx)) -> FaceDetail:
+    return _detail(_face(ctx, face_id))
+
+
+@router.post("/faces/{face_id}/move", tags=["clusters"],
+            response_model=FaceDetail, dependencies=[Depends(require_key)],
+            responses=errors(401, 404, 422), summary="Give a face to a person, or take it out")
+def move_face(body: FaceMove, face_id: int = FacePath, ctx: ServerContext = Depends(get_ctx)) -> FaceDetail:
+    """``name``: the face now belongs to that person (made when new). ``null``: the face is taken out
+    of its person or cluster and stays alone, unnamed (a wrong face in a cluster)."""
+    name = clean_name(body.name) if body.name is not None else None
+    with ctx.write_lock:
+        _face(ctx, face_id)
+        try:
+            ctx.gallery.move_face(face_id, name)
+        except NotFound:
+            raise ApiError(404, "face_not_found", f"no face with id {face_id}") from None
+        return _detail(_face(ctx, face_id))
+
+
+@router.get("/faces/{face_id}/image", tags=["clusters"],
+            response_class=Response, dependencies=[Depends(require_read)],
+            responses=IMAGE_RESPONSES, summary="A JPEG thumbnail of a face")
+def face_image(face_id: int = FacePath, size: int = SizeQuery,
+               ctx: ServerContext = Depends(get_ctx)) -> Response:
+    f = _face(ctx, face_id)
+    data = ctx.photos.read_verified(f.path, f.sha256)
+    thumb = ctx.photos.thumbnail(data, f.box, size, ctx.settings.max_pixels)
+    # a face's crop never changes, but an id can be reused after a delete: revalidate by ETag
+    etag = f'"{f.sha256[:16]}-{face_id}-{size}"'
+    return Response(thumb, media_type="image/jpeg",
+                    headers={"Cache-Control": "private, no-cache", "ETag": etag,
+                             "X-Content-Type-Options": "nosniff"})
+
+
+# -- people --------------------------------------------------------------------------------------
+@router.post("/people/{name}/merge", tags=["people"],
+            response_model=PeopleMerged, dependencies=[Depends(require_key)],
+            responses=errors(401, 404, 409, 422), summary="Merge a person into another")
+def merge_person(body: PersonMerge, name: str = NamePath,
+                 ctx: ServerContext = Depends(get_ctx)) -> PeopleMerged:
+    """Every photo and face of ``name`` goes to ``into``; ``name`` is gone. One transaction."""
+    source, target = clean_name(name), clean_name(body.into)
+    if source == target:
+        raise ApiError(422, "same_person", "a person cannot be merged into themselves")
+    with ctx.write_lock:
+        n = ctx.gallery.merge_people(source, target)
+        return PeopleMerged(merged=source, person=person_summary(ctx, target), faces_moved=n)
+
+
+# -- photos --------------------------------------------------------------------------------------
+@router.get("/photos", tags=["photos"],
+            response_model=PhotoWithPeopleList, dependencies=[Depends(require_read)],
+            responses=errors(401, 404, 422), summary="Photos in which all the given people appear")
+def photos_with(with_: list[str] = Query(..., alias="with", min_length=1, max_length=MAX_WITH,
+                                         description="a person's name; repeat for each person"),
+                limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0, le=10**9),
+                ctx: ServerContext = Depends(get_ctx)) -> PhotoWithPeopleList:
+    names = list(dict.fromkeys(clean_name(n) for n in with_))
+    try:
+        found = ctx.gallery.photos_with(names)
+    except PersonNotFound as exc:
+        raise ApiError(404, "person_not_found", str(exc)) from None
+    # each photo is served by the existing route of its first person's photos
+    base = f"/v1/people/{quote(names[0], safe='')}/photos"
+    out = [PhotoWithPeople(sha256=p["sha256"], width=p["width"], height=p["height"], faces=p["faces"],
+                           image_url=f"{base}/{p['sha256']}/image", face_url=f"{base}/{p['sha256']}/face")
+           for p in found[offset:offset + limit]]
+    return PhotoWithPeopleList(photos=out, total=len(found))
