@@ -79,8 +79,9 @@ class PhotoStore:
         return data
 
     def face_box(self, person: str, sha256: str) -> tuple[float, float, float, float] | None:
-        """The stored face box of a person's photo (read from a SQLite gallery file; None otherwise:
-        the Gallery protocol has no face boxes, so other galleries get whole-photo thumbnails)."""
+        """The stored box of the person's face in a photo, found by the face's own person (a
+        scanned photo has no person; its faces have one once named). Read from a SQLite gallery
+        file; None otherwise (other galleries get whole-photo thumbnails)."""
         if self.gallery_path is None:
             return None
         with self._lock:
@@ -88,7 +89,7 @@ class PhotoStore:
                 self._db = sqlite3.connect(self.gallery_path, timeout=30.0, check_same_thread=False)
             row = self._db.execute(
                 "SELECT f.x1, f.y1, f.x2, f.y2 FROM faces f JOIN photos ph ON ph.id = f.photo_id"
-                " JOIN people p ON p.id = ph.person_id WHERE p.name = ? AND ph.sha256 = ?"
+                " JOIN people p ON p.id = f.person_id WHERE p.name = ? AND ph.sha256 = ?"
                 " ORDER BY f.id LIMIT 1", (person, sha256),
             ).fetchone()
         return tuple(map(float, row)) if row else None

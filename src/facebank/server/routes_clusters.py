@@ -23,6 +23,7 @@ from facebank.server.schemas import (
     ClusterName,
     ClusterNamed,
     FaceDetail,
+    FaceList,
     FaceMove,
     PeopleMerged,
     PersonMerge,
@@ -104,6 +105,26 @@ def name_cluster(body: ClusterName, cluster_id: int = ClusterPath,
 
 
 # -- faces ---------------------------------------------------------------------------------------
+@router.get("/faces", tags=["clusters"],
+            response_model=FaceList, dependencies=[Depends(require_read)],
+            responses=errors(401, 404, 422), summary="The faces of a person, of a cluster, or alone")
+def list_faces(person: str | None = Query(None, max_length=200, description="this person's faces"),
+               cluster: int | None = Query(None, ge=0, le=2**62, description="this cluster's faces"),
+               alone: bool = Query(False, description="unnamed faces in no cluster (seen once)"),
+               limit: int = Query(200, ge=1, le=1000), offset: int = Query(0, ge=0, le=10**9),
+               ctx: ServerContext = Depends(get_ctx)) -> FaceList:
+    """Exactly one of ``person``, ``cluster`` or ``alone=true``; ordered by face id."""
+    if (person is not None) + (cluster is not None) + alone != 1:
+        raise ApiError(422, "one_filter", "give exactly one of person=NAME, cluster=ID or alone=true")
+    if person is not None:
+        found = ctx.gallery.faces(person=clean_name(person))
+    elif cluster is not None:
+        found = ctx.gallery.faces(cluster=cluster, unassigned=True)
+    else:
+        found = [f for f in ctx.gallery.faces(unassigned=True) if f.cluster is None]
+    return FaceList(faces=[_detail(f) for f in found[offset:offset + limit]], total=len(found))
+
+
 @router.get("/faces/{face_id}", tags=["clusters"],
             response_model=FaceDetail, dependencies=[Depends(require_read)],
             responses=errors(401, 404, 422), summary="One stored face")

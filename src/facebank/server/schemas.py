@@ -304,6 +304,11 @@ class FaceDetail(BaseModel):
     image_url: str = Field(description="GET: a JPEG thumbnail of the face")
 
 
+class FaceList(BaseModel):
+    faces: list[FaceDetail]
+    total: int
+
+
 class PersonMerge(BaseModel):
     into: str = Field(min_length=1, max_length=200, description="the person who stays")
 

@@ -291,6 +291,7 @@ function showView(id) {
 // ---- people view: named people, clusters of unnamed faces, merging, photos with... --------------
 const CLUSTER_PAGE = 40;   // clusters per request
 const CLUSTER_FACES = 12;  // thumbnails per cluster row
+const ALONE_FACES = 60;    // faces seen once shown
 const pv = { selected: [], clusters: [], offset: 0, total: 0, swapped: false };
 
 // thumbnails need the key header, so they are fetched as blobs, and only once they scroll into view
@@ -333,18 +334,39 @@ async function loadNamed() {
 function namedCard(p) {
   const img = el("img", { alt: p.name, width: 80, height: 80 });
   const box = el("input", { type: "checkbox", title: "select to merge" });
-  const li = el("li", { className: "card" }, el("label", {}, img, box,
-    el("span", { className: "name" }, p.name), el("span", { className: "muted" }, `${p.faces} faces`)));
+  const face = el("button", { type: "button", className: "face-button", title: `show ${p.name}'s faces` }, img);
+  const li = el("li", { className: "card" }, face,
+    el("label", {}, box, el("span", { className: "name" }, p.name)),
+    el("span", { className: "muted" }, `${p.faces} face${p.faces === 1 ? "" : "s"}`));
   li.dataset.person = p.name;
   box.addEventListener("change", () => select({ kind: "person", name: p.name }, box.checked, li));
+  face.addEventListener("click", () => showPersonFaces(p.name));
   // the cover: the first stored face of the person
-  apiJson(`/v1/people/${enc(p.name)}`).then((d) => {
-    const ph = d.photo_list.find((x) => x.face_url);
-    if (!ph) return;
-    img.dataset.src = `${ph.face_url}?size=160`;
+  apiJson(`/v1/faces?person=${enc(p.name)}&limit=1`).then((d) => {
+    if (!d.faces.length) return;
+    img.dataset.src = `${d.faces[0].image_url}?size=160`;
     if (lazy) lazy.observe(img); else loadThumb(img);
   }).catch(() => { img.alt = "no photo"; });
   return li;
+}
+
+async function showPersonFaces(name) {
+  const panel = $("#person-faces");
+  if (!panel.hidden && panel.dataset.person === name) { panel.hidden = true; return; }
+  panel.dataset.person = name;
+  panel.hidden = false;
+  let data;
+  try { data = await apiJson(`/v1/faces?person=${enc(name)}&limit=1000`); } catch (e) {
+    panel.replaceChildren(el("span", { className: "status error" }, explain(e)));
+    return;
+  }
+  const thumbs = el("div", { className: "thumbs" }, ...data.faces.map((f) => faceThumb(f, () => {
+    const card = document.querySelector(`#named li[data-person='${CSS.escape(name)}'] .muted`);
+    if (card) card.textContent = `${--data.total} face${data.total === 1 ? "" : "s"}`;
+  })));
+  panel.replaceChildren(el("h3", {}, `${name}: ${data.total} face${data.total === 1 ? "" : "s"} `,
+                           el("span", { className: "muted" }, "(× takes a wrong face out; it stays unnamed)")),
+                        thumbs);
 }
 
 async function loadClusters(reset) {
@@ -364,6 +386,36 @@ async function loadClusters(reset) {
     : "no unnamed faces (scan a photo library with 'facebank scan', then 'facebank cluster')");
   else say("#clusters-status", "");
   $("#clusters-more").hidden = pv.offset >= pv.total;
+  if (reset) loadAlone();
+}
+
+// faces seen once: in no cluster; each can be given a name on its own
+async function loadAlone() {
+  let data;
+  try { data = await apiJson(`/v1/faces?alone=true&limit=${ALONE_FACES}`); } catch (e) {
+    say("#clusters-status", explain(e), true);
+    return;
+  }
+  const box = $("#alone");
+  box.hidden = !data.total;
+  $("#alone-count").textContent = `${data.total}` + (data.total > data.faces.length ? ` (first ${data.faces.length})` : "");
+  $("#alone-faces").replaceChildren(...data.faces.map((f) => {
+    const node = el("div", { className: "thumb" }, thumbImg(`${f.image_url}?size=160`, `face ${f.id}`));
+    node.dataset.face = f.id;
+    const give = el("button", { type: "button", className: "out", title: "name this face" }, "✎");
+    give.addEventListener("click", async () => {
+      const name = (prompt("Who is this?") || "").trim();
+      if (!name) return;
+      try {
+        await postJson(`/v1/faces/${f.id}/move`, { name });
+      } catch (e) { say("#pv-status", explain(e), true); return; }
+      node.remove();
+      say("#pv-status", `face ${f.id} named ${name}`);
+      loadNamed();
+    });
+    node.append(give);
+    return node;
+  }));
 }
 
 function clusterRow(c) {
@@ -385,17 +437,43 @@ function clusterRow(c) {
     c.suggested ? el("span", { className: "suggested", title: "matches this enrolled person" },
                      `looks like ${c.suggested}`) : "",
     form);
-  const faces = el("div", { className: "thumbs" }, ...c.faces.map((f) => faceThumb(f, c)));
-  if (c.size > c.faces.length) faces.append(el("span", { className: "more muted" }, `+${c.size - c.faces.length}`));
+  const size = head.querySelector(".size");
+  const faces = el("div", { className: "thumbs" }, ...c.faces.map((f) => faceThumb(f, () => {
+    c.size -= 1;
+    size.textContent = `${c.size} face${c.size === 1 ? "" : "s"}`;
+  })));
+  if (c.size > c.faces.length) {
+    const more = el("button", { type: "button", className: "more small", title: "show all faces of the group" },
+                    `+${c.size - c.faces.length}`);
+    more.addEventListener("click", async () => {
+      let all;
+      try { all = await apiJson(`/v1/faces?cluster=${c.id}&limit=1000`); } catch (e) { say("#clusters-status", explain(e), true); return; }
+      const shown = new Set(c.faces.map((f) => f.id));
+      more.replaceWith(...all.faces.filter((f) => !shown.has(f.id)).map((f) => faceThumb(f, () => {
+        c.size -= 1;
+        size.textContent = `${c.size} face${c.size === 1 ? "" : "s"}`;
+      })));
+    });
+    faces.append(more);
+  }
   li.append(head, faces);
   return li;
 }
 
-function faceThumb(f, c) {
+// a face thumbnail with a × that takes the face out of its cluster or person
+function faceThumb(f, onOut) {
   const out = el("button", { type: "button", className: "out", title: "not this person: take the face out" }, "×");
-  out.addEventListener("click", () => takeOut(f.id, c.id));
-  const node = el("div", { className: "thumb" }, thumbImg(f.image_url, `face ${f.id}`), out);
+  const node = el("div", { className: "thumb" }, thumbImg(`${f.image_url}?size=160`, `face ${f.id}`), out);
   node.dataset.face = f.id;
+  out.addEventListener("click", async () => {
+    try {
+      await postJson(`/v1/faces/${f.id}/move`, { name: null });
+    } catch (e) { say("#pv-status", explain(e), true); return; }
+    node.remove();
+    say("#pv-status", `face ${f.id} taken out: it stays unnamed, alone`);
+    onOut();
+    loadAlone();
+  });
   return node;
 }
 
@@ -403,27 +481,14 @@ const postJson = (path, body) => apiJson(path, {
   method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
 
 async function nameCluster(id, name) {
-  if (!name) { say("#clusters-status", "type a name first", true); return; }
+  if (!name) { say("#pv-status", "type a name first", true); return; }
   try {
     const r = await postJson(`/v1/clusters/${id}/name`, { name });
-    say("#clusters-status", `${r.faces_named} face(s) named ${r.person.name}` +
+    say("#pv-status", `${r.faces_named} face(s) named ${r.person.name}` +
         (r.created ? " (new person)" : " (added to the existing person)"));
     await Promise.all([loadNamed(), loadClusters(true)]);
     loadPeople();
-  } catch (e) { say("#clusters-status", explain(e), true); }
-}
-
-async function takeOut(faceId, clusterId) {
-  try {
-    await postJson(`/v1/faces/${faceId}/move`, { name: null });
-    const row = document.querySelector(`#clusters li[data-cluster='${clusterId}']`);
-    const thumb = row && row.querySelector(`.thumb[data-face='${faceId}']`);
-    if (thumb) thumb.remove();
-    const size = row && row.querySelector(".size");
-    const c = pv.clusters.find((x) => x.id === clusterId);
-    if (c) { c.size -= 1; if (size) size.textContent = `${c.size} face${c.size === 1 ? "" : "s"}`; }
-    say("#clusters-status", `face ${faceId} taken out of the group`);
-  } catch (e) { say("#clusters-status", explain(e), true); }
+  } catch (e) { say("#pv-status", explain(e), true); }
 }
 
 function label(item) {
@@ -465,7 +530,7 @@ function updateMergeBar() {
   $("#merge-text").textContent = plan.kind === "people"
     ? `Merge ${plan.from.name} into ${plan.into.name} (${plan.from.name}'s faces become ${plan.into.name}'s)`
     : plan.kind === "clusters" ? "Merge the two groups as one person:"
-      : `Name ${label(plan.from)} ${plan.into.name}`;
+      : `Add ${label(plan.from)} to ${plan.into.name}`;
 }
 
 async function mergeSelected() {
