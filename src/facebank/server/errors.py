@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from facebank.gallery.base import GalleryError, ModelMismatch, PersonExists, PersonNotFound
+from facebank.gallery.base import GalleryError, ModelMismatch, NotFound, PersonExists, PersonNotFound
 from facebank.images import ImageError
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,8 @@ def gallery_error(exc: GalleryError) -> ApiError:
         return ApiError(409, "person_exists", str(exc))
     if isinstance(exc, ModelMismatch):
         return ApiError(409, "model_mismatch", str(exc))
+    if isinstance(exc, NotFound):  # a face or cluster id (the routes name which with their own code)
+        return ApiError(404, "not_found", str(exc))
     return ApiError(400, "gallery_error", str(exc))
 
 
