@@ -55,7 +55,7 @@ def api(server):
 
 @pytest.fixture
 def page(browser, server):  # noqa: F811 - the imported fixture
-    context = browser.new_context(viewport={"width": 1280, "height": 1400})
+    context = browser.new_context(viewport={"width": 1280, "height": 1800})  # thumbnails load when seen
     pg = context.new_page()
     pg.set_default_timeout(TIMEOUT_MS)
     errors: list[str] = []
@@ -112,7 +112,7 @@ def test_people_view_names_a_cluster_takes_a_face_out_and_merges_two_people(page
     page.check(f"#named li[data-person='{new_name}'] input[type=checkbox]")
     page.check(f"#named li[data-person='{into}'] input[type=checkbox]")
     page.wait_for_selector("#mergebar:not([hidden])")
-    page.wait_for_function(THUMBS_LOADED, arg="#named li.card img")
+    page.wait_for_function(THUMBS_LOADED, arg="#named li.card img, #clusters .thumb img, #alone .thumb img")
     assert page.inner_text("#merge-text").startswith(f"Merge {new_name} into {into}")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "people.png"), full_page=True)

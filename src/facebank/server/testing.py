@@ -169,3 +169,26 @@ class ServerProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def scanned_gallery(path: str | Path, base: str | Path, library: str | Path,
+                    settings: Settings | None = None) -> Path:
+    """A copy of gallery ``base`` with every photo under ``library`` scanned in as unnamed faces
+    (``facebank scan``) and clustered (``facebank cluster``), made once per ``path`` (a marker file
+    records a finished run), so several test modules of one session share it."""
+    from facebank.api import FaceBank
+    from facebank.cluster.engine import method_from_settings, recluster
+    from facebank.cluster.scan import scan_library
+
+    path = Path(path)
+    marker = path.with_name(path.name + ".done")
+    with _ENROLL_LOCK:
+        if not marker.exists():
+            copy_gallery(base, path)
+            s = (settings or Settings()).model_copy(update={"gallery": str(path)})
+            with FaceBank(settings=s) as bank:
+                report = scan_library(bank, library)
+                summary = recluster(bank.gallery, method_from_settings(s), s.threshold)
+            marker.write_text(f"{report.faces_added} faces of {library} scanned ({len(report.problems)} "
+                              f"problems), {summary.clusters} clusters, {summary.alone} faces alone\n")
+    return path

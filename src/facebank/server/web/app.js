@@ -379,8 +379,7 @@ async function loadClusters(reset) {
   pv.offset += data.clusters.length;
   pv.clusters.push(...data.clusters);
   $("#clusters").append(...data.clusters.map(clusterRow));
-  $("#clusters-count").textContent =
-    `· ${data.total} group(s), ${data.alone} face(s) seen once, ${data.unassigned} unnamed face(s) in all`;
+  $("#clusters-count").textContent = `· ${data.total} group(s), ${data.unassigned} unnamed face(s) in all`;
   if (!data.total) say("#clusters-status", data.unassigned
     ? "no groups: run 'facebank cluster' on the server after a scan"
     : "no unnamed faces (scan a photo library with 'facebank scan', then 'facebank cluster')");
