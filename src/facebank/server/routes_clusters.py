@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 
+from facebank.cluster.groups import group_faces
 from facebank.gallery.base import FaceInfo, NotFound, PersonNotFound
 from facebank.server.context import ServerContext, get_ctx, require_key, require_read
 from facebank.server.errors import ApiError
@@ -69,21 +70,13 @@ def list_clusters(limit: int = Query(50, ge=1, le=500, description="clusters in 
     """The clusters of the last ``facebank cluster`` run over the unnamed (scanned) faces, largest
     first; ``suggested`` is the enrolled person the cluster looks like (null: nobody under the
     threshold). Faces seen once stay alone (``alone`` counts them)."""
-    listed = ctx.gallery.faces(unassigned=True)
-    groups: dict[int, list[FaceInfo]] = {}
-    alone = 0
-    for f in listed:
-        if f.cluster is None:
-            alone += 1
-        else:
-            groups.setdefault(f.cluster, []).append(f)
-    ordered = sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))
-    page = ordered[offset:offset + limit]
-    out = [Cluster(id=cid, size=len(fs), suggested=fs[0].suggested,
+    groups = group_faces(ctx.gallery.faces(unassigned=True))
+    out = [Cluster(id=g.cluster, size=g.size, suggested=g.suggested,
                    faces=[ClusterFace(id=f.face_id, box=[round(v) for v in f.box], photo_sha256=f.sha256,
-                                      image_url=face_url(f.face_id)) for f in fs[:faces_per_cluster]])
-           for cid, fs in page]
-    return ClusterList(clusters=out, total=len(ordered), alone=alone, unassigned=len(listed))
+                                      image_url=face_url(f.face_id)) for f in g.faces[:faces_per_cluster]])
+           for g in groups.clusters[offset:offset + limit]]
+    return ClusterList(clusters=out, total=len(groups.clusters), alone=len(groups.alone),
+                       unassigned=groups.faces)
 
 
 @router.post("/clusters/{cluster_id}/name", tags=["clusters"],
@@ -122,7 +115,7 @@ def list_faces(person: str | None = Query(None, max_length=200, description="thi
     elif cluster is not None:
         found = ctx.gallery.faces(cluster=cluster, unassigned=True)
     else:
-        found = [f for f in ctx.gallery.faces(unassigned=True) if f.cluster is None]
+        found = list(group_faces(ctx.gallery.faces(unassigned=True)).alone)
     return FaceList(faces=[_detail(f) for f in found[offset:offset + limit]], total=len(found))
 
 
