@@ -124,6 +124,17 @@ def test_people_view_names_a_cluster_takes_a_face_out_and_merges_two_people(page
     assert person(api, into)["faces"] == before["faces"] + target["size"]
 
 
+def test_accepting_a_suggestion_names_the_cluster_after_the_enrolled_person(page, api):
+    listed = api.get("/v1/clusters", params={"faces": 1}).json()["clusters"]
+    target = next(c for c in listed if c["suggested"])
+    before = person(api, target["suggested"])
+    row = f"#clusters li[data-cluster='{target['id']}']"
+    page.click(f"{row} .suggested button.yes")
+    page.wait_for_selector(row, state="detached")
+    assert "added to the existing person" in page.inner_text("#pv-status")
+    assert person(api, target["suggested"])["faces"] == before["faces"] + target["size"]
+
+
 def test_people_view_shows_a_persons_faces_and_finds_photos_with_people(page, api):
     page.click("#named li[data-person='elton_john'] .face-button")
     page.wait_for_selector("#person-faces .thumb img")

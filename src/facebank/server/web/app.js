@@ -433,8 +433,10 @@ function clusterRow(c) {
   });
   const head = el("div", { className: "head" }, box,
     el("span", { className: "size" }, `${c.size} face${c.size === 1 ? "" : "s"}`),
-    c.suggested ? el("span", { className: "suggested", title: "matches this enrolled person" },
-                     `looks like ${c.suggested}`) : "",
+    c.suggested ? el("span", { className: "suggested", title: "these faces match this person" },
+                     `looks like ${c.suggested} `,
+                     el("button", { type: "button", className: "small yes", title: `name them ${c.suggested}`,
+                                    onclick: () => nameCluster(c.id, c.suggested) }, "✓ yes")) : "",
     form);
   const size = head.querySelector(".size");
   const faces = el("div", { className: "thumbs" }, ...c.faces.map((f) => faceThumb(f, () => {
