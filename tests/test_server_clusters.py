@@ -60,9 +60,12 @@ def server(library, tmp_path_factory):
     scanned = scanned_gallery(tmp_path_factory.getbasetemp() / "5celeb-scanned.db", trained, library)
     gallery = copy_gallery(scanned, tmp_path_factory.mktemp("clusters") / "gallery.db")
     with ApiKeyStore(gallery) as keys:
-        _, key = keys.create("tests")
-    with LiveServer(ServerConfig(settings=Settings(gallery=str(gallery)))) as live:
+        _, key = keys.create("tests", scope="write")
+        _, read_key = keys.create("read only", scope="read")
+    # open reads: faces and photos must still need a key
+    with LiveServer(ServerConfig(settings=Settings(gallery=str(gallery)), open_reads=True)) as live:
         live.key = key
+        live.read_key = read_key
         live.gallery = gallery
         yield live
 
@@ -210,15 +213,32 @@ def test_photos_with_two_people_lists_only_photos_where_both_appear(client):
     assert_error(client.get("/v1/photos"), 422, "validation_error")
 
 
-def test_writes_need_a_key_and_reads_need_one_unless_open(server):
+def test_faces_need_a_key_even_with_open_reads_and_changes_need_a_write_key(server):
+    listed = httpx.get(server.url + "/v1/clusters", headers={"X-API-Key": server.read_key}, timeout=60)
+    assert listed.status_code == 200 and listed.json()["total"] >= 1
+    cluster = listed.json()["clusters"][0]
+    face = cluster["faces"][0]["id"]
     with httpx.Client(base_url=server.url, timeout=60) as anon:
-        for method, path, body in [("POST", "/v1/clusters/1/name", {"name": "x"}),
-                                   ("POST", "/v1/faces/1/move", {"name": None}),
-                                   ("POST", "/v1/people/madonna/merge", {"into": "elton_john"}),
-                                   ("GET", "/v1/clusters", None), ("GET", "/v1/faces/1/image", None),
-                                   ("GET", "/v1/faces?person=madonna", None),
-                                   ("GET", "/v1/photos?with=madonna", None)]:
-            assert_error(anon.request(method, path, json=body), 401, "missing_api_key")
+        assert anon.get("/v1/people").status_code == 200  # open reads: the people listing is public...
+        for path in ("/v1/clusters", f"/v1/faces/{face}", f"/v1/faces/{face}/image", "/v1/faces?alone=true",
+                     "/v1/faces?person=madonna", "/v1/photos?with=madonna"):
+            assert_error(anon.get(path), 401, "missing_api_key")  # ...faces and photos are not
+        for path, body in [(f"/v1/clusters/{cluster['id']}/name", {"name": "x"}),
+                           (f"/v1/faces/{face}/move", {"name": None}),
+                           ("/v1/people/madonna/merge", {"into": "elton_john"})]:
+            assert_error(anon.post(path, json=body), 401, "missing_api_key")
+    with httpx.Client(base_url=server.url, headers={"X-API-Key": server.read_key}, timeout=60) as read:
+        assert read.get(f"/v1/faces/{face}/image").status_code == 200
+        for path, body in [(f"/v1/clusters/{cluster['id']}/name", {"name": "x"}),
+                           (f"/v1/faces/{face}/move", {"name": None}),
+                           ("/v1/people/madonna/merge", {"into": "elton_john"})]:
+            assert_error(read.post(path, json=body), 403, "insufficient_scope")
+        assert read.get(f"/v1/faces/{face}").json()["cluster"] == cluster["id"]  # nothing changed
+        assert any(p["name"] == "madonna" for p in read.get("/v1/people").json()["people"])
+    with httpx.Client(base_url=server.url, headers={"X-API-Key": server.key}, timeout=60) as write:
+        bad = write.post(f"/v1/faces/{face}/move", content=b"{not json",
+                         headers={"Content-Type": "application/json"})
+        assert_error(bad, 400, "invalid_json")
 
 
 def test_the_gallery_stays_consistent_after_the_writes(client, server):

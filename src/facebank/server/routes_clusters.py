@@ -3,7 +3,8 @@ people, face thumbnails, and photos in which given people all appear (issue 11).
 
 The routes only parse, call the gallery (``facebank.cluster`` / ``Gallery`` methods; each change is
 one transaction there) and shape the answer. Server paths of photos never leave the server: a
-photo is named by its sha256 and a face by its id.
+photo is named by its sha256 and a face by its id. Reading needs a ``read`` key even with
+``--open-reads`` (faces and photos are never public); naming, moving and merging a ``write`` key.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 
 from facebank.cluster.groups import group_faces
 from facebank.gallery.base import FaceInfo, NotFound, PersonNotFound
-from facebank.server.context import ServerContext, get_ctx, require_key, require_read
+from facebank.server.context import ServerContext, get_ctx, require_read_key, require_write
 from facebank.server.errors import ApiError
 from facebank.server.routes_people import IMAGE_RESPONSES, NamePath, clean_name
 from facebank.server.routes_people import _person as person_summary
@@ -34,7 +35,7 @@ from facebank.server.schemas import (
     errors,
 )
 
-router = APIRouter(prefix="/v1", responses=errors(422))
+router = APIRouter(prefix="/v1", responses=errors(400, 422))
 
 ClusterPath = Path(..., ge=0, le=2**62, description="the cluster's id (from GET /v1/clusters)")
 FacePath = Path(..., ge=0, le=2**62, description="the face's id")
@@ -60,7 +61,7 @@ def _detail(f: FaceInfo) -> FaceDetail:
 
 # -- clusters ------------------------------------------------------------------------------------
 @router.get("/clusters", tags=["clusters"],
-            response_model=ClusterList, dependencies=[Depends(require_read)], responses=errors(401),
+            response_model=ClusterList, dependencies=[Depends(require_read_key)], responses=errors(401, 403),
             summary="Groups of unnamed faces, largest first")
 def list_clusters(limit: int = Query(50, ge=1, le=500, description="clusters in this answer"),
                   offset: int = Query(0, ge=0, le=10**9, description="clusters to skip (paging)"),
@@ -80,8 +81,8 @@ def list_clusters(limit: int = Query(50, ge=1, le=500, description="clusters in 
 
 
 @router.post("/clusters/{cluster_id}/name", tags=["clusters"],
-            response_model=ClusterNamed, dependencies=[Depends(require_key)],
-            responses=errors(401, 404, 409, 422),
+            response_model=ClusterNamed, dependencies=[Depends(require_write)],
+            responses=errors(401, 403, 404, 409, 422),
             summary="Name a cluster: a new person, or an existing one")
 def name_cluster(body: ClusterName, cluster_id: int = ClusterPath,
                  ctx: ServerContext = Depends(get_ctx)) -> ClusterNamed:
@@ -100,8 +101,8 @@ def name_cluster(body: ClusterName, cluster_id: int = ClusterPath,
 
 # -- faces ---------------------------------------------------------------------------------------
 @router.get("/faces", tags=["clusters"],
-            response_model=FaceList, dependencies=[Depends(require_read)],
-            responses=errors(401, 404, 422), summary="The faces of a person, of a cluster, or alone")
+            response_model=FaceList, dependencies=[Depends(require_read_key)],
+            responses=errors(401, 403, 404, 422), summary="The faces of a person, of a cluster, or alone")
 def list_faces(person: str | None = Query(None, max_length=200, description="this person's faces"),
                cluster: int | None = Query(None, ge=0, le=2**62, description="this cluster's faces"),
                alone: bool = Query(False, description="unnamed faces in no cluster (seen once)"),
@@ -120,15 +121,15 @@ def list_faces(person: str | None = Query(None, max_length=200, description="thi
 
 
 @router.get("/faces/{face_id}", tags=["clusters"],
-            response_model=FaceDetail, dependencies=[Depends(require_read)],
-            responses=errors(401, 404, 422), summary="One stored face")
+            response_model=FaceDetail, dependencies=[Depends(require_read_key)],
+            responses=errors(401, 403, 404, 422), summary="One stored face")
 def get_face(face_id: int = FacePath, ctx: ServerContext = Depends(get_ctx)) -> FaceDetail:
     return _detail(_face(ctx, face_id))
 
 
 @router.post("/faces/{face_id}/move", tags=["clusters"],
-            response_model=FaceDetail, dependencies=[Depends(require_key)],
-            responses=errors(401, 404, 422), summary="Give a face to a person, or take it out")
+            response_model=FaceDetail, dependencies=[Depends(require_write)],
+            responses=errors(401, 403, 404, 422), summary="Give a face to a person, or take it out")
 def move_face(body: FaceMove, face_id: int = FacePath, ctx: ServerContext = Depends(get_ctx)) -> FaceDetail:
     """``name``: the face now belongs to that person (made when new). ``null``: the face is taken out
     of its person or cluster and stays alone, unnamed (a wrong face in a cluster)."""
@@ -143,7 +144,7 @@ def move_face(body: FaceMove, face_id: int = FacePath, ctx: ServerContext = Depe
 
 
 @router.get("/faces/{face_id}/image", tags=["clusters"],
-            response_class=Response, dependencies=[Depends(require_read)],
+            response_class=Response, dependencies=[Depends(require_read_key)],
             responses=IMAGE_RESPONSES, summary="A JPEG thumbnail of a face")
 def face_image(face_id: int = FacePath, size: int = SizeQuery,
                ctx: ServerContext = Depends(get_ctx)) -> Response:
@@ -159,8 +160,8 @@ def face_image(face_id: int = FacePath, size: int = SizeQuery,
 
 # -- people --------------------------------------------------------------------------------------
 @router.post("/people/{name}/merge", tags=["people"],
-            response_model=PeopleMerged, dependencies=[Depends(require_key)],
-            responses=errors(401, 404, 409, 422), summary="Merge a person into another")
+            response_model=PeopleMerged, dependencies=[Depends(require_write)],
+            responses=errors(401, 403, 404, 409, 422), summary="Merge a person into another")
 def merge_person(body: PersonMerge, name: str = NamePath,
                  ctx: ServerContext = Depends(get_ctx)) -> PeopleMerged:
     """Every photo and face of ``name`` goes to ``into``; ``name`` is gone. One transaction."""
@@ -174,8 +175,8 @@ def merge_person(body: PersonMerge, name: str = NamePath,
 
 # -- photos --------------------------------------------------------------------------------------
 @router.get("/photos", tags=["photos"],
-            response_model=PhotoWithPeopleList, dependencies=[Depends(require_read)],
-            responses=errors(401, 404, 422), summary="Photos in which all the given people appear")
+            response_model=PhotoWithPeopleList, dependencies=[Depends(require_read_key)],
+            responses=errors(401, 403, 404, 422), summary="Photos in which all the given people appear")
 def photos_with(with_: list[str] = Query(..., alias="with", min_length=1, max_length=MAX_WITH,
                                          description="a person's name; repeat for each person"),
                 limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0, le=10**9),
