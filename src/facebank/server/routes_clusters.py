@@ -35,7 +35,7 @@ from facebank.server.schemas import (
     errors,
 )
 
-router = APIRouter(prefix="/v1", responses=errors(400, 422))
+router = APIRouter(prefix="/v1", responses=errors(422))
 
 ClusterPath = Path(..., ge=0, le=2**62, description="the cluster's id (from GET /v1/clusters)")
 FacePath = Path(..., ge=0, le=2**62, description="the face's id")
@@ -82,7 +82,7 @@ def list_clusters(limit: int = Query(50, ge=1, le=500, description="clusters in 
 
 @router.post("/clusters/{cluster_id}/name", tags=["clusters"],
             response_model=ClusterNamed, dependencies=[Depends(require_write)],
-            responses=errors(401, 403, 404, 409, 422),
+            responses=errors(400, 401, 403, 404, 409, 422),
             summary="Name a cluster: a new person, or an existing one")
 def name_cluster(body: ClusterName, cluster_id: int = ClusterPath,
                  ctx: ServerContext = Depends(get_ctx)) -> ClusterNamed:
@@ -129,7 +129,7 @@ def get_face(face_id: int = FacePath, ctx: ServerContext = Depends(get_ctx)) -> 
 
 @router.post("/faces/{face_id}/move", tags=["clusters"],
             response_model=FaceDetail, dependencies=[Depends(require_write)],
-            responses=errors(401, 403, 404, 422), summary="Give a face to a person, or take it out")
+            responses=errors(400, 401, 403, 404, 422), summary="Give a face to a person, or take it out")
 def move_face(body: FaceMove, face_id: int = FacePath, ctx: ServerContext = Depends(get_ctx)) -> FaceDetail:
     """``name``: the face now belongs to that person (made when new). ``null``: the face is taken out
     of its person or cluster and stays alone, unnamed (a wrong face in a cluster)."""
@@ -161,7 +161,7 @@ def face_image(face_id: int = FacePath, size: int = SizeQuery,
 # -- people --------------------------------------------------------------------------------------
 @router.post("/people/{name}/merge", tags=["people"],
             response_model=PeopleMerged, dependencies=[Depends(require_write)],
-            responses=errors(401, 403, 404, 409, 422), summary="Merge a person into another")
+            responses=errors(400, 401, 403, 404, 409, 422), summary="Merge a person into another")
 def merge_person(body: PersonMerge, name: str = NamePath,
                  ctx: ServerContext = Depends(get_ctx)) -> PeopleMerged:
     """Every photo and face of ``name`` goes to ``into``; ``name`` is gone. One transaction."""
