@@ -7,7 +7,9 @@ The script copies DATA to a temporary folder and corrupts the copy (seeded):
 * ``--duplicates`` (20) photos get a copy in their own folder, alternately downscaled (to 50-90 % of
   each side, JPEG quality 90) and recompressed at their size (JPEG quality 30-60);
 * ``--no-face`` (5) photos without a face (../shared/faces/detection_edge/no_face) are dropped into
-  random person folders.
+  random person folders;
+* ``--strangers`` (0) photos of people who are not in DATA (LFW people with a single photo) are
+  dropped into random person folders; they are scored as ``outlier``.
 Then ``audit_folder`` runs on a plain copy of DATA (the clean set) and on the corrupted copy.
 
 A finding is right when it names a planted mistake: ``mislabeled`` on a moved photo (and its
@@ -43,7 +45,7 @@ from facebank.images import is_image_path
 from facebank.settings import Settings
 
 FACES = Path(__file__).resolve().parents[1].parent / "shared" / "faces"
-SCORED = ("mislabeled", "duplicate", "no_face")
+SCORED = ("mislabeled", "duplicate", "no_face", "outlier")
 
 
 def clean_copy(data: Path, out: Path, min_photos: int) -> None:
@@ -58,7 +60,7 @@ def clean_copy(data: Path, out: Path, min_photos: int) -> None:
 
 
 def corrupt(data: Path, out: Path, rng: np.random.Generator, mislabeled: float, duplicates: int,
-            no_face: int, no_face_dir: Path) -> dict:
+            no_face: int, no_face_dir: Path, strangers: int = 0, strangers_dir: Path | None = None) -> dict:
     """Copy ``data`` to ``out`` with planted mistakes; returns the truth (paths inside ``out``)."""
     shutil.copytree(data, out, symlinks=False)
     items = list(labelled_photos(out))
@@ -92,7 +94,16 @@ def corrupt(data: Path, out: Path, rng: np.random.Generator, mislabeled: float, 
         dest = out / str(rng.choice(people)) / f"noface{n}_{Path(src).name}"
         shutil.copyfile(src, dest)
         faceless.append(str(dest))
-    return {"moved": moved, "copies": copies, "no_face": faceless}
+    outsiders: list[str] = []
+    if strangers and strangers_dir is not None:
+        # people with one photo in the set (LFW): nobody in DATA, so an outlier wherever they land
+        lone = sorted(p for d in strangers_dir.iterdir() if d.is_dir()
+                      for p in [*d.iterdir()] if len([*d.iterdir()]) == 1 and is_image_path(p))
+        for n, src in enumerate(rng.choice(lone, size=min(strangers, len(lone)), replace=False)):
+            dest = out / str(rng.choice(people)) / f"stranger{n}_{Path(src).name}"
+            shutil.copyfile(src, dest)
+            outsiders.append(str(dest))
+    return {"moved": moved, "copies": copies, "no_face": faceless, "outlier": outsiders}
 
 
 def original_of(path: str, out: Path, truth: dict) -> str:
@@ -122,7 +133,7 @@ def score(findings, clean, out: Path, truth: dict) -> dict:
             found = {pair_of[f.path] for f in right}
             named = None
         else:
-            planted = set(truth["no_face"])
+            planted = set(truth[kind])
             right = [f for f in mine if f.path in planted]
             found = {f.path for f in right}
             named = None
@@ -156,6 +167,10 @@ def main() -> None:
     ap.add_argument("--no-face", type=int, default=5)
     ap.add_argument("--min-photos", type=int, default=1,
                     help="only people with at least this many photos (e.g. 10 for LFW)")
+    ap.add_argument("--strangers", type=int, default=0,
+                    help="photos of people not in DATA (LFW people with one photo) to plant; scored "
+                         "as outlier")
+    ap.add_argument("--strangers-dir", type=Path, default=FACES / "lfw" / "images")
     ap.add_argument("--cache", type=Path, default=None, help="cache file (default: the embedding cache)")
     ap.add_argument("--keep", type=Path, default=None, help="keep the corrupted copy here (must not exist)")
     args = ap.parse_args()
@@ -169,7 +184,8 @@ def main() -> None:
         out = args.keep or Path(tmp) / "corrupted"
         clean_dir = Path(tmp) / "clean"
         clean_copy(args.data, clean_dir, args.min_photos)
-        truth = corrupt(clean_dir, out, rng, args.mislabeled, args.duplicates, args.no_face, args.no_face_dir)
+        truth = corrupt(clean_dir, out, rng, args.mislabeled, args.duplicates, args.no_face, args.no_face_dir,
+                        args.strangers, args.strangers_dir)
         with FactsCache(args.cache) as cache:
             clean = audit_folder(clean_dir, settings, cache=cache, progress=_bar)
             t1 = time.perf_counter()
