@@ -246,7 +246,8 @@ def verify(
     raise typer.Exit(0 if v.same else 2)
 
 
-people_app = typer.Typer(help="List, rename and remove the people in the gallery.", no_args_is_help=True)
+people_app = typer.Typer(help="List, rename and remove the people in the gallery; name clusters, move "
+                         "faces, merge people.", no_args_is_help=True)
 app.add_typer(people_app, name="people")
 
 

@@ -33,10 +33,14 @@ This package (on top of the gallery and the pipeline):
 
 ``facebank.cluster.scan``
     ``scan_library(bank, root, progress)``: every face of every photo under ``root`` (any
-    nesting) into the gallery, unassigned; resumable and incremental like enrollment.
+    nesting) into the gallery, unassigned; resumable and incremental like enrollment (it is an
+    enrollment run, ``ScanRun``, on ``FaceBank.enroll_items``). ``scan_with_ray(root, url, ...)``:
+    the same on Ray Data (``facebank.scale.ray_enroll``).
 ``facebank.cluster.methods``
-    clustering methods on unit embeddings (one small Protocol + registry).
+    clustering methods on unit embeddings (``ClusterMethod`` Protocol, ``create(name, ...)``,
+    ``available()``); the k-NN graph (exact, or the ANN index above 50k faces).
 ``facebank.cluster.engine``
-    ``recluster(gallery, ...)``: cluster the unassigned faces, keep cluster ids stable, suggest
-    names of enrolled people, store with ``set_clusters``.
-"""
+    ``recluster(gallery, method, suggest_threshold) -> ClusterSummary``: cluster the unassigned
+    faces, keep cluster ids stable, suggest names of people with named faces, store with
+    ``set_clusters``; ``method_from_settings(settings)``: the default method;
+    ``cluster_report(gallery, path)``: HTML, one row of thumbnails per cluster, largest first.
