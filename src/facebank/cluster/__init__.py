@@ -44,3 +44,4 @@ This package (on top of the gallery and the pipeline):
     faces, keep cluster ids stable, suggest names of people with named faces, store with
     ``set_clusters``; ``method_from_settings(settings)``: the default method;
     ``cluster_report(gallery, path)``: HTML, one row of thumbnails per cluster, largest first.
+"""
