@@ -118,6 +118,23 @@ def speed(folder: Path, workers: int, rounds: int) -> dict:
             "loadavg_1m_after": round(os.getloadavg()[0], 2)}
 
 
+def scale(n_faces: int) -> dict:
+    """The default method on ``n_faces`` face-like synthetic embeddings (facebank.scale.synthetic):
+    above 50k faces its k-NN graph comes from the ANN index, not all pairs."""
+    from facebank.scale.synthetic import face_like_gallery
+
+    data = face_like_gallery(n_faces, seed=1)
+    method = methods.create(Settings().cluster_method, threshold=Settings().cluster_threshold)
+    t0 = time.perf_counter()
+    labels = method.labels(data.vectors)
+    seconds = time.perf_counter() - t0
+    b = bcubed(labels, data.labels)
+    knn = "ann" if n_faces > methods.EXACT_KNN_MAX else "exact"
+    return {"faces": n_faces, "people": int(data.labels.max() + 1), "knn": knn, "seconds": round(seconds, 1),
+            "precision": round(b.precision, 4), "recall": round(b.recall, 4), "f1": round(b.f1, 4),
+            "loadavg_1m": round(os.getloadavg()[0], 2)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--faces", type=Path, default=FACES)
@@ -126,6 +143,8 @@ def main() -> None:
                     help="folder (under --faces) timed; '' = no timing")
     ap.add_argument("--workers", type=int, default=0)
     ap.add_argument("--rounds", type=int, default=3, help="speed: rounds of enroll, scan, scan, enroll")
+    ap.add_argument("--scale-faces", type=int, default=0,
+                    help="also time the default method on this many synthetic face-like embeddings")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     base = Settings()
@@ -169,6 +188,8 @@ def main() -> None:
     }
     if args.speed_set:
         summary["speed"] = speed(args.faces / args.speed_set, args.workers, args.rounds)
+    if args.scale_faces:
+        summary["scale"] = scale(args.scale_faces)
     print(json.dumps(summary))
 
 
