@@ -323,25 +323,11 @@ class EnrollRun:
         return known
 
     def triage(self, person: str, path: str, digest: str, size: int) -> bool:
-        """Does this photo need processing? No when the gallery has it (counted as known; reported
-        again when it was a problem; reported when it is someone else's) or this run already had
-        it (a copy, or the same photo labelled as two people)."""
+        """Does this photo need processing? No when this run already had it (a copy, or the same
+        photo labelled as two people) or the gallery has it (counted as known; reported again when
+        it was a problem; reported when it is someone else's)."""
         if not size:
             return True  # an empty file: processing gives its error
-        stored = self.gallery.stored_photo(digest, self.model_id)
-        if stored is not None:
-            if stored.person is None:
-                self.problem(path, f"already in the gallery as a scanned photo of no one yet (from "
-                                   f"{stored.path}); not added to {person!r}: name its faces instead")
-            elif stored.person != person:
-                self.problem(path, f"the same photo is labelled as {stored.person!r} in the gallery "
-                                   f"(enrolled from {stored.path}); not added to {person!r}")
-            elif stored.status != "ok":
-                self.problem(path, f"{stored.reason or stored.status} (found when it was first enrolled)")
-            else:
-                self.people.add(person)
-                self.skip()
-            return False
         first = self._first.get(digest)
         if first is not None:
             if first[0] != person:
@@ -351,7 +337,21 @@ class EnrollRun:
                 self.duplicates.append((path, first[1]))
             return False
         self._first[digest] = (person, path)
-        return True
+        stored = self.gallery.stored_photo(digest, self.model_id)
+        if stored is None:
+            return True
+        if stored.person is None:
+            self.problem(path, f"already in the gallery as a scanned photo of no one yet (from "
+                               f"{stored.path}); not added to {person!r}: name its faces instead")
+        elif stored.person != person:
+            self.problem(path, f"the same photo is labelled as {stored.person!r} in the gallery "
+                               f"(enrolled from {stored.path}); not added to {person!r}")
+        elif stored.status != "ok":
+            self.problem(path, f"{stored.reason or stored.status} (found when it was first enrolled)")
+        else:
+            self.people.add(person)
+            self.skip()
+        return False
 
     def skip(self) -> None:
         self.counts["skipped"] += 1
