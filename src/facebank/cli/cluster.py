@@ -118,13 +118,11 @@ def cluster(
                    "suggested": f.suggested}
             sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
     else:
-        sizes: dict[int, list] = {}
-        for f in faces:
-            if f.cluster is not None:
-                sizes.setdefault(f.cluster, []).append(f)
-        for c, members in sorted(sizes.items(), key=lambda kv: (-len(kv[1]), kv[0])):
-            hint = f"  looks like {members[0].suggested}" if members[0].suggested else ""
-            typer.echo(f"cluster {c}: {len(members)} faces{hint}")
+        from facebank.cluster.groups import group_faces
+
+        for g in group_faces(faces).clusters:
+            hint = f"  looks like {g.suggested}" if g.suggested else ""
+            typer.echo(f"cluster {g.cluster}: {g.size} faces{hint}")
     typer.echo(f"{summary.faces} unassigned faces: {summary.clusters} clusters, {summary.alone} alone "
                f"({summary.method}, threshold {summary.threshold:.2f}; {summary.seconds:.1f} s)"
                + (f"; report: {report}" if report else ""), err=True)

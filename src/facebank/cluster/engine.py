@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from facebank.cluster.groups import group_faces
 from facebank.cluster.methods import ClusterMethod, create
 from facebank.gallery.base import Gallery
 from facebank.settings import Settings
@@ -126,13 +127,9 @@ def cluster_report(gallery: Gallery, path: str | Path, max_faces: int = 24, size
     from facebank.draw import face_thumbnail
     from facebank.report.html import Report
 
-    faces = gallery.faces(unassigned=True)
-    groups: dict[int | None, list] = {}
-    for f in faces:
-        groups.setdefault(f.cluster, []).append(f)
-    order = sorted((c for c in groups if c is not None), key=lambda c: (-len(groups[c]), c))
+    groups = group_faces(gallery.faces(unassigned=True))
     rep = Report("Face clusters")
-    rep.text(f"{len(faces)} unassigned faces: {len(order)} clusters, {len(groups.get(None, []))} alone. "
+    rep.text(f"{groups.faces} unassigned faces: {len(groups.clusters)} clusters, {len(groups.alone)} alone. "
              "Name a cluster with: facebank people name CLUSTER NAME")
 
     def thumbs(members) -> list[tuple[bytes, str]]:
@@ -148,10 +145,9 @@ def cluster_report(gallery: Gallery, path: str | Path, max_faces: int = 24, size
             out.append((buf.getvalue(), f"face {f.face_id}: {Path(f.path).name}"))
         return out
 
-    for c in order:
-        members = groups[c]
-        hint = f", looks like {members[0].suggested}" if members[0].suggested else ""
-        rep.thumbnails(thumbs(members), f"cluster {c}: {len(members)} faces{hint}")
-    if groups.get(None):
-        rep.thumbnails(thumbs(groups[None]), f"alone: {len(groups[None])} faces")
+    for g in groups.clusters:
+        hint = f", looks like {g.suggested}" if g.suggested else ""
+        rep.thumbnails(thumbs(g.faces), f"cluster {g.cluster}: {g.size} faces{hint}")
+    if groups.alone:
+        rep.thumbnails(thumbs(groups.alone), f"alone: {len(groups.alone)} faces")
     return rep.save(path)

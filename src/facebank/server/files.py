@@ -20,6 +20,7 @@ from pathlib import Path
 from PIL import Image
 
 from facebank import images
+from facebank.draw import face_thumbnail
 from facebank.gallery.uploads import discard_uploads, is_upload
 from facebank.server.errors import ApiError
 
@@ -101,13 +102,8 @@ class PhotoStore:
             img = images.load_reduced(data, side, max_pixels=max_pixels, any_format=True)
         except images.ImageError as exc:
             raise ApiError(404, "image_not_available", str(exc)) from None
-        im = Image.fromarray(img.rgb)
-        if box is not None:
-            x1, y1, x2, y2 = (v / img.scale for v in box)
-            m = 0.25 * max(x2 - x1, y2 - y1)
-            im = im.crop((max(0, int(x1 - m)), max(0, int(y1 - m)),
-                          min(im.width, int(x2 + m)), min(im.height, int(y2 + m))))
-        im.thumbnail((size, size))
+        scaled = None if box is None else tuple(v / img.scale for v in box)  # photo -> decoded pixels
+        im = face_thumbnail(img.rgb, scaled, size)
         out = io.BytesIO()
         im.save(out, format="JPEG", quality=85)
         return out.getvalue()

@@ -145,12 +145,13 @@ def move_face(body: FaceMove, face_id: int = FacePath, ctx: ServerContext = Depe
 
 @router.get("/faces/{face_id}/image", tags=["clusters"],
             response_class=Response, dependencies=[Depends(require_read_key)],
-            responses=IMAGE_RESPONSES, summary="A JPEG thumbnail of a face")
+            responses={**IMAGE_RESPONSES, **errors(503)}, summary="A JPEG thumbnail of a face")
 def face_image(face_id: int = FacePath, size: int = SizeQuery,
                ctx: ServerContext = Depends(get_ctx)) -> Response:
     f = _face(ctx, face_id)
     data = ctx.photos.read_verified(f.path, f.sha256)
-    thumb = ctx.photos.thumbnail(data, f.box, size, ctx.settings.max_pixels)
+    with ctx.pixels(data):  # the server's pixel budget, as for every decode
+        thumb = ctx.photos.thumbnail(data, f.box, size, ctx.config.pixel_limit, ctx.config.decode_side)
     # a face's crop never changes, but an id can be reused after a delete: revalidate by ETag
     etag = f'"{f.sha256[:16]}-{face_id}-{size}"'
     return Response(thumb, media_type="image/jpeg",
