@@ -135,6 +135,25 @@ def test_accepting_a_suggestion_names_the_cluster_after_the_enrolled_person(page
     assert person(api, target["suggested"])["faces"] == before["faces"] + target["size"]
 
 
+def test_ticking_two_clusters_names_both_and_a_cluster_with_a_person_adds_it(page, api):
+    listed = api.get("/v1/clusters", params={"faces": 1}).json()["clusters"]
+    assert len(listed) >= 3, listed
+    a, b, c = listed[:3]
+    for cl in (a, b):
+        page.check(f"#clusters li[data-cluster='{cl['id']}'] input[type=checkbox]")
+    page.wait_for_selector("#merge-name:not([hidden])")
+    page.fill("#merge-name", "Both Rows")
+    page.click("#merge-go")
+    page.wait_for_selector("#named li[data-person='Both Rows']")
+    assert person(api, "Both Rows")["faces"] == a["size"] + b["size"]
+    page.check(f"#clusters li[data-cluster='{c['id']}'] input[type=checkbox]")
+    page.check("#named li[data-person='Both Rows'] input[type=checkbox]")
+    assert page.inner_text("#merge-text").startswith(f"Add the group of {c['size']} face(s) to Both Rows")
+    page.click("#merge-go")
+    page.wait_for_selector(f"#clusters li[data-cluster='{c['id']}']", state="detached")
+    assert person(api, "Both Rows")["faces"] == a["size"] + b["size"] + c["size"]
+
+
 def test_people_view_shows_a_persons_faces_and_finds_photos_with_people(page, api):
     page.click("#named li[data-person='elton_john'] .face-button")
     page.wait_for_selector("#person-faces .thumb img")
