@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import collections
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from typer.testing import CliRunner
 
 from facebank import FaceBank
 from facebank.cli import app
-from facebank.cluster.engine import method_from_settings, recluster
+from facebank.cluster.engine import cluster_report, method_from_settings, recluster
 from facebank.cluster.scan import scan_library
 
 
@@ -57,6 +58,11 @@ def test_clusters_named_from_train_photos_identify_the_val_photos(scanned, tmp_p
         for f in faces:
             if f.cluster is not None:
                 clusters[f.cluster].append(f)
+        page = cluster_report(fb.gallery, tmp_path / "clusters.html").read_text()
+        sizes = [int(m) for m in re.findall(r"<h3>cluster \d+: (\d+) faces", page)]
+        assert len(sizes) == summary.clusters and sizes == sorted(sizes, reverse=True)  # largest first
+        shown = sum(min(24, n) for n in sizes) + min(24, summary.alone)  # at most 24 per row
+        assert page.count('<figure class="thumb">') == shown  # thumbnails inlined, none missing
         # a person looking at the clusters names each after who its train photos show
         named = {}
         for c, members in clusters.items():
