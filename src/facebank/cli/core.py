@@ -131,9 +131,10 @@ def identify(
         raise fail(f"--annotate {annotate}: is a file; give a folder for the annotated copies", 2)
     settings = make_settings(gallery, threshold=threshold, detector=detector, embedder=embedder,
                              onnx_model=onnx_model, flip=flip, workers=workers, crop_fallback=crop_fallback)
-    if model is not None and gallery is None and not settings.gallery.startswith("postgres") \
+    if model is not None and not settings.gallery.startswith("postgres") \
             and not Path(settings.gallery).exists():
-        settings = settings.model_copy(update={"gallery": ":memory:"})  # a model needs no gallery
+        # a classifier names the faces: a gallery that does not exist (named or default) is not needed
+        settings = settings.model_copy(update={"gallery": ":memory:"})
     fb = open_bank(settings, must_exist=True)
     if model is not None:
         from facebank.learn.models import ModelFileError, ModelMismatch, attach_classifier
