@@ -25,3 +25,32 @@ def test_clusters_come_largest_first_ties_by_id_and_alone_faces_apart():
 def test_no_faces_give_no_groups():
     groups = group_faces([])
     assert groups.clusters == () and groups.alone == () and groups.faces == 0
+
+
+class CountingGallery:
+    """Just enough of a gallery for the cache: a version and the unassigned faces (the REST tests
+    run the cache on a real gallery)."""
+
+    def __init__(self) -> None:
+        self.v, self.reads, self.listed = 1, 0, [face(1, 4), face(2, None)]
+
+    def version(self) -> int:
+        return self.v
+
+    def faces(self, *, unassigned: bool = False) -> list[FaceInfo]:
+        assert unassigned
+        self.reads += 1
+        return list(self.listed)
+
+
+def test_the_groups_cache_reads_the_gallery_again_only_after_a_change():
+    from facebank.cluster.groups import GroupsCache
+
+    g = CountingGallery()
+    cache = GroupsCache(g)
+    first = cache.get()
+    assert cache.get() is first and g.reads == 1
+    g.listed.append(face(3, 4))
+    assert cache.get().clusters[0].size == 1 and g.reads == 1  # no write seen: the kept answer
+    g.v += 1
+    assert cache.get().clusters[0].size == 2 and g.reads == 2

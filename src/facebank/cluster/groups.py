@@ -4,10 +4,11 @@ the web page's People view)."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from facebank.gallery.base import FaceInfo
+from facebank.gallery.base import FaceInfo, Gallery
 
 
 @dataclass(frozen=True)
@@ -50,3 +51,23 @@ def group_faces(faces: Iterable[FaceInfo]) -> FaceGroups:
             by_cluster.setdefault(f.cluster, []).append(f)
     order = sorted(by_cluster, key=lambda c: (-len(by_cluster[c]), c))
     return FaceGroups(tuple(ClusterGroup(c, tuple(by_cluster[c])) for c in order), tuple(alone))
+
+
+class GroupsCache:
+    """``group_faces(gallery.faces(unassigned=True))``, computed again only when the gallery changed
+    (``Gallery.version()``: every write, of this process or another). Paging through the clusters
+    of a big library then reads the gallery once, not once per page. Thread-safe."""
+
+    def __init__(self, gallery: Gallery) -> None:
+        self.gallery = gallery
+        self._lock = threading.Lock()
+        self._version: int | None = None
+        self._groups = FaceGroups((), ())
+
+    def get(self) -> FaceGroups:
+        with self._lock:
+            version = self.gallery.version()
+            if version != self._version:
+                self._groups = group_faces(self.gallery.faces(unassigned=True))
+                self._version = version
+            return self._groups

@@ -29,6 +29,7 @@ from fastapi.security import APIKeyHeader
 
 from facebank import images
 from facebank.api import FaceBank
+from facebank.cluster.groups import GroupsCache
 from facebank.gallery import open_gallery
 from facebank.gallery.uploads import default_uploads_dir
 from facebank.pipeline import FacePipeline, PhotoFaces
@@ -164,6 +165,7 @@ class ServerContext:
         self.write_lock = threading.RLock()  # multi-step writes of the routes (check, then write)
         self.gallery = LockedGallery(open_gallery(self.settings.gallery), self.gallery_lock)
         self.bank = FaceBank(self.gallery, settings=self.settings)
+        self.face_groups = GroupsCache(self.gallery)  # the People view's clusters, kept per gallery version
         self.keys = ApiKeyStore(config.resolved_keys_db())
         self.photos = PhotoStore(config.resolved_photos_dir(),
                                  self.settings.gallery if config.sqlite_gallery else None)

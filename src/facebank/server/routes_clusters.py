@@ -13,7 +13,6 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 
-from facebank.cluster.groups import group_faces
 from facebank.gallery.base import FaceInfo, NotFound, PersonNotFound
 from facebank.server.context import ServerContext, get_ctx, require_read_key, require_write
 from facebank.server.errors import ApiError
@@ -71,7 +70,7 @@ def list_clusters(limit: int = Query(50, ge=1, le=500, description="clusters in 
     """The clusters of the last ``facebank cluster`` run over the unnamed (scanned) faces, largest
     first; ``suggested`` is the enrolled person the cluster looks like (null: nobody under the
     threshold). Faces seen once stay alone (``alone`` counts them)."""
-    groups = group_faces(ctx.gallery.faces(unassigned=True))
+    groups = ctx.face_groups.get()
     out = [Cluster(id=g.cluster, size=g.size, suggested=g.suggested,
                    faces=[ClusterFace(id=f.face_id, box=[round(v) for v in f.box], photo_sha256=f.sha256,
                                       image_url=face_url(f.face_id)) for f in g.faces[:faces_per_cluster]])
@@ -116,7 +115,7 @@ def list_faces(person: str | None = Query(None, max_length=200, description="thi
     elif cluster is not None:
         found = ctx.gallery.faces(cluster=cluster, unassigned=True)
     else:
-        found = list(group_faces(ctx.gallery.faces(unassigned=True)).alone)
+        found = list(ctx.face_groups.get().alone)
     return FaceList(faces=[_detail(f) for f in found[offset:offset + limit]], total=len(found))
 
 
