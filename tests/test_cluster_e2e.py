@@ -105,3 +105,20 @@ def test_scanning_a_library_with_bad_files_names_each_problem_and_loses_nothing(
     with FaceBank(tmp_path / "g.db") as fb:
         paths = {f.path for f in fb.gallery.faces(unassigned=True)}
     assert paths == {str(lib / "a" / "b" / "deep.jpg"), str(lib / "top.jpg")}
+
+
+def test_copies_in_a_library_are_scanned_once_and_counted_as_copies_even_after_a_write(
+        tmp_path, faces_dir, monkeypatch):
+    from facebank.api import EnrollRun
+
+    monkeypatch.setattr(EnrollRun, "BATCH_SECONDS", 0.0)  # every photo written at once: timing-proof
+    one, other = sorted((faces_dir / "5celeb" / "val" / "madonna").iterdir())[:2]
+    for rel in ("a.jpg", "b.jpg", "sub/c.jpg"):
+        (tmp_path / "lib" / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(one, tmp_path / "lib" / rel)
+    shutil.copy(other, tmp_path / "lib" / "d.jpg")  # processed (and written) between b and sub/c
+    with FaceBank(tmp_path / "g.db", workers=1) as fb:
+        report = scan_library(fb, tmp_path / "lib")
+    assert sorted((Path(p).name, Path(f).name) for p, f in report.duplicates) == [("b.jpg", "a.jpg"),
+                                                                                 ("c.jpg", "a.jpg")]
+    assert (report.photos_enrolled, report.photos_skipped_known, report.problems) == (2, 0, ())

@@ -32,10 +32,15 @@ class ScanRun(EnrollRun):
         return UNLABELLED
 
     def triage(self, person: str, path: str, digest: str, size: int) -> bool:
-        """Process the photo unless the gallery has it (scanned or enrolled: counted as known, its
-        problem reported again) or this run had it already (a copy)."""
+        """Process the photo unless this run had it already (a copy) or the gallery has it
+        (scanned or enrolled: counted as known, its problem reported again)."""
         if not size:
             return True  # an empty file: processing gives its error
+        first = self._first.get(digest)  # first: whether that copy was written yet depends on timing
+        if first is not None:
+            self.duplicates.append((path, first[1]))
+            return False
+        self._first[digest] = (person, path)
         stored = self.gallery.stored_photo(digest, self.model_id)
         if stored is not None:
             if stored.status != "ok":
@@ -43,11 +48,6 @@ class ScanRun(EnrollRun):
             else:
                 self.skip()
             return False
-        first = self._first.get(digest)
-        if first is not None:
-            self.duplicates.append((path, first[1]))
-            return False
-        self._first[digest] = (person, path)
         return True
 
     def record(self, person: str, digest: str, size: int,
