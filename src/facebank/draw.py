@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -32,27 +33,36 @@ def annotate(rgb: np.ndarray, result: PhotoResult) -> Image.Image:
     width = max(2, side // 300)
     font = label_font(max(12, side // 40))
     for f in result.faces:
-        x1, y1, x2, y2 = f.face.box.as_list()
-        color = KNOWN if f.match.name else UNKNOWN
-        draw.rectangle([x1, y1, x2, y2], outline=color, width=width)
         d = f.match.distance
         label = f"{f.match.name or 'unknown'}" + (f" {d:.2f}" if np.isfinite(d) else "")
-        tb = draw.textbbox((0, 0), label, font=font)
-        th, tw = tb[3] - tb[1], tb[2] - tb[0]
-        ty = y1 - th - 2 * width if y1 - th - 2 * width >= 0 else y2
-        draw.rectangle([x1, ty, x1 + tw + 2 * width, ty + th + 2 * width], fill=color)
-        draw.text((x1 + width, ty + width - tb[1]), label, fill=(255, 255, 255), font=font)
+        labelled_box(draw, f.face.box.as_list(), label, KNOWN if f.match.name else UNKNOWN, font, width)
     return im
 
 
+def labelled_box(draw: ImageDraw.ImageDraw, box: Sequence[float], label: str, color: tuple[int, int, int],
+                 font: ImageFont.ImageFont | ImageFont.FreeTypeFont, width: int) -> None:
+    """A box outline of ``width`` pixels with ``label`` in white on ``color`` above it (below when
+    there is no room above)."""
+    x1, y1, x2, y2 = box
+    draw.rectangle([x1, y1, x2, y2], outline=color, width=width)
+    tb = draw.textbbox((0, 0), label, font=font)
+    th, tw = tb[3] - tb[1], tb[2] - tb[0]
+    ty = y1 - th - 2 * width if y1 - th - 2 * width >= 0 else y2
+    draw.rectangle([x1, ty, x1 + tw + 2 * width, ty + th + 2 * width], fill=color)
+    draw.text((x1 + width, ty + width - tb[1]), label, fill=(255, 255, 255), font=font)
+
+
+def face_crop(box: Sequence[float], width: int, height: int) -> tuple[int, int, int, int]:
+    """The face's box plus a quarter of its side around it, inside a ``width`` x ``height`` photo."""
+    x1, y1, x2, y2 = box
+    m = 0.25 * max(x2 - x1, y2 - y1)
+    return max(0, int(x1 - m)), max(0, int(y1 - m)), min(width, int(x2 + m)), min(height, int(y2 + m))
+
+
 def face_thumbnail(rgb: np.ndarray, box: tuple[float, float, float, float] | None, size: int) -> Image.Image:
-    """The face (its box plus a quarter of its side around it) or the whole photo, longer side
-    at most ``size`` pixels."""
+    """The face (``face_crop``) or the whole photo, longer side at most ``size`` pixels."""
     im = Image.fromarray(rgb).convert("RGB")
     if box is not None:
-        x1, y1, x2, y2 = box
-        m = 0.25 * max(x2 - x1, y2 - y1)
-        im = im.crop((max(0, int(x1 - m)), max(0, int(y1 - m)), min(im.width, int(x2 + m)),
-                      min(im.height, int(y2 + m))))
+        im = im.crop(face_crop(box, im.width, im.height))
     im.thumbnail((size, size))
     return im

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from facebank.draw import KNOWN, UNKNOWN, label_font
+from facebank.draw import KNOWN, UNKNOWN, label_font, labelled_box
 from facebank.video.analyze import Progress, VideoResult, _no_progress
 from facebank.video.decode import VideoReader
 from facebank.video.track import Track
@@ -69,20 +69,14 @@ def annotate_video(result: VideoResult, out: str | Path, progress: Progress = _n
             for frame in progress(reader.frames(), total=total, desc="annotate", unit="frame"):
                 im = Image.fromarray(frame.rgb[:h, :w])
                 draw = ImageDraw.Draw(im)
-                for tr, (x1, y1, x2, y2) in on_screen.at(frame.time_s):
-                    color = KNOWN if tr.name else UNKNOWN
-                    draw.rectangle([x1, y1, x2, y2], outline=color, width=width)
-                    label = tr.name or "unknown"
-                    tb = draw.textbbox((0, 0), label, font=font)
-                    th, tw = tb[3] - tb[1], tb[2] - tb[0]
-                    ty = y1 - th - 2 * width if y1 - th - 2 * width >= 0 else y2
-                    draw.rectangle([x1, ty, x1 + tw + 2 * width, ty + th + 2 * width], fill=color)
-                    draw.text((x1 + width, ty + width - tb[1]), label, fill=(255, 255, 255), font=font)
+                for tr, box in on_screen.at(frame.time_s):
+                    labelled_box(draw, box, tr.name or "unknown", KNOWN if tr.name else UNKNOWN, font, width)
                 vf = av.VideoFrame.from_ndarray(np.asarray(im), format="rgb24")
                 for packet in stream.encode(vf):
                     dst.mux(packet)
             for packet in stream.encode():
                 dst.mux(packet)
+        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; the copy is an ordinary file
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

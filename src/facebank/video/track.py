@@ -211,18 +211,16 @@ class Tracker:
 
 
 def face_thumbnail(rgb: np.ndarray, box: Box, side: int = THUMB_SIDE) -> tuple[np.ndarray, Box]:
-    """An RGB crop of the face with a margin of a quarter of its size, longer side at most
-    ``side``, and the face's box in the crop's pixels."""
-    from PIL import Image
+    """An RGB crop of the face (``draw.face_crop``: a margin of a quarter of its size), longer side
+    at most ``side``, and the face's box in the crop's pixels."""
+    from facebank.draw import face_crop
+    from facebank.draw import face_thumbnail as crop_face
 
     h, w = rgb.shape[:2]
-    m = 0.25 * max(box.width, box.height)
-    x1, y1 = max(0, int(box.x1 - m)), max(0, int(box.y1 - m))
-    x2, y2 = min(w, int(box.x2 + m)), min(h, int(box.y2 + m))
+    x1, y1, x2, y2 = face_crop((box.x1, box.y1, box.x2, box.y2), w, h)
     if x2 <= x1 or y2 <= y1:
         return np.zeros((1, 1, 3), np.uint8), Box(0, 0, 1, 1)
-    im = Image.fromarray(rgb[y1:y2, x1:x2])
-    im.thumbnail((side, side))
+    im = crop_face(rgb, (box.x1, box.y1, box.x2, box.y2), side)
     f = im.width / (x2 - x1)
     inner = Box((box.x1 - x1) * f, (box.y1 - y1) * f, (box.x2 - x1) * f, (box.y2 - y1) * f)
     return np.asarray(im), inner.clipped(im.width, im.height)
