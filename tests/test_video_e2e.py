@@ -97,6 +97,7 @@ def test_cli_identify_video_json_report_and_annotated_copy(reel, celeb_gallery, 
         n = sum(1 for _ in c.decode(s))
     assert n == int(reel.duration_s * reel.fps)
     assert not list(tmp_path.glob(".annotate-*"))
+    assert out.stat().st_mode & 0o777 == 0o644
 
 
 def test_cli_plain_output_is_a_short_timeline(reel, celeb_gallery):
@@ -211,6 +212,7 @@ def test_keep_unknown_stores_one_face_per_unknown_track_as_unassigned(reel, cele
         for f in faces:
             data = Path(f.path).read_bytes()
             assert hashlib.sha256(data).hexdigest() == f.sha256
+            assert Path(f.path).stat().st_mode & 0o777 == 0o644
         assert {p.name for p in fb.people()} == {"ben_afflek", "jerry_seinfeld", "mindy_kaling"}
         again = analyze_video(fb, short.path, fps=2.0)  # unassigned faces never name anyone
         assert not {t.name for t in again.tracks} & {"madonna", "elton_john"}
