@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from facebank import decide
 from facebank.gallery.sqlite import SqliteGallery
 from facebank.server import ServerConfig
 from facebank.server.auth import ApiKeyStore
@@ -118,7 +119,10 @@ def test_health_ready_and_model_info_need_no_key(bare):
         counted = anon.get("/v1/ready", headers={"X-API-Key": bare.key}).json()
         assert counted["people"] == 0 and counted["faces"] == 0
         info = anon.get("/v1/model").json()
-        assert info["model_id"] and info["threshold"] == Settings().threshold
+        # an empty gallery cannot estimate its own threshold: the rule's default is used
+        default = decide.parse(Settings().decision).default_threshold
+        assert info["model_id"] and info["threshold"] == default and info["threshold_source"] == "default"
+        assert info["decision"] and info["decision_unit"] and info["target_far"] == Settings().target_far
         assert info["max_upload_bytes"] == 20_000_000 and info["open_reads"] is False
         assert anon.get("/openapi.json").json()["info"]["title"] == "facebank"
 
@@ -333,13 +337,16 @@ def test_identify_names_the_people_of_5celeb_val(client):
         r = client.post("/v1/identify", files={"photo": (photo.name, photo.read_bytes(), "image/jpeg")})
         assert r.status_code == 200, r.text
         body = r.json()
-        assert body["threshold"] == Settings().threshold
+        info = client.get("/v1/model").json()
+        assert body["threshold"] == info["threshold"] and body["decision"] == info["decision"]
+        assert info["threshold_source"] == "gallery"  # 5 people: estimated from the gallery
         w, h = body["photo"]["width"], body["photo"]["height"]
         for f in body["faces"]:
             x1, y1, x2, y2 = f["box"]
             assert -w * 0.2 <= x1 < x2 <= w * 1.2 and -h * 0.2 <= y1 < y2 <= h * 1.2
             if f["name"] is not None:
-                assert f["distance"] <= body["threshold"] and f["candidate"] == f["name"]
+                decided = f["distance"] if f["decision_score"] is None else f["decision_score"]
+                assert decided <= body["threshold"] and f["candidate"] == f["name"]
         if body["faces"]:
             main = max(body["faces"], key=lambda f: (f["box"][2] - f["box"][0]) * (f["box"][3] - f["box"][1]))
             right += main["name"] == person
@@ -354,8 +361,10 @@ def test_identify_threshold_parameter_controls_unknown(client):
     loose = client.post("/v1/identify", files=files).json()
     assert loose["faces"] and loose["faces"][0]["name"] == "madonna"
     d = loose["faces"][0]["distance"]
-    strict = client.post("/v1/identify", params={"threshold": d / 2}, files=files).json()
-    assert strict["threshold"] == pytest.approx(d / 2)
+    score = loose["faces"][0]["decision_score"]
+    t = (d if score is None else score) - 0.05  # just below this face's score: it becomes unknown
+    strict = client.post("/v1/identify", params={"threshold": t}, files=files).json()
+    assert strict["threshold"] == pytest.approx(t)
     f = strict["faces"][0]
     assert f["name"] is None and f["candidate"] == "madonna" and f["distance"] == pytest.approx(d)
 

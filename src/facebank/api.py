@@ -17,11 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from facebank import images
+from facebank.decide import Decision, decision_for
 from facebank.folders import FolderWalk
 from facebank.gallery import open_gallery
 from facebank.gallery.base import FaceRecord, Gallery, PhotoRecord, validate_name
 from facebank.gallery.index import ExactIndex
-from facebank.identify import assign, cosine_from_l2
+from facebank.identify import cosine_from_l2
 from facebank.pipeline import FacePipeline, PhotoFaces, choose_face, process_stream
 from facebank.settings import Settings
 from facebank.types import EnrollReport, IdentifiedFace, PersonInfo, PhotoResult, Verification
@@ -51,6 +52,7 @@ class FaceBank:
         self.classifier = None  # a trained classifier (facebank.learn) names faces instead of the gallery
         self._index: ExactIndex | None = None
         self._index_version: int | None = None
+        self._decision: tuple[int, Decision] | None = None
 
     # -- parts ------------------------------------------------------------------------------------
     @property
@@ -73,6 +75,18 @@ class FaceBank:
             self._index = build_index(self.gallery.embeddings())  # exact below 50k faces, else HNSW
             self._index_version = version
         return self._index
+
+    def decision(self) -> Decision:
+        """The decision rule (``settings.decision``) fitted on the gallery, with its operating point:
+        ``settings.threshold`` when set, else estimated from the gallery for ``settings.target_far``;
+        refitted whenever the gallery changed."""
+        s = self.settings
+        version = self.gallery.version()
+        if self._decision is None or self._decision[0] != version:
+            data = self.gallery.embeddings()
+            self._decision = (version, decision_for(data.vectors, data.names, s.decision, s.target_far,
+                                                    s.threshold, s.rule))
+        return self._decision[1]
 
     def close(self) -> None:
         self.gallery.close()
@@ -236,9 +250,8 @@ class FaceBank:
         if not faces:
             return PhotoResult(photo.path, (), None, photo.width, photo.height)
         self._check_gallery_model(faces[0].model_id)
-        thr = self.settings.threshold if threshold is None else threshold
         dist = self.index().person_distances(np.stack([f.embedding for f in faces]))
-        matches = assign(dist, thr, self.settings.rule)
+        matches = self.decision().name(dist, threshold)
         named = tuple(IdentifiedFace(f, m) for f, m in zip(faces, matches, strict=True))
         return PhotoResult(photo.path, named, None, photo.width, photo.height)
 

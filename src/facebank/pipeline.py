@@ -50,6 +50,7 @@ class FacePipeline:
                                       min_face_size=s.mtcnn_min_face)
         self.embedder = make_embedder(s)
         self._shape = dlib.shape_predictor(str(models.dlib_model(models.SHAPE5)))
+        self._hog: detect.Detector | None = None
 
     @property
     def model_id(self) -> str:
@@ -68,9 +69,37 @@ class FacePipeline:
         tight = looks_like_face_crop(rgb, s.crop_fallback_max_side)
         if not found and tight and s.pad_crops > 0:
             found = self._detect_padded(rgb, s.pad_crops)
+        if not found and s.second_look:
+            found = self._second_look(small, factor)
         if not found and s.crop_fallback == "auto" and tight:
             found = [whole_photo_detection(rgb)]
         return found
+
+    def _second_look(self, small: np.ndarray, factor: float) -> list[Detection]:
+        """Look again at a photo where nothing was found (``settings.second_look``, in order, the
+        first that finds a face wins): an upsampled copy, copies turned by +-30 degrees, HOG."""
+        import cv2
+
+        for how in [w.strip() for w in self.settings.second_look.split(",") if w.strip()]:
+            found: list[Detection] = []
+            if how == "upsample" and max(small.shape[:2]) * 2 <= self.settings.detect_max_side:
+                big = cv2.resize(small, None, fx=2.0, fy=2.0, interpolation=cv2.INTER_CUBIC)
+                found = [_scale_detection(d, 0.5) for d in self.detector.detect(big)]
+            elif how == "rotate":
+                for angle in (30.0, -30.0):
+                    found = _detect_rotated(self.detector, small, angle)
+                    if found:
+                        break
+            elif how == "hog":
+                if self._hog is None:
+                    self._hog = detect.create("hog", upsample=1, min_face=self.settings.min_face)
+                found = self._hog.detect(small)
+            elif how not in ("upsample", "rotate", "hog"):
+                raise ValueError(f"unknown second look {how!r}: upsample, rotate or hog")
+            if found:
+                log.debug("second look (%s) found %d face(s)", how, len(found))
+                return [_scale_detection(d, factor) for d in found] if factor != 1.0 else found
+        return []
 
     def _detect_padded(self, rgb: np.ndarray, fraction: float) -> list[Detection]:
         """Search a tight crop again inside a black border: detectors miss faces cut by the edge."""
@@ -260,3 +289,34 @@ def process_stream(paths: Iterable[str | Path], settings: Settings,
 
 def box_from_list(b: list[float]) -> Box:
     return Box(*map(float, b))
+
+
+def _detect_rotated(detector: detect.Detector, rgb: np.ndarray, angle: float) -> list[Detection]:
+    """Faces found in a copy of ``rgb`` turned by ``angle`` degrees (the canvas grows to hold it),
+    mapped back: landmarks exactly, the box as the upright box around the turned-back one."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), angle, 1.0)
+    cos, sin = abs(m[0, 0]), abs(m[0, 1])
+    nw, nh = int(round(h * sin + w * cos)), int(round(h * cos + w * sin))
+    m[0, 2] += nw / 2.0 - w / 2.0
+    m[1, 2] += nh / 2.0 - h / 2.0
+    turned = cv2.warpAffine(rgb, m, (nw, nh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    back = cv2.invertAffineTransform(m)
+
+    def undo(points: np.ndarray) -> np.ndarray:
+        return points @ back[:, :2].T + back[:, 2]
+
+    out = []
+    for d in detector.detect(turned):
+        b = d.box
+        corners = undo(np.array([[b.x1, b.y1], [b.x2, b.y1], [b.x1, b.y2], [b.x2, b.y2]], np.float64))
+        lo, hi = corners.min(axis=0), corners.max(axis=0)
+        box = Box(float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1])).clipped(w, h)
+        lm = d.landmarks
+        if lm is not None:
+            lm = Landmarks(tuple((float(x), float(y)) for x, y in undo(lm.as_array())), lm.scheme)
+        if box.area > 0:
+            out.append(Detection(box, d.score, d.detector, lm, d.fallback))
+    return out

@@ -123,6 +123,9 @@ class Match:
     person is farther than the threshold) or ``taken`` (the nearest person is within the threshold
     but was given to another face of the same photo, which is closer to them: one person appears
     once per photo).
+    ``decision_score`` is the decision rule's own score (its
+    unit depends on the rule, see ``facebank.decide``; lower = more alike; the face is named when it
+    is at most the rule's threshold); None when the raw distance decided.
     """
 
     name: str | None
@@ -131,6 +134,7 @@ class Match:
     candidate: str | None = None
     nearest_face_distance: float | None = None
     mean_distance: float | None = None
+    decision_score: float | None = None
     reason: str | None = None
 
     def explain(self) -> str:
@@ -171,12 +175,18 @@ class PhotoResult:
                     "score": _finite(f.match.score) if math.isfinite(f.match.distance) else None,
                     "candidate": f.match.candidate,
                     "reason": f.match.reason,
+                    "decision_score": _rounded(f.match.decision_score),
                     "fallback": f.face.fallback,
                 }
                 for f in self.faces
             ],
             "error": self.error,
         }
+
+
+def _rounded(x: float | None) -> float | None:
+    """A finite number rounded for JSON, else None."""
+    return round(float(x), 6) if x is not None and math.isfinite(x) else None
 
 
 @dataclass(frozen=True)

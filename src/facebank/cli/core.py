@@ -254,15 +254,23 @@ app.add_typer(people_app, name="people")
 
 @people_app.command("list")
 def people_list(gallery: str = GalleryOpt, as_json: bool = typer.Option(False, "--json")) -> None:
-    """Everyone in the gallery with their photo and face counts."""
-    people = _bank(gallery, must_exist=True).people()
+    """Everyone in the gallery with their photo and face counts, and the identification threshold
+    in use (estimated from these people unless FACEBANK_THRESHOLD is set)."""
+    fb = _bank(gallery, must_exist=True)
+    people = fb.people()
     if as_json:
         typer.echo(json.dumps([p.__dict__ for p in people], ensure_ascii=False))
         return
     if not people:
         typer.echo("the gallery is empty")
+        return
     for p in people:
         typer.echo(f"{p.name}\t{p.photos} photos\t{p.faces} faces")
+    point = fb.decision().point
+    how = {"gallery": f"estimated from these {point.people} people for FAR {100 * point.far:g} %",
+           "settings": "set by FACEBANK_THRESHOLD", "default": "default: too few people to estimate"}
+    typer.echo(f"identification: rule {point.rule}, threshold {point.threshold:.4f} "
+               f"({how.get(point.source, point.source)})")
 
 
 @people_app.command("remove")

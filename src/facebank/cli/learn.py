@@ -121,7 +121,10 @@ def train(
             cal, _ = calibrate(ds, spec, far=far, repeats=3)
             threshold, how = cal.threshold, f"calibrated at FAR {far:g} on held-out people of {folder}"
         else:
-            threshold, how = settings.threshold, "settings default (too few people to calibrate)"
+            from facebank.settings import L2_THRESHOLD
+
+            threshold = settings.threshold if settings.threshold is not None else L2_THRESHOLD
+            how = "settings default (too few people to calibrate)"
     clf = spec.build()
     clf.threshold = threshold
     clf.fit(ds.x[ds.ok], ds.labels[ds.ok])
@@ -219,6 +222,86 @@ def benchmark_lfw(
             raise fail(str(exc)) from None
     rep = build.lfw_report(res, _settings_text(settings, policy)) if report else None
     _finish(res.summary(), build.lfw_text(res), as_json, rep, report)
+
+
+RulesOpt = typer.Option("all", "--rules", help="decision rules to measure: all, or a ';' list such as "
+                        "'distance;margin:weight=1' (see facebank.decide)")
+SplitsOpt = typer.Option(10, "--splits", help="random splits (mean ± std over them)")
+TargetFarOpt = typer.Option(None, "--target-far",
+                            help="FAR the automatic threshold aims at (default: settings)")
+
+
+def _open_set_rules(spec: str, settings):
+    from facebank.evaluate.openset import rules_for
+
+    try:
+        return rules_for(spec, settings.decision)
+    except ValueError as exc:
+        raise fail(str(exc), 2) from None
+
+
+@benchmark_app.command("lfw-openset")
+def benchmark_lfw_openset(
+    root: Path = typer.Argument(..., help="the LFW folder (images/<person>/*.jpg)"),
+    part: str = typer.Option("test", "--part", help="people to use: test (two thirds, to report on), dev "
+                             "(the other third, to choose settings on) or all"),
+    rules: str = RulesOpt, splits: int = SplitsOpt, seed: int = SeedOpt, target_far: float = TargetFarOpt,
+    flip: bool = FlipOpt, jitter: int = JitterOpt,
+    as_json: bool = JsonOpt, cache: Path = CacheOpt,
+    detector: str = DetectorOpt, embedder: str = EmbedderOpt, onnx_model: str = OnnxOpt,
+    workers: int = WorkersOpt,
+) -> None:
+    """LFW open set: people with >= 2 photos known (half their photos enrolled, the rest probes),
+    everyone else a stranger; DIR at FAR 1 % / 0.1 %, rank-1 and the automatic threshold per rule."""
+    from dataclasses import replace
+
+    from facebank.evaluate.cache import LFW_POLICY
+    from facebank.evaluate.lfw import lfw_settings
+    from facebank.evaluate.openset import PARTS, lfw_root_images, run_lfw_open_set, study_text
+
+    if part not in PARTS:
+        raise fail(f"--part must be one of {', '.join(PARTS)}, not {part!r}", 2)
+    if not lfw_root_images(root).is_dir():
+        raise fail(f"{root} is not a folder (point ROOT at the LFW folder with images/)", 2)
+    settings = lfw_settings(make_settings(None, detector=detector, embedder=embedder, onnx_model=onnx_model,
+                                          workers=workers, flip=flip))
+    chosen = _open_set_rules(rules, settings)
+    with _cache(cache) as c:
+        try:
+            study = run_lfw_open_set(root, settings, chosen, replace(LFW_POLICY, jitter=jitter or 0), c,
+                                     progress, splits, seed, part, target_far or settings.target_far)
+        except ValueError as exc:
+            raise fail(str(exc)) from None
+    _finish(study.summary(), study_text(study), as_json)
+
+
+@benchmark_app.command("openset")
+def benchmark_openset(
+    folder: Path = typer.Argument(..., help="photos: one sub-folder per person (e.g. pins10)"),
+    known: int = typer.Option(None, "--known", help="people enrolled per split (default half)"),
+    rules: str = RulesOpt, splits: int = SplitsOpt, seed: int = SeedOpt, target_far: float = TargetFarOpt,
+    as_json: bool = JsonOpt, cache: Path = CacheOpt,
+    detector: str = DetectorOpt, embedder: str = EmbedderOpt, onnx_model: str = OnnxOpt,
+    flip: bool = FlipOpt, workers: int = WorkersOpt,
+    crop_fallback: str = CropOpt, multi_face: str = MultiOpt, retry: str = RetryOpt, jitter: int = JitterOpt,
+) -> None:
+    """Open set of a folder: KNOWN people enrolled with half their photos, their other photos probes,
+    the other people strangers; DIR at FAR 1 % / 0.1 %, rank-1 and the automatic threshold per rule."""
+    from facebank.evaluate.openset import run_folder_open_set, study_text
+
+    settings, policy = _settings(detector=detector, embedder=embedder, onnx_model=onnx_model, flip=flip,
+                                 workers=workers, crop_fallback=crop_fallback, multi_face=multi_face,
+                                 retry=retry, jitter=jitter)
+    chosen = _open_set_rules(rules, settings)
+    if not folder.is_dir():
+        raise fail(f"{folder} is not a folder (expected one sub-folder of photos per person)", 2)
+    with _cache(cache) as c:
+        try:
+            study = run_folder_open_set(folder, settings, chosen, policy, c, progress, known, splits, seed,
+                                        target_far or settings.target_far)
+        except ValueError as exc:
+            raise fail(str(exc)) from None
+    _finish(study.summary(), study_text(study), as_json)
 
 
 study_app = typer.Typer(help="Studies of how the figures change with the data.", no_args_is_help=True)

@@ -232,8 +232,7 @@ def attach_classifier(fb, path: str | Path) -> SavedModel:
         log.info("using the model's pipeline settings %s", changed)
         fb.settings = fb.settings.model_copy(update=wanted)
     saved = load_model(path, model_id=model_id_for(fb.settings), pipeline_key=fb.settings.pipeline_key())
-    default_thr = type(fb.settings).model_fields["threshold"].default
-    saved.user_threshold = fb.settings.threshold if fb.settings.threshold != default_thr else None
+    saved.user_threshold = fb.settings.threshold  # None unless the user set one
     fb.classifier = saved  # FaceBank.name_faces consults it
     return saved
 
@@ -241,6 +240,7 @@ def attach_classifier(fb, path: str | Path) -> SavedModel:
 def name_with_classifier(fb, saved: SavedModel, photo, threshold: float | None = None):
     """PhotoFaces -> PhotoResult named by ``saved``'s classifier (the FaceBank.name_faces contract)."""
     from facebank.identify import cosine_from_l2
+    from facebank.settings import L2_THRESHOLD
     from facebank.types import IdentifiedFace, Match, PhotoResult
 
     if photo.error is not None:
@@ -250,7 +250,7 @@ def name_with_classifier(fb, saved: SavedModel, photo, threshold: float | None =
         return PhotoResult(photo.path, (), None, photo.width, photo.height)
     if faces[0].model_id and faces[0].model_id != saved.model_id:
         raise ModelMismatch(f"the classifier needs {saved.model_id!r} embeddings, got {faces[0].model_id!r}")
-    candidates = (threshold, saved.user_threshold, saved.threshold, fb.settings.threshold)
+    candidates = (threshold, saved.user_threshold, saved.threshold, L2_THRESHOLD)
     thr = next(t for t in candidates if t is not None)
     preds = saved.classifier.predict(np.stack([f.embedding for f in faces]), threshold=thr)
     # one person at most once per photo: the closest face keeps the name

@@ -82,9 +82,13 @@ def identify_bytes(ctx: ServerContext, data: bytes, threshold: float | None) -> 
         m = f.match
         out.append(IdentifiedFace(**_face_json(f.face, scale), name=m.name, distance=_finite(m.distance),
                                   score=_finite(m.score) if math.isfinite(m.distance) else None,
-                                  candidate=m.candidate, reason=m.reason))
-    thr = ctx.settings.threshold if threshold is None else threshold
+                                  candidate=m.candidate, reason=m.reason,
+                                  decision_score=_finite(m.decision_score)
+                                  if m.decision_score is not None else None))
+    decision = ctx.bank.decision()
+    thr = decision.point.threshold if threshold is None else threshold
     return IdentifyResponse(photo=info, faces=out, threshold=thr, rule=ctx.settings.rule,
+                            decision=decision.rule.key(),
                             seconds=round(time.perf_counter() - t0, 4))
 
 

@@ -46,10 +46,13 @@ def ready(ctx: ServerContext = Depends(get_ctx), key: ApiKeyInfo | None = Depend
 def model_info(ctx: ServerContext = Depends(get_ctx)) -> ModelInfo:
     s = ctx.settings
     pool = ctx.loaded_pool
+    decision = ctx.bank.decision()
     return ModelInfo(
         version=__version__, detector=s.detector, embedder=s.embedder,
         model_id=pool.model_id if pool else None, gallery_model_id=ctx.gallery.model_id,
-        threshold=s.threshold, rule=s.rule, multi_face=s.multi_face, max_pixels=s.max_pixels,
+        threshold=decision.point.threshold, threshold_source=decision.point.source,
+        target_far=decision.point.far, decision=decision.rule.key(), decision_unit=decision.rule.unit,
+        rule=s.rule, multi_face=s.multi_face, max_pixels=s.max_pixels,
         max_upload_bytes=ctx.config.max_upload_bytes, open_reads=ctx.config.open_reads,
         pipelines=ctx.config.pipelines,
     )

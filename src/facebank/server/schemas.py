@@ -60,6 +60,9 @@ class IdentifiedFace(DetectedFace):
                                "empty_gallery, no_match (the nearest person is beyond the threshold) "
                                "or taken (the nearest person went to another face of this photo, "
                                "closer to them: a person is named once per photo)")
+    decision_score: float | None = Field(
+        None, description="the decision rule's own score for that person (unit: see GET /v1/model "
+        "decision_unit; lower = more alike; named when at most the threshold)")
 
 
 class PhotoInfo(BaseModel):
@@ -78,8 +81,9 @@ class DetectResponse(BaseModel):
 class IdentifyResponse(BaseModel):
     photo: PhotoInfo
     faces: list[IdentifiedFace]
-    threshold: float
+    threshold: float = Field(description="the decision rule's threshold used (see GET /v1/model)")
     rule: str
+    decision: str = Field("distance", description="the decision rule that named the faces")
     seconds: float = Field(description="server-side processing time")
 
 
@@ -244,7 +248,13 @@ class ModelInfo(BaseModel):
     embedder: str
     model_id: str | None = Field(description="the embedding model (null until the models are loaded)")
     gallery_model_id: str | None = Field(description="the model of the embeddings stored in the gallery")
-    threshold: float = Field(description="the server's default identification threshold (L2)")
+    threshold: float = Field(description="the identification threshold in use, in the decision rule's "
+                                         "unit (estimated from the gallery unless FACEBANK_THRESHOLD is set)")
+    threshold_source: str = Field("default", description="gallery (estimated from the gallery's own "
+                                  "people), settings (FACEBANK_THRESHOLD) or default (too few people)")
+    target_far: float = Field(0.01, description="share of strangers the estimated threshold may name")
+    decision: str = Field("distance", description="the decision rule naming faces")
+    decision_unit: str = Field("", description="the unit of the decision rule's scores and threshold")
     rule: str
     multi_face: str
     max_pixels: int
