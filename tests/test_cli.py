@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -69,3 +70,23 @@ def test_verify_exit_code_tells_same_or_different(faces_dir):
     diff = run("verify", "--json", str(a), str(c))
     assert same.returncode == 0 and json.loads(same.stdout)["same"] is True
     assert diff.returncode == 2 and json.loads(diff.stdout)["same"] is False
+
+
+def test_people_list_shows_the_threshold_the_gallery_estimates_and_identify_reports_its_score(
+        tmp_path, celeb_gallery, faces_dir):
+    gallery = tmp_path / "g.db"
+    gallery.write_bytes(celeb_gallery.read_bytes())
+    out = run("people", "list", "--gallery", str(gallery))
+    assert out.returncode == 0, out.stderr
+    last = out.stdout.splitlines()[-1]
+    assert last.startswith("identification: rule margin:both:w=0.5, threshold ")
+    assert "estimated from these 5 people for FAR 1 %" in last
+    env_out = run("people", "list", "--gallery", str(gallery),
+                  env={**os.environ, "FACEBANK_THRESHOLD": "0.25"})
+    assert "threshold 0.2500 (set by FACEBANK_THRESHOLD)" in env_out.stdout.splitlines()[-1]
+    photo = sorted((faces_dir / "5celeb" / "val" / "madonna").iterdir())[0]
+    res = run("identify", "--json", "--gallery", str(gallery), str(photo))
+    face = json.loads(res.stdout)["faces"][0]
+    thr = float(last.split("threshold ")[1].split()[0])
+    assert face["name"] == "madonna" and face["decision_score"] <= thr < face["distance"] + 0.5
+    assert face["decision_score"] < face["distance"]  # the margin to the next person lowers it
