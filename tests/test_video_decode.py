@@ -138,3 +138,44 @@ def test_a_long_video_is_streamed_in_flat_memory(tmp_path):
     assert len(rss) == 2
     # 1,400 more frames of 640x360 RGB would be ~970 MB if they were kept
     assert rss[1] - rss[0] < 40_000_000, rss
+
+
+def _rotated_video(path, rotation):
+    """64x32 stored frames, left half red, with a display rotation (as phones write portrait video)."""
+    with av.open(str(path), "w") as out:
+        s = out.add_stream("libx264", rate=25, options={"preset": "ultrafast"})
+        s.width, s.height, s.pix_fmt = 64, 32, "yuv420p"
+        s.set_display_rotation(rotation)
+        for _ in range(25):
+            rgb = np.zeros((32, 64, 3), np.uint8)
+            rgb[:, :32] = (255, 0, 0)
+            for p in s.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                out.mux(p)
+        for p in s.encode():
+            out.mux(p)
+    return path
+
+
+@pytest.mark.parametrize("rotation,red_side", [(90, "bottom"), (-90, "top"), (180, "right"), (0, "left")])
+def test_frames_come_upright_when_the_video_carries_a_display_rotation(tmp_path, rotation, red_side):
+    path = _rotated_video(tmp_path / "phone.mp4", rotation)
+    with VideoReader(path, fps=2.0) as r:
+        rgb = next(iter(r.frames())).rgb
+    assert rgb.shape[:2] == ((64, 32) if rotation in (90, -90) else (32, 64))
+    h, w = rgb.shape[:2]
+    halves = {"top": rgb[: h // 2], "bottom": rgb[h // 2:],
+              "left": rgb[:, : w // 2], "right": rgb[:, w // 2:]}
+    assert halves[red_side][..., 0].mean() > 200 and halves[red_side][..., 1].mean() < 60
+
+
+def test_an_annotated_copy_of_a_rotated_video_is_upright(tmp_path):
+    from facebank.video.analyze import VideoResult
+    from facebank.video.annotate import annotate_video
+
+    path = _rotated_video(tmp_path / "phone.mp4", 90)
+    with VideoReader(path) as r:
+        info = r.info
+    out = annotate_video(VideoResult(info, (), 2.0, 0, 0.0), tmp_path / "out.mp4")
+    with av.open(str(out)) as c:
+        frame = next(c.decode(video=0))
+        assert (frame.width, frame.height) == (32, 64)

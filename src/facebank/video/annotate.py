@@ -55,18 +55,21 @@ def annotate_video(result: VideoResult, out: str | Path, progress: Progress = _n
     info = result.info
     step = 1.0 / result.sample_fps if result.sample_fps else (1.0 / info.fps if info.fps else 0.04)
     rate = round(info.fps) if info.fps else 25
-    w, h = info.width - info.width % 2, info.height - info.height % 2
-    font = label_font(max(12, max(w, h) // 45))
-    width = max(2, max(w, h) // 400)
+    side = max(info.width, info.height)
+    font = label_font(max(12, side // 45))
+    width = max(2, side // 400)
     fd, tmp = tempfile.mkstemp(suffix=out.suffix or ".mp4", dir=out.parent, prefix=".annotate-")
     os.close(fd)
     try:
         with VideoReader(source or info.source, fps=None) as reader, av.open(tmp, "w", format="mp4") as dst:
-            stream = dst.add_stream("libx264", rate=rate, options={"preset": "veryfast", "crf": "23"})
-            stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+            stream = None
             on_screen = OnScreen(result.tracks, step)
             total = info.frames or (int(info.duration_s * info.fps) if info.duration_s and info.fps else None)
             for frame in progress(reader.frames(), total=total, desc="annotate", unit="frame"):
+                if stream is None:  # sized by the first (upright) frame, even sides for yuv420p
+                    h, w = frame.rgb.shape[0] // 2 * 2, frame.rgb.shape[1] // 2 * 2
+                    stream = dst.add_stream("libx264", rate=rate, options={"preset": "veryfast", "crf": "23"})
+                    stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
                 im = Image.fromarray(frame.rgb[:h, :w])
                 draw = ImageDraw.Draw(im)
                 for tr, box in on_screen.at(frame.time_s):
@@ -74,8 +77,9 @@ def annotate_video(result: VideoResult, out: str | Path, progress: Progress = _n
                 vf = av.VideoFrame.from_ndarray(np.asarray(im), format="rgb24")
                 for packet in stream.encode(vf):
                     dst.mux(packet)
-            for packet in stream.encode():
-                dst.mux(packet)
+            if stream is not None:
+                for packet in stream.encode():
+                    dst.mux(packet)
         os.chmod(tmp, 0o644)  # mkstemp makes it 0600; the copy is an ordinary file
         os.replace(tmp, out)
     except BaseException:

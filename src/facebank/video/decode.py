@@ -47,8 +47,10 @@ class VideoError(Exception):
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """What the container says: ``fps`` frames per second (0 when unknown), ``duration_s`` seconds
-    (None for live streams), ``frames`` the declared frame count (None when unknown)."""
+    """What the container says: ``width`` x ``height`` pixels as stored (frames come upright: a
+    display rotation is applied, so a portrait phone video gives ``height`` x ``width`` frames);
+    ``fps`` frames per second (0 when unknown), ``duration_s`` seconds (None for live streams),
+    ``frames`` the declared frame count (None when unknown)."""
 
     source: str
     width: int
@@ -185,7 +187,7 @@ class VideoReader:
                     continue
                 if step is not None:
                     next_t = (int((t + 1e-6) / step) + 1) * step
-                rgb = frame.to_ndarray(format="rgb24")
+                rgb = upright(frame.to_ndarray(format="rgb24"), _rotation(frame))
                 yield Frame(index=index, time_s=t, rgb=rgb, cut=cut_pending)
                 cut_pending = False
         except av.error.ExitError:  # FFmpeg stopped on a pending Ctrl-C
@@ -200,6 +202,20 @@ class VideoReader:
         if declared and last_t + frame_s < 0.9 * declared - 0.5:
             raise VideoError(f"{self.name}: the video ends at {last_t:.1f} s of its declared "
                              f"{declared:.1f} s (truncated or damaged)")
+
+
+def upright(rgb: np.ndarray, rotation: int) -> np.ndarray:
+    """The frame as it is meant to be shown: ``rotation`` degrees counterclockwise (the display
+    matrix of phone videos filmed upright), in quarter turns."""
+    k = round(rotation / 90.0) % 4
+    return np.ascontiguousarray(np.rot90(rgb, k)) if k else rgb
+
+
+def _rotation(frame) -> int:
+    try:
+        return int(frame.rotation or 0)
+    except Exception:  # no or odd display matrix: as stored
+        return 0
 
 
 def _frame_time(frame, index: int, fps: float) -> float:
