@@ -127,6 +127,8 @@ def test_cli_video_flags_are_checked(tmp_path, reel, celeb_gallery, faces_dir):
     assert res.returncode == 2 and "not both" in res.stderr
     res = run_cli("identify", str(reel.path), str(photo), "-g", str(celeb_gallery))
     assert res.returncode == 2 and "one video at a time" in res.stderr
+    res = run_cli("identify", str(reel.path), "--annotate", str(tmp_path), "-g", str(celeb_gallery))
+    assert res.returncode == 2 and "is a folder" in res.stderr
 
 
 @pytest.fixture(scope="module")

@@ -69,6 +69,8 @@ def identify_video(path: Path, *, gallery: str | None, threshold: float | None, 
     from facebank.video import VideoError, analyze_video
 
     rate = sample_rate(fps, every_frame)
+    if annotate is not None and annotate.is_dir():
+        raise fail(f"--annotate {annotate}: is a folder; for a video give the file to write, e.g. out.mp4", 2)
     if model is not None:
         raise fail("--model (a trained classifier) is not supported for videos yet; tracks are named "
                    "against the gallery", 2)
