@@ -145,3 +145,19 @@ def test_version():
 def test_enroll_of_a_missing_folder_or_engine_is_a_bad_argument(tmp_path, gallery):
     refused("enroll", str(tmp_path / "nope"), "-g", gallery, match="does not exist")
     refused("enroll", str(tmp_path), "-g", gallery, "--engine", "spark", match="unknown engine")
+
+
+def test_identify_with_a_model_needs_no_gallery(tmp_path, jpeg):
+    import numpy as np
+
+    from facebank.learn.classifiers import create
+    from facebank.learn.models import save_model
+    from facebank.settings import Settings
+
+    x = np.random.default_rng(1).normal(size=(12, 128)).astype(np.float32)
+    model = tmp_path / "m.model"
+    save_model(model, create("centroid").fit(x, ["a", "b", "c"] * 4), Settings())
+    missing = tmp_path / "none" / "g.db"
+    res = runner.invoke(app, ["identify", str(jpeg), "-g", str(missing), "--model", str(model), "-j", "1"])
+    assert res.exit_code == 0, res.output
+    assert not missing.parent.exists()
