@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -136,9 +138,16 @@ def watch(
             for event in watcher.events():
                 _print_event(event, as_json)
         except KeyboardInterrupt:
-            for event in watcher.stop():
-                _print_event(event, as_json)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # one Ctrl-C stops; the open tracks still end
+            try:
+                for event in watcher.stop():
+                    _print_event(event, as_json)
+            except KeyboardInterrupt:  # PyAV re-raises the Ctrl-C it saw while reading
+                watcher.reader.close()
             typer.echo("stopped", err=True)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)  # all is written; a Ctrl-C PyAV stashed must not turn a clean stop into a crash
     except VideoError as exc:
         raise fail(str(exc)) from None
 
