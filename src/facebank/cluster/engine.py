@@ -99,8 +99,14 @@ def suggest(gallery: Gallery, vectors: np.ndarray, labels: np.ndarray, threshold
     return out
 
 
-def recluster(gallery: Gallery, method: ClusterMethod, suggest_threshold: float) -> ClusterSummary:
-    """Cluster every unassigned face again and store the clusters and suggestions (one transaction)."""
+def recluster(gallery: Gallery, method: ClusterMethod,
+              suggest_threshold: float | None = None) -> ClusterSummary:
+    """Cluster every unassigned face again and store the clusters and suggestions (one transaction).
+    ``suggest_threshold``: L2 distance for a suggestion; None = ``settings.L2_THRESHOLD`` (0.35)."""
+    from facebank.settings import L2_THRESHOLD
+
+    if suggest_threshold is None:  # Settings.threshold is None when the decision rule estimates it
+        suggest_threshold = L2_THRESHOLD
     t0 = time.perf_counter()
     todo = gallery.unassigned_faces()
     labels = method.labels(todo.vectors) if len(todo) else np.zeros(0, np.int64)
