@@ -94,6 +94,7 @@ class VideoWatcher:
         step = 1.0 / fps if fps else 1.0 / (info.fps or 25.0)
         self.tracker = Tracker(step, tracker)
         self.frames_analysed = 0
+        self._announced: set[int] = set()  # tracks whose start event was given and end event not yet
         self.last_time_s = 0.0
 
     @property
@@ -118,6 +119,7 @@ class VideoWatcher:
             yield from self._ended(update.ended, frame.time_s)
             for track_id, box, emb in update.started:
                 m = name_embeddings(bank, emb[None], self.threshold)
+                self._announced.add(track_id)
                 yield TrackEvent("start", frame.time_s, track_id, box, m.name, m.distance)
         yield from self.stop()
 
@@ -128,6 +130,11 @@ class VideoWatcher:
 
     def _ended(self, tracks: Iterable[Track], t: float) -> Iterator[TrackEvent]:
         for tr in tracks:
+            if tr.id not in self._announced:  # stopped between its first frame and its start event
+                m = name_embeddings(self.bank, tr.embeddings[:1], self.threshold)
+                first = Box(*map(float, tr.boxes[0]))
+                yield TrackEvent("start", tr.start_s, tr.id, first, m.name, m.distance)
+            self._announced.discard(tr.id)
             tr = name_track(self.bank, tr, self.threshold)
             m = tr.match
             assert m is not None
