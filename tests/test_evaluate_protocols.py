@@ -69,7 +69,7 @@ def test_cache_embeds_each_photo_once_and_keeps_failures(faces_dir, tmp_path, mo
             np.testing.assert_array_equal(a.embedding, b.embedding)
     # other pipeline settings or another face policy are other keys: computed, not reused
     with EmbeddingCache(db) as c, pytest.raises(AssertionError, match="embedded again"):
-        embed_photos(photos[:1], SETTINGS.model_copy(update={"flip": True}), FacePolicy(), c)
+        embed_photos(photos[:1], SETTINGS.model_copy(update={"flip": not SETTINGS.flip}), FacePolicy(), c)
     with EmbeddingCache(db) as c, pytest.raises(AssertionError, match="embedded again"):
         embed_photos(photos[:1], SETTINGS, FacePolicy("central"), c)
 
