@@ -57,3 +57,22 @@ def test_multi_face_needs_a_second_face_of_similar_size_and_names_the_persons_fa
     found = [(f.path, f.kind, f.detail) for f in FacesCheck().run(prepare("/", photos, AuditConfig()))]
     assert [(p, k) for p, k, _ in found] == [("bob/pair.jpg", "multi_face")]
     assert "[0, 0, 90, 90] (the one most like the person)" in found[0][2]
+
+
+def test_no_face_is_only_claimed_after_the_hog_second_look_unless_the_user_chose_one(tmp_path, monkeypatch):
+    import facebank.audit.run as run
+    from facebank.audit.run import audit_folder
+    from facebank.settings import Settings
+
+    (tmp_path / "ann").mkdir()
+    seen: list[str] = []
+
+    def facts(items, settings, cache=None, progress=None):
+        seen.append(settings.second_look)
+        return []
+
+    monkeypatch.setattr(run, "photo_facts", facts)
+    audit_folder(tmp_path, Settings(workers=1))
+    audit_folder(tmp_path, Settings(workers=1, second_look="rotate"))
+    audit_folder(tmp_path, Settings(workers=1), AuditConfig(second_look=""))
+    assert seen == ["hog", "rotate", ""]

@@ -70,10 +70,13 @@ def audit_folder(root: str | Path, settings: Settings | None = None, config: Aud
     if not root.is_dir():
         raise NotADirectoryError(f"{root} is not a folder (want one sub-folder per person)")
     settings = settings or Settings()
+    config = config or AuditConfig()
+    if config.second_look and not settings.second_look:
+        settings = settings.model_copy(update={"second_look": config.second_look})
     skipped: list[tuple[str, str]] = []
     items = list(labelled_photos(root, on_skip=lambda path, reason: skipped.append((path, reason))))
     facts = photo_facts(items, settings, cache, progress)
-    folder = prepare(str(root), facts, config or AuditConfig())
+    folder = prepare(str(root), facts, config)
     return replace(run_checks(folder, kinds), skipped=tuple(skipped))
 
 
