@@ -30,6 +30,10 @@ pytestmark = [
     pytest.mark.skipif(not TRAIN.is_dir(), reason=f"needs the real photos in {TRAIN}"),
 ]
 
+TRACKER_NOISE = re.compile(r"Exception ignored in: <Finalize object, dead>\n"
+                           r"Traceback \(most recent call last\):\n"
+                           r"(?:[ \t].*\n)*?[ \t].*resource_tracker\.py.*\n(?:[ \t].*\n)*"
+                           r"BrokenPipeError: \[Errno 32\] Broken pipe\n")
 FALLBACK = "working in this process"
 
 
@@ -170,6 +174,11 @@ def test_workers_that_cannot_start_fall_back_to_this_process_with_one_line(place
                       + script_body(marker))
     proc = run([sys.executable, str(script)], cwd)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "Traceback" not in proc.stderr
+    # The bogus executable also kills CPython's own resource tracker (started with the same
+    # executable); when it dies before the pool's semaphores are released, CPython prints
+    # "Exception ignored ... BrokenPipeError" from its finalizers at exit, a race of this emulation
+    # and not facebank's doing. Every other traceback still fails the test.
+    stderr = TRACKER_NOISE.sub("", proc.stderr)
+    assert "Traceback" not in stderr, stderr
     assert proc.stderr.count(FALLBACK) == 1, proc.stderr
     assert "ENROLLED" in proc.stdout

@@ -54,7 +54,7 @@ def _jobs(ctx: ServerContext):
 
 
 @router.post("", response_model=VideoJob, status_code=202, dependencies=[Depends(require_write)],
-             responses=errors(401, 403, 413, 503), summary="Analyse a video in the background")
+             responses=errors(400, 401, 403, 413, 503), summary="Analyse a video in the background")
 async def create_video_job(
     video: UploadFile = File(..., description="a video file (MP4, MKV, MOV, WebM, AVI, ...)"),
     fps: float = Query(2.0, gt=0, le=120, description="frames analysed per second of video"),
