@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -28,6 +30,21 @@ from facebank.cli.core import _bank, echo_interrupted, people_app
 def _gallery(gallery: str | None):
     """The gallery of an existing facebank (a missing one is an 'error:' line, exit 2)."""
     return open_bank(make_settings(gallery), must_exist=True).gallery
+
+
+@contextmanager
+def _changing(gallery: str | None) -> Iterator:
+    """An existing gallery for one naming change (itself one transaction): a refusal of the gallery
+    (no such cluster, face or person; a name taken) is one 'error:' line; the gallery is closed."""
+    from facebank.gallery import GalleryError
+
+    g = _gallery(gallery)
+    try:
+        yield g
+    except GalleryError as exc:
+        raise fail(str(exc)) from None
+    finally:
+        g.close()
 
 
 @app.command()
@@ -133,15 +150,8 @@ def people_name(cluster: int = typer.Argument(..., help="a cluster id shown by '
                 name: str = typer.Argument(..., help="the person (new, or an existing one to merge into)"),
                 gallery: str = GalleryOpt) -> None:
     """Give every face of CLUSTER to NAME (a new person, or added to the person NAME)."""
-    from facebank.gallery import GalleryError
-
-    g = _gallery(gallery)
-    try:
+    with _changing(gallery) as g:
         n = g.name_cluster(cluster, name)
-    except GalleryError as exc:
-        raise fail(str(exc)) from None
-    finally:
-        g.close()
     typer.echo(f"named {n} faces of cluster {cluster} {name}")
 
 
@@ -151,15 +161,8 @@ def people_move(face_id: int = typer.Argument(..., help="a face id (facebank clu
                                            "of its person (unassigned again)"),
                 gallery: str = GalleryOpt) -> None:
     """Move one face to NAME (created if new), or make it unassigned again."""
-    from facebank.gallery import GalleryError
-
-    g = _gallery(gallery)
-    try:
+    with _changing(gallery) as g:
         g.move_face(face_id, name)
-    except GalleryError as exc:
-        raise fail(str(exc)) from None
-    finally:
-        g.close()
     typer.echo(f"face {face_id} is now {name}" if name else f"face {face_id} is unassigned")
 
 
@@ -168,15 +171,8 @@ def people_merge(source: str = typer.Argument(..., help="the person who goes awa
                  target: str = typer.Argument(..., help="the person who gets their photos and faces"),
                  gallery: str = GalleryOpt) -> None:
     """Merge SOURCE into TARGET: all of SOURCE's photos and faces become TARGET's."""
-    from facebank.gallery import GalleryError
-
-    g = _gallery(gallery)
-    try:
+    with _changing(gallery) as g:
         n = g.merge_people(source, target)
-    except GalleryError as exc:
-        raise fail(str(exc)) from None
-    finally:
-        g.close()
     typer.echo(f"merged {source} into {target} ({n} faces)")
 
 
