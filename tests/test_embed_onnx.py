@@ -200,3 +200,13 @@ def test_explicit_template_points_and_bad_templates(tiny, tmp_path):
         (tmp_path / "tiny.json").write_text(json.dumps({**card, "template": bad}))
         with pytest.raises(ValueError, match="template"):
             OnnxEmbedder(model)
+
+
+@pytest.mark.parametrize("output, message", [(5, "output 5 does not exist"), (-1, "output -1 does not exist"),
+                                             (True, "output must be"), ([0], "output must be")])
+def test_a_card_naming_an_output_the_model_lacks_is_a_clear_error(tiny, tmp_path, output, message):
+    model, _, _ = tiny
+    card = json.loads((tmp_path / "tiny.json").read_text())
+    (tmp_path / "tiny.json").write_text(json.dumps({**card, "output": output}))
+    with pytest.raises(ValueError, match=message):
+        OnnxEmbedder(model)
