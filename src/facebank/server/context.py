@@ -166,7 +166,8 @@ class ServerContext:
         self.gallery = LockedGallery(open_gallery(self.settings.gallery), self.gallery_lock)
         self.bank = FaceBank(self.gallery, settings=self.settings)
         self.face_groups = GroupsCache(self.gallery)  # the People view's clusters, kept per gallery version
-        self.keys = ApiKeyStore(config.resolved_keys_db())
+        # the keys share the gallery's connection (a second one, opened and closed, would drop its locks)
+        self.keys = ApiKeyStore.beside(self.gallery.inner, config.keys_db)
         self.photos = PhotoStore(config.resolved_photos_dir(),
                                  self.settings.gallery if config.sqlite_gallery else None)
         self.decode_slots = threading.BoundedSemaphore(max(2, 2 * config.pipelines))
