@@ -8,6 +8,7 @@ believe it is the last user, and it deletes the WAL the first process still writ
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -89,3 +90,116 @@ def test_a_plain_sqlite_child_that_disconnects_does_not_remove_the_wal_of_a_serv
         assert deleted_descriptors("g.db") == []
     finally:
         ctx.close()
+
+
+def server_deleted_descriptors(pid: int, name: str) -> list[str]:
+    found = []
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if name in target and target.endswith("(deleted)"):
+            found.append(target)
+    return found
+
+
+def gallery_checks(gallery: Path) -> tuple[str, list]:
+    with sqlite3.connect(gallery) as db:
+        integrity = db.execute("PRAGMA integrity_check").fetchone()[0]
+        dangling = db.execute("PRAGMA foreign_key_check").fetchall()
+    return integrity, dangling
+
+
+def test_a_running_server_and_cli_commands_interleave_writes_and_every_acknowledged_one_stays(
+        tmp_path, faces_dir):
+    import threading
+
+    import httpx
+
+    from facebank.server.testing import ServerProcess
+
+    gallery = tmp_path / "g.db"
+    made = run_cli("keys", "create", "--scope", "admin", "--name", "server writer", "--gallery", str(gallery))
+    assert made.returncode == 0, made.stderr
+    admin = made.stdout.strip().splitlines()[0]
+    env = {"PYTHONPATH": REPO_SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    acked_server: list[str] = []  # names the server answered 2xx for, in order
+    with ServerProcess(["--gallery", str(gallery)], env=env).start(ready=False) as server:
+        stop = threading.Event()
+
+        errors: list[str] = []
+
+        def server_writer() -> None:
+            try:
+                write_over_http()
+            except Exception as exc:  # reported by the test thread
+                errors.append(repr(exc))
+
+        def write_over_http() -> None:
+            with httpx.Client(base_url=server.url, headers={"X-API-Key": admin}, timeout=60) as client:
+                for i in range(400):
+                    if stop.is_set():
+                        break
+                    r = client.post("/v1/people", json={"name": f"S{i}"})
+                    assert r.status_code == 201, r.text
+                    if i % 2 == 0:  # the server renames its even people, the CLI its odd ones
+                        r = client.patch(f"/v1/people/S{i}", json={"name": f"T{i}"})
+                        assert r.status_code == 200, r.text
+                        acked_server.append(f"T{i}")
+                    else:
+                        acked_server.append(f"S{i}")
+
+        writer = threading.Thread(target=server_writer)
+        writer.start()
+        try:
+            # a key made by the CLI works on the running server at once (no restart)
+            key = run_cli("keys", "create", "--scope", "read", "--gallery", str(gallery))
+            assert key.returncode == 0, key.stderr
+            read_key = key.stdout.strip().splitlines()[0]
+            r = httpx.get(server.url + "/v1/people", headers={"X-API-Key": read_key}, timeout=30)
+            assert r.status_code == 200, r.text
+            renamed_by_cli = []
+            for _ in range(3):
+                odd = [n for n in list(acked_server) if n.startswith("S") and n not in renamed_by_cli]
+                if odd:
+                    new = "C" + odd[0][1:]
+                    out = run_cli("people", "rename", odd[0], new, "--gallery", str(gallery))
+                    assert out.returncode == 0, out.stderr
+                    renamed_by_cli.append(odd[0])
+                listed = run_cli("people", "list", "--gallery", str(gallery))
+                assert listed.returncode == 0, listed.stderr
+                assert (gallery.with_name("g.db-wal")).exists()
+                assert server_deleted_descriptors(server.proc.pid, "g.db") == []
+            library = faces_dir / "kpop15" / "unlabeled_raw"
+            scanned = run_cli("scan", str(library), "--gallery", str(gallery), "--workers", "1")
+            assert scanned.returncode == 0, scanned.stderr
+            clustered = run_cli("cluster", "--json", "--gallery", str(gallery))
+            assert clustered.returncode == 0, clustered.stderr
+            clusters = sorted({json.loads(line)["cluster"] for line in clustered.stdout.splitlines()
+                               if line.strip() and json.loads(line)["cluster"] is not None})
+            named = []
+            if clusters:
+                out = run_cli("people", "name", str(clusters[0]), "Cluster Person", "--gallery", str(gallery))
+                assert out.returncode == 0, out.stderr
+                named.append("Cluster Person")
+            assert gallery.with_name("g.db-wal").exists()
+            assert server_deleted_descriptors(server.proc.pid, "g.db") == []
+            # what the CLI did is what the server sees
+            seen = {p["name"] for p in httpx.get(server.url + "/v1/people", headers={"X-API-Key": admin},
+                                                 timeout=30).json()["people"]}
+            assert {"C" + n[1:] for n in renamed_by_cli} <= seen and set(named) <= seen
+        finally:
+            stop.set()
+            writer.join(120)
+        assert not writer.is_alive() and errors == []
+        assert len(acked_server) >= 20
+    # the server stopped: every acknowledged change of both sides is there
+    expected = {("C" + n[1:]) if n in renamed_by_cli else n for n in acked_server} | set(named)
+    with sqlite3.connect(gallery) as db:
+        names = {r[0] for r in db.execute("SELECT name FROM people")}
+        keys = db.execute("SELECT count(*) FROM api_keys").fetchone()[0]
+        scanned_faces = db.execute("SELECT count(*) FROM faces").fetchone()[0]
+    assert expected <= names and len(names) == len(expected), sorted(names ^ expected)
+    assert keys == 2 and scanned_faces > 0
+    assert gallery_checks(gallery) == ("ok", [])
