@@ -125,7 +125,8 @@ def test_a_running_server_and_cli_commands_interleave_writes_and_every_acknowled
     admin = made.stdout.strip().splitlines()[0]
     env = {"PYTHONPATH": REPO_SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
     acked_server: list[str] = []  # names the server answered 2xx for, in order
-    with ServerProcess(["--gallery", str(gallery)], env=env).start(ready=False) as server:
+    server = ServerProcess(["--gallery", str(gallery)], env=env).start(ready=False)
+    try:
         stop = threading.Event()
 
         errors: list[str] = []
@@ -193,6 +194,8 @@ def test_a_running_server_and_cli_commands_interleave_writes_and_every_acknowled
             stop.set()
             writer.join(120)
         assert not writer.is_alive() and errors == []
+    finally:
+        server.stop()
         assert len(acked_server) >= 20
     # the server stopped: every acknowledged change of both sides is there
     expected = {("C" + n[1:]) if n in renamed_by_cli else n for n in acked_server} | set(named)
