@@ -13,6 +13,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 from facebank.gallery.sqlite import SqliteGallery
@@ -67,7 +68,7 @@ def test_a_cli_process_connecting_while_the_server_runs_leaves_its_wal_in_place(
         assert wal.exists() and deleted_descriptors("g.db") == []
     finally:
         ctx.close()
-    with sqlite3.connect(gallery) as db:  # after the server stopped, nothing was undone
+    with closing(sqlite3.connect(gallery)) as db:  # after the server stopped, nothing was undone
         names = sorted(r[0] for r in db.execute("SELECT name FROM people"))
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert names == ["Ada Lovelace", "Grace"]
@@ -105,7 +106,7 @@ def server_deleted_descriptors(pid: int, name: str) -> list[str]:
 
 
 def gallery_checks(gallery: Path) -> tuple[str, list]:
-    with sqlite3.connect(gallery) as db:
+    with closing(sqlite3.connect(gallery)) as db:
         integrity = db.execute("PRAGMA integrity_check").fetchone()[0]
         dangling = db.execute("PRAGMA foreign_key_check").fetchall()
     return integrity, dangling
@@ -199,7 +200,7 @@ def test_a_running_server_and_cli_commands_interleave_writes_and_every_acknowled
         assert len(acked_server) >= 20
     # the server stopped: every acknowledged change of both sides is there
     expected = {("C" + n[1:]) if n in renamed_by_cli else n for n in acked_server} | set(named)
-    with sqlite3.connect(gallery) as db:
+    with closing(sqlite3.connect(gallery)) as db:
         names = {r[0] for r in db.execute("SELECT name FROM people")}
         keys = db.execute("SELECT count(*) FROM api_keys").fetchone()[0]
         scanned_faces = db.execute("SELECT count(*) FROM faces").fetchone()[0]

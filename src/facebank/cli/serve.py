@@ -101,12 +101,15 @@ app.add_typer(keys_app, name="keys")
 
 
 def _store(gallery: str | None, keys_db: Path | None):
+    from facebank.gallery.base import GalleryError, GalleryStorageError
     from facebank.server.auth import ApiKeyStore, KeyStoreError
 
     try:
         return ApiKeyStore(str(keys_db) if keys_db is not None else make_settings(gallery).gallery)
-    except (KeyStoreError, OSError) as exc:
+    except (KeyStoreError, OSError, GalleryStorageError) as exc:
         raise fail(str(exc)) from None
+    except GalleryError as exc:  # not a gallery file, a folder...
+        raise fail(str(exc), 2) from None
 
 
 SCOPE_OPT_HELP = "what the key may do: " + "; ".join(f"{k} = {v}" for k, v in SCOPE_HELP.items())
@@ -120,6 +123,7 @@ def keys_create(name: str = typer.Option("", "--name", "-n", help="a label: who 
 
     A server accepts the key when it serves the same gallery (or --keys-db):
     facebank keys create --gallery G.db ... then facebank serve --gallery G.db."""
+    from facebank.gallery.base import GalleryStorageError
     from facebank.server.auth import SCOPES, KeyStoreError
 
     if scope not in SCOPES:
@@ -129,6 +133,8 @@ def keys_create(name: str = typer.Option("", "--name", "-n", help="a label: who 
             info, key = store.create(name, scope)
         except KeyStoreError as exc:
             raise fail(str(exc), 2) from None
+        except GalleryStorageError as exc:  # a full or read-only disk: nothing was stored
+            raise fail(str(exc)) from None
         where = store.path
     serve = f"facebank serve --{'keys-db' if keys_db is not None else 'gallery'} {where}"
     typer.echo(key)
@@ -158,11 +164,12 @@ def keys_list(gallery: str = GalleryOpt, keys_db: Path = KeysDbOpt,
 def keys_revoke(key_id: str = typer.Argument(..., help="the key's id (see 'facebank keys list')"),
                 gallery: str = GalleryOpt, keys_db: Path = KeysDbOpt) -> None:
     """Revoke a key: it stops working at once, also on a running server."""
+    from facebank.gallery.base import GalleryStorageError
     from facebank.server.auth import KeyStoreError
 
     with _store(gallery, keys_db) as store:
         try:
             info = store.revoke(key_id)
-        except KeyStoreError as exc:
+        except (KeyStoreError, GalleryStorageError) as exc:
             raise fail(str(exc)) from None
     typer.echo(f"revoked key {info.id}{f' ({info.name})' if info.name else ''}")

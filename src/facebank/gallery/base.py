@@ -25,6 +25,12 @@ class GalleryError(RuntimeError):
     """A gallery operation that cannot be done, with a reason a person can act on."""
 
 
+class GalleryStorageError(GalleryError):
+    """The disk refused a gallery operation (full, read-only, an I/O error, locked for too long); the
+    transaction was rolled back and the gallery holds what it held before. The message names the
+    gallery file, never its folder."""
+
+
 class ModelMismatch(GalleryError):
     """Embeddings of a different model than the gallery's."""
 

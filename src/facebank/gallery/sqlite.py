@@ -13,8 +13,10 @@ import re
 import sqlite3
 import stat
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -26,6 +28,7 @@ from facebank.gallery.base import (
     FaceRecord,
     FaceSet,
     GalleryError,
+    GalleryStorageError,
     ModelMismatch,
     NotFound,
     PersonExists,
@@ -129,11 +132,6 @@ def check_local_filesystem(folder: str | Path, mountinfo: str | None = None) -> 
             "the gallery file on a local disk, or use a PostgreSQL gallery (postgresql://...)")
 
 
-class GalleryStorageError(GalleryError):
-    """The disk refused a gallery operation (full, read-only, I/O error, locked too long); the
-    transaction was rolled back, the gallery holds what it held before."""
-
-
 # SQLite primary result codes (sqlite3.h) that are about the storage, not the request
 _STORAGE_MESSAGES = {
     5: "the gallery {name} stayed locked by another process for longer than the busy timeout ({s:.0f} s)",
@@ -190,6 +188,87 @@ def check_gallery_file(path: Path) -> bool:
     if not stat.S_ISREG(st.st_mode):
         raise GalleryError(f"{path} is not a regular file (a device, FIFO or socket), not a gallery")
     return st.st_size > 0
+
+
+@dataclass(frozen=True)
+class BackupReport:
+    """A finished backup: the file written, its size in bytes, what it holds, seconds taken."""
+
+    out: Path
+    size_bytes: int
+    people: int
+    photos: int
+    faces: int
+    seconds: float
+
+
+def _is_gallery_file(path: Path, gallery: Path) -> bool:
+    """Is ``path`` the gallery file or one of its journals (by resolved path, or the same inode)?"""
+    try:
+        if path.exists() and path.samefile(gallery):
+            return True
+        a, b = path.resolve(), gallery.resolve()
+    except (OSError, RuntimeError):
+        a, b = path.absolute(), gallery.absolute()
+    return a.parent == b.parent and a.name in {b.name + end for end in ("", "-wal", "-shm", "-journal")}
+
+
+def backup_gallery(source: str | Path, out: str | Path, force: bool = False) -> BackupReport:
+    """Copy the SQLite gallery ``source`` to the single file ``out`` with SQLite's online backup API:
+    one consistent snapshot (the WAL's committed transactions included), taken while other processes
+    (a server) go on writing. The copy is written beside ``out``, checked (integrity_check) and then
+    renamed onto ``out``, so ``out`` is never half written. GalleryError for a PostgreSQL gallery
+    (use pg_dump), an ``out`` that is the gallery itself, or an existing ``out`` without ``force``."""
+    loc = str(source)
+    if loc.startswith(("postgresql://", "postgres://")):
+        raise GalleryError("a PostgreSQL gallery is backed up with PostgreSQL's own tools: "
+                           "pg_dump --format=custom --file=BACKUP.dump 'postgresql://...' "
+                           "(restore it with pg_restore)")
+    if loc == ":memory:":
+        raise GalleryError("an in-memory gallery has nothing to back up")
+    src, out = Path(loc), Path(out)
+    if not src.exists():
+        raise GalleryError(f"no gallery at {src}")
+    if out.is_dir():
+        raise GalleryError(f"{out} is a folder: name the backup file, e.g. {out / (src.stem + '-backup.db')}")
+    if _is_gallery_file(out, src):
+        raise GalleryError(f"{out} is the gallery itself (or its journal): name another file")
+    if out.exists() and not force:
+        raise GalleryError(f"{out} exists: name a new file, or pass --force to replace it")
+    if not out.parent.is_dir():
+        raise GalleryError(f"the folder of {out} does not exist")
+    t0 = time.perf_counter()
+    gallery = SqliteGallery(src, readonly=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.partial")
+    try:
+        tmp.unlink(missing_ok=True)
+        dst = sqlite3.connect(str(tmp), isolation_level=None)
+        try:
+            with gallery.connection() as db:
+                db.backup(dst)  # one step: a consistent snapshot; writers of other processes go on (WAL)
+            dst.execute("PRAGMA journal_mode=DELETE")  # one self-contained file, no -wal beside it
+            result = dst.execute("PRAGMA integrity_check").fetchone()[0]
+            if result != "ok":
+                raise GalleryStorageError(f"the copy failed SQLite's integrity check ({result}); "
+                                   f"{out} left as it was")
+            people, photos, faces = (dst.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                                     for t in ("people", "photos", "faces"))
+        finally:
+            dst.close()
+        for leftover in (out.with_name(out.name + "-wal"), out.with_name(out.name + "-shm")):
+            leftover.unlink(missing_ok=True)  # a journal of the file replaced must not apply to the copy
+        os.replace(tmp, out)
+    except sqlite3.Error as exc:
+        err = storage_error(exc, out, unchanged=False)
+        raise err or GalleryStorageError(f"backup to {out} failed: {exc}") from None
+    except OSError as exc:
+        raise GalleryStorageError(f"cannot write the backup {out}: {exc.strerror or exc}") from None
+    finally:
+        gallery.close()
+        for partial in (tmp, tmp.with_name(tmp.name + "-journal")):
+            partial.unlink(missing_ok=True)
+    return BackupReport(out, out.stat().st_size, int(people), int(photos), int(faces),
+                        time.perf_counter() - t0)
 
 
 SYNCHRONOUS = "NORMAL"  # WAL + NORMAL: a killed process loses nothing; see docs/reliability.md

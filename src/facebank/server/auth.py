@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, get_args
 
+from facebank.gallery.base import GalleryError
+
 if TYPE_CHECKING:
     from facebank.gallery.sqlite import SqliteGallery
 
@@ -140,8 +142,17 @@ class ApiKeyStore:
 
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
+        """The gallery's connection; a full or read-only disk is a GalleryStorageError (one line)."""
+        from facebank.gallery.sqlite import storage_error
+
         with self._gallery.connection() as db:
-            yield db
+            try:
+                yield db
+            except sqlite3.Error as exc:
+                err = storage_error(exc, self.path)
+                if err is not None:
+                    raise err from None
+                raise
 
     def _ensure_scope_column(self) -> None:
         # the scope column (added here, not as a numbered migration: idempotent, under the write lock)
@@ -250,5 +261,5 @@ class ApiKeyStore:
                     "UPDATE api_keys SET last_used_at=strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id=?",
                     (key_id,),
                 )
-        except sqlite3.Error as exc:  # bookkeeping only: never fail a request for it
+        except (sqlite3.Error, GalleryError) as exc:  # bookkeeping only: never fail a request for it
             log.warning("could not record the use of key %s: %s", key_id, exc)
