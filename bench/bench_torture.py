@@ -44,12 +44,12 @@ FACES = Path(os.environ.get("FACEBANK_SHARED_FACES") or REPO.parent / "shared" /
 def sync_cost(folder: Path, blocks: int, per_block: int) -> dict[str, float]:
     """Transactions per second with synchronous=NORMAL and =FULL (WAL both), alternated."""
     rng = np.random.default_rng(0)
-    galleries = {}
+    galleries, chosen = {}, gallery_sqlite.SYNCHRONOUS
     for mode in ("NORMAL", "FULL"):
         gallery_sqlite.SYNCHRONOUS = mode
         galleries[mode] = gallery_sqlite.SqliteGallery(folder / f"sync-{mode}.db")
         galleries[mode].add_person("p0")
-    gallery_sqlite.SYNCHRONOUS = "NORMAL"
+    gallery_sqlite.SYNCHRONOUS = chosen
     spent = {(m, k): 0.0 for m in galleries for k in ("rename", "photo")}
     done = {(m, k): 0 for m in galleries for k in ("rename", "photo")}
     for b in range(blocks):
@@ -100,7 +100,7 @@ def main() -> None:
                           enroll_folder=enroll if enroll.is_dir() else None, env=env).run()
         cpu1 = os.times()
         result = {
-            "rounds": figures.rounds, "acknowledged_writes": figures.acknowledged_writes,
+            "synchronous": gallery_sqlite.SYNCHRONOUS, "rounds": figures.rounds, "acknowledged_writes": figures.acknowledged_writes,
             "unacknowledged_begun": figures.unacknowledged_begun, "kills": figures.kills,
             "server_kills": figures.server_kills, "cli_commands": figures.cli_commands,
             "enrolled_photos": figures.enrolled_photos, "violations": len(figures.violations),

@@ -207,3 +207,26 @@ def test_a_running_server_and_cli_commands_interleave_writes_and_every_acknowled
     assert expected <= names and len(names) == len(expected), sorted(names ^ expected)
     assert keys == 2 and scanned_faces > 0
     assert gallery_checks(gallery) == ("ok", [])
+
+
+def test_a_photo_that_links_to_the_open_gallery_is_refused_without_opening_the_file(tmp_path):
+    import pytest
+
+    from facebank import images
+
+    gallery = tmp_path / "g.db"
+    g = SqliteGallery(gallery)
+    try:
+        g.add_person("Ada")
+        folder = tmp_path / "photos"
+        folder.mkdir()
+        (folder / "x.jpg").symlink_to(gallery)
+        with pytest.raises(images.ImageError, match="database in use"):
+            images.read_bytes(folder / "x.jpg")
+        code = ("import sqlite3, sys; db = sqlite3.connect(sys.argv[1]); db.execute('SELECT 1 FROM people');"
+                " db.close()")
+        subprocess.run([sys.executable, "-c", code, str(gallery)], check=True, timeout=60)
+        assert gallery.with_name("g.db-wal").exists() and deleted_descriptors("g.db") == []
+    finally:
+        g.close()
+    assert images.read_bytes(folder / "x.jpg")[:6] == b"SQLite"  # once closed it is just a file

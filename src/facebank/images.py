@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from facebank import dbfiles
 from facebank.folders import IMAGE_SUFFIXES, is_image_path, iter_image_files
 
 __all__ = ["IMAGE_SUFFIXES", "ImageError", "LoadedImage", "decode", "downscale", "is_image_path",
@@ -78,6 +79,8 @@ def read_bytes(source: str | Path | bytes, max_bytes: int = MAX_FILE_BYTES) -> b
     if isinstance(source, bytes | bytearray | memoryview):
         return bytes(source)
     path = Path(source)
+    if dbfiles.held_by_sqlite(path):  # opening and closing it would drop SQLite's locks on it
+        raise ImageError(f"is a database in use (the gallery), not a photo: {path}", "unreadable_file")
     try:
         # O_NONBLOCK: opening a FIFO must not wait for a writer; regular files ignore the flag
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))

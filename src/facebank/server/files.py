@@ -19,7 +19,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from facebank import images
+from facebank import dbfiles, images
 from facebank.draw import face_thumbnail
 from facebank.gallery.uploads import discard_uploads, is_upload
 from facebank.server.errors import ApiError
@@ -70,7 +70,8 @@ class PhotoStore:
         """The bytes of a stored photo, only if the file still is the photo that was enrolled."""
         p = Path(path)
         try:
-            if not p.is_file() or p.stat().st_size > MAX_SERVED_BYTES:
+            # a photo swapped for a link to the gallery: never open the database file (its locks)
+            if not p.is_file() or p.stat().st_size > MAX_SERVED_BYTES or dbfiles.held_by_sqlite(p):
                 raise ApiError(404, "image_not_available", "the photo's file is no longer on the server")
             data = p.read_bytes()
         except OSError:
