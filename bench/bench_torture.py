@@ -5,7 +5,7 @@ and what SQLite's ``synchronous=FULL`` would cost against the ``NORMAL`` the gal
     .venv/bin/python bench/bench_torture.py --rounds 40 --seed 3 --no-sync
 
 Torture: each round, library writer processes (people, renames, photos with 3 faces, merges; API
-keys), a thread writing over HTTP to a real ``facebank serve`` on 127.0.0.1 and, every 4th round, a
+keys), a thread writing over HTTP to a real ``facebank serve`` on 127.0.0.1 and, every 6th round, a
 real ``facebank people rename``; round 0 also runs a real ``facebank enroll`` of 5 photos (needs
 ../shared/faces). One writer is SIGKILLed at a random moment in each round (the server every 8th
 round, then restarted). Every writer logs ``op begin`` / ``op ack`` lines, fsync'ed; after each
@@ -100,7 +100,8 @@ def main() -> None:
                           enroll_folder=enroll if enroll.is_dir() else None, env=env).run()
         cpu1 = os.times()
         result = {
-            "synchronous": gallery_sqlite.SYNCHRONOUS, "rounds": figures.rounds, "acknowledged_writes": figures.acknowledged_writes,
+            "synchronous": gallery_sqlite.SYNCHRONOUS, "rounds": figures.rounds,
+            "acknowledged_writes": figures.acknowledged_writes,
             "unacknowledged_begun": figures.unacknowledged_begun, "kills": figures.kills,
             "server_kills": figures.server_kills, "cli_commands": figures.cli_commands,
             "enrolled_photos": figures.enrolled_photos, "violations": len(figures.violations),

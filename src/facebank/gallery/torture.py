@@ -252,9 +252,9 @@ class Torture:
     ``cli``: the command that runs facebank (``[python, -m, facebank]``); ``enroll_folder``: a few
     photos enrolled by a real ``facebank enroll`` in the first round (None: no enroll round)."""
 
-    def __init__(self, workdir: Path, rounds: int = 20, round_s: float = 1.0, writers: int = 2,
+    def __init__(self, workdir: Path, rounds: int = 20, round_s: float = 0.6, writers: int = 3,
                  max_ops: int = 400, seed: int = 17, enroll_folder: Path | None = None,
-                 server_kill_every: int = 8, cli_every: int = 4, env: dict[str, str] | None = None) -> None:
+                 server_kill_every: int = 8, cli_every: int = 6, env: dict[str, str] | None = None) -> None:
         self.workdir = Path(workdir)
         self.gallery = self.workdir / "torture.db"
         self.rounds, self.round_s, self.writers, self.max_ops = rounds, round_s, writers, max_ops
