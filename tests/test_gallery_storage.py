@@ -271,3 +271,31 @@ def test_a_server_thread_and_a_backup_share_the_gallery_without_harm(tmp_path):
     assert report.people >= len(before)
     assert gallery.with_name("g.db-wal").exists()  # the writer's journal is still there
     g.close()
+
+
+def test_a_full_gallery_answers_503_over_the_api_and_names_no_server_path(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from facebank.server import ServerConfig, create_app
+    from facebank.settings import Settings
+
+    gallery = tmp_path / "g.db"
+    with ApiKeyStore(gallery) as keys:
+        _, key = keys.create("writer", "write")
+    app_ = create_app(ServerConfig(settings=Settings(gallery=str(gallery))))
+    with TestClient(app_) as client:
+        with app_.state.ctx.gallery.inner.connection() as db:  # the file may not grow any more
+            db.execute(f"PRAGMA max_page_count={db.execute('PRAGMA page_count').fetchone()[0]}")
+        answers = []
+        for i in range(400):
+            r = client.post("/v1/people", json={"name": f"{i:03d}" + "x" * 190}, headers={"X-API-Key": key})
+            answers.append(r.status_code)
+            if r.status_code != 201:
+                break
+        assert r.status_code == 503, answers[-3:]
+        body = r.json()["error"]
+        assert body["code"] == "storage_unavailable" and "full" in body["message"]
+        assert str(tmp_path) not in r.text
+        created = answers.count(201)
+    with SqliteGallery(gallery) as g:  # the refused write left nothing behind
+        assert len(g.people()) == created and g.integrity() == []
