@@ -12,11 +12,11 @@ Each key has one scope, and a scope includes the ones below it:
   admin  write + create, list and revoke keys over the API (/v1/keys)
 
 The store uses the gallery's own connection (``SqliteGallery.connection()``): a server shares the
-gallery it has open, a CLI command opens the gallery once. One process never opens the file a
-second time (a second descriptor closed would drop SQLite's locks of the first, and another process
-would then delete the WAL). The table is created by migration 0002 when the gallery is opened, its
-``scope`` column by the store itself (keys made before scopes existed could read and write: they
-become ``write`` keys).
+gallery it has open, a CLI command opens the gallery once. Nothing but SQLite opens the file (a
+descriptor opened and closed outside SQLite drops the locks SQLite holds on it in this process, and
+another process would then delete the WAL this one writes to: issue 17). The table is created by
+migration 0002 when the gallery is opened, its ``scope`` column by the store itself (keys made
+before scopes existed could read and write: they become ``write`` keys).
 """
 
 from __future__ import annotations
