@@ -152,12 +152,21 @@ def test_a_full_disk_is_one_error_line_from_the_cli_and_the_gallery_keeps_what_i
 
 
 # -- a read-only folder ------------------------------------------------------------------------------
-def test_a_read_only_gallery_folder_is_one_error_line_and_nothing_changes(tmp_path):
+@pytest.fixture
+def ro_folder(tmp_path):
+    """A folder that can be made read-only: a tmpfs (as root), else a plain folder (chmod)."""
     folder = tmp_path / "ro"
     folder.mkdir()
     mounted = mount_tmpfs(folder)
     if not mounted and os.geteuid() == 0:
         pytest.skip("as root a chmod does not stop writes, and a tmpfs could not be mounted")
+    yield folder, mounted
+    if mounted:
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+def test_a_read_only_gallery_folder_is_one_error_line_and_nothing_changes(ro_folder):
+    folder, mounted = ro_folder
     gallery = folder / "g.db"
     with SqliteGallery(gallery) as g:
         g.add_person("Ada")
@@ -181,8 +190,6 @@ def test_a_read_only_gallery_folder_is_one_error_line_and_nothing_changes(tmp_pa
             folder.chmod(0o755)
             gallery.chmod(0o644)
     assert snapshot(gallery) == before
-    if mounted:
-        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
 
 
 # -- backups --------------------------------------------------------------------------------------------
