@@ -7,6 +7,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 UV     := $(VENV)/facebank-uv/bin/uv
 export VENV PYTHON
+export NO_MKDOCS_2_WARNING := 1
 
 # the platform the locks are for (CI and the project's machines)
 LOCK_FOR := --python-version 3.11 --python-platform x86_64-manylinux_2_28
