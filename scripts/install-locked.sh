@@ -11,12 +11,6 @@ kind=${1:?usage: install-locked.sh runtime|test}
 venv=${VENV:-.venv}
 python=${PYTHON:-python3}
 req=requirements
-if [ -L "$venv" ] && [ -z "${FACEBANK_INSTALL_INTO_LINK:-}" ]; then
-  # a git worktree sharing another checkout's environment: syncing it would change it for everyone
-  echo "note: $venv is a link to a shared environment; not installing $kind into it" \
-       "(FACEBANK_INSTALL_INTO_LINK=1 to do it anyway)" >&2
-  exit 0
-fi
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
 # the installer itself, pinned with its hash, kept beside the packages (so a sync never removes it)
 uv=$venv/facebank-uv/bin/uv
@@ -27,6 +21,12 @@ if [ ! -x "$uv" ] || ! cmp -s "$req/bootstrap.txt" "$venv/facebank-uv/bootstrap.
   cp "$req/bootstrap.txt" "$venv/facebank-uv/bootstrap.txt"
 fi
 [ "$kind" = bootstrap-only ] && exit 0
+if [ -L "$venv" ] && [ -z "${FACEBANK_INSTALL_INTO_LINK:-}" ]; then
+  # a git worktree sharing another checkout's environment: syncing it would change it for everyone
+  echo "note: $venv is a link to a shared environment; not installing $kind into it" \
+       "(FACEBANK_INSTALL_INTO_LINK=1 to do it anyway)" >&2
+  exit 0
+fi
 
 lock=$req/$kind.lock
 [ -f "$lock" ] || { echo "error: no lock file $lock" >&2; exit 2; }
