@@ -223,7 +223,7 @@ def photo_face(name: str = NamePath, sha256: str = ShaPath,
     name = clean_name(name)
     rec = _photo_record(ctx, name, sha256)
     data = ctx.photos.read_verified(rec["path"], sha256)
-    box = ctx.photos.face_box(name, sha256)
+    box = ctx.photos.face_box(ctx.gallery, name, sha256)
     with ctx.pixels(data):
         thumb = ctx.photos.thumbnail(data, box, size, ctx.config.pixel_limit, ctx.config.decode_side)
     return Response(thumb, media_type="image/jpeg", headers=CACHE)
