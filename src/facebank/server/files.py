@@ -94,7 +94,8 @@ class PhotoStore:
             img = images.load_reduced(data, side, max_pixels=max_pixels, any_format=True)
         except images.ImageError as exc:
             raise ApiError(404, "image_not_available", str(exc)) from None
-        scaled = None if box is None else tuple(v / img.scale for v in box)  # photo -> decoded pixels
+        scaled = None if box is None else (box[0] / img.scale, box[1] / img.scale, box[2] / img.scale,
+                                           box[3] / img.scale)  # photo -> decoded pixels
         im = face_thumbnail(img.rgb, scaled, size)
         out = io.BytesIO()
         im.save(out, format="JPEG", quality=85)
