@@ -179,10 +179,11 @@ def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
                 k = max(w, h) / draft_min_side  # JPEG DCT scaling to a size >= draft_min_side
                 im.draft(None, (max(1, round(w / k)), max(1, round(h / k))))
             im.load()
-            if reduce_min_side and max(im.size) >= 2 * reduce_min_side:
-                im = _reduce(im, max(im.size) // reduce_min_side)
-            im = ImageOps.exif_transpose(im) or im
-            rgb = to_rgb(im)
+            frame: Image.Image = im
+            if reduce_min_side and max(frame.size) >= 2 * reduce_min_side:
+                frame = _reduce(frame, max(frame.size) // reduce_min_side)
+            frame = ImageOps.exif_transpose(frame) or frame
+            rgb = to_rgb(frame)
     except ImageError:
         raise
     except UnidentifiedImageError:
