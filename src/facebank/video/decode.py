@@ -238,9 +238,10 @@ class VideoReader:
         except av.error.ExitError:  # FFmpeg stopped on a pending Ctrl-C
             raise KeyboardInterrupt from None
         except av.error.ArgumentError as exc:  # EINVAL: mostly FFmpeg's max_pixels refusing a frame
+            size = f"{self.info.width}x{self.info.height}"
             raise VideoError(f"{self.name}: a frame after {last_t:.1f} s cannot be decoded within the limit "
-                             f"of {self.max_pixels} pixels (frames bigger than the header's "
-                             f"{self.info.width}x{self.info.height}, or damaged data: {_reason(exc)})") from None
+                             f"of {self.max_pixels} pixels (frames bigger than the header's {size}, or "
+                             f"damaged data: {_reason(exc)})") from None
         except av.error.FFmpegError as exc:
             raise VideoError(f"{self.name}: the video is damaged at {last_t:.1f} s "
                              f"({_reason(exc)})") from None
