@@ -50,6 +50,7 @@ class JobStore(Protocol):
     def save(self, job: StoredJob) -> None: ...
     def get(self, job_id: str) -> StoredJob | None: ...
     def recent(self, limit: int) -> list[StoredJob]: ...
+    def active(self) -> list[StoredJob]: ...
     def interrupt_stale(self, stale_after_s: float, reason: str, now: float | None = None,
                         job_id: str | None = None) -> list[StoredJob]: ...
     def close(self) -> None: ...
@@ -85,6 +86,10 @@ class MemoryJobStore:
         with self._lock:
             jobs = sorted(self._jobs.values(), key=lambda j: j.record.get("created_at", ""))
         return jobs[-limit:] if limit > 0 else []
+
+    def active(self) -> list[StoredJob]:
+        with self._lock:
+            return [j for j in self._jobs.values() if j.state in ACTIVE_STATES]
 
     def interrupt_stale(self, stale_after_s: float, reason: str, now: float | None = None,
                         job_id: str | None = None) -> list[StoredJob]:
@@ -149,6 +154,11 @@ class _SqlJobStore:
         rows = self._rows(f"SELECT {self._COLUMNS} FROM jobs ORDER BY created_at DESC, id DESC LIMIT ?",
                           (max(0, int(limit)),))
         return [self._job(r) for r in reversed(rows)]
+
+    def active(self) -> list[StoredJob]:
+        """The queued and running jobs (of any server on this gallery)."""
+        rows = self._rows(f"SELECT {self._COLUMNS} FROM jobs WHERE state IN ('queued', 'running')")
+        return [self._job(r) for r in rows]
 
     def interrupt_stale(self, stale_after_s: float, reason: str, now: float | None = None,
                         job_id: str | None = None) -> list[StoredJob]:
