@@ -535,9 +535,14 @@ class FolderJobs:
             def progress(stream: Iterable, **_: object) -> _Progress:
                 return _Progress(job, stream)
 
-            class JobRun(EnrollRun):  # keeps the run's report also when the job is cancelled
-                def __exit__(self, *exc: object) -> None:
-                    super().__exit__(*exc)
+            class JobRun(EnrollRun):  # keeps the photos done and the run's report also on a cancel
+                def __exit__(self, exc_type, exc, tb) -> None:
+                    if exc_type is not None and issubclass(exc_type, JobCancelled):
+                        try:  # the photos processed before the cancel (or the server's stop) stay
+                            self.flush()
+                        except Exception:
+                            log.exception("job %s: could not save its last photos", job.id)
+                    super().__exit__(exc_type, exc, tb)
                     reports.append(self.report)
 
             report = bank.enroll_items(self._items(job, walk), source=str(root), progress=progress,
