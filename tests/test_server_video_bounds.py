@@ -179,7 +179,8 @@ def test_the_12000_squared_mjpeg_keeps_a_serve_process_far_under_1_gb(tmp_path, 
     code = "import sys; from facebank.cli import main; sys.argv[0] = 'facebank'; main()"
     cmd = [sys.executable, "-c", code, "serve", "--gallery", str(gallery), "--port", str(port),
            "--log-level", "warning"]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    log = (tmp_path / "serve.log").open("wb")
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log)
     try:
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 180
@@ -189,7 +190,7 @@ def test_the_12000_squared_mjpeg_keeps_a_serve_process_far_under_1_gb(tmp_path, 
                     break
             except httpx.TransportError:
                 pass
-            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            assert proc.poll() is None, (tmp_path / "serve.log").read_text()
             time.sleep(0.2)
         with httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=120) as client:
             ids = [_upload(client, media["lying"], name=f"lying{i}.avi").json()["id"] for i in range(2)]
@@ -199,6 +200,7 @@ def test_the_12000_squared_mjpeg_keeps_a_serve_process_far_under_1_gb(tmp_path, 
     finally:
         proc.terminate()
         proc.wait(30)
+        log.close()
     # main: 1.56 GB for two such jobs
     assert peak < 700, f"server peak RSS {peak:.0f} MB"
     print(f"serve peak RSS with two 12000^2 MJPEG jobs: {peak:.0f} MB")

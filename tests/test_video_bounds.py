@@ -144,3 +144,17 @@ def test_a_budget_must_be_positive():
     for bad in (0.0, -1.0, float("nan"), float("inf")):
         with pytest.raises(ValueError):
             VideoBudget(max_seconds=bad)
+
+
+@pytest.mark.parametrize("flag,value", [
+    ("--video-max-frames", "0"), ("--video-max-seconds", "nan"), ("--video-max-seconds", "inf"),
+    ("--video-max-seconds", "-3"), ("--max-upload-storage-mb", "-1"), ("--max-upload-storage-mb", "nan")])
+def test_serve_refuses_a_budget_or_quota_out_of_range(gallery, flag, value):
+    from typer.testing import CliRunner
+
+    from facebank.cli import app
+
+    result = CliRunner().invoke(app, ["serve", "--gallery", str(gallery), flag, value])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {flag}"), result.output

@@ -41,6 +41,9 @@ from facebank.server.limits import (
     DECODE_SIDE,
     DEFAULT_MAX_PIXELS,
     DEFAULT_MAX_UPLOAD,
+    DEFAULT_MAX_UPLOAD_STORAGE,
+    DEFAULT_VIDEO_MAX_FRAMES,
+    DEFAULT_VIDEO_MAX_SECONDS,
     PixelBudget,
     header_pixels,
     limit_malloc_arenas,
@@ -50,10 +53,6 @@ from facebank.settings import Settings
 from facebank.types import Detection, Face
 
 log = logging.getLogger(__name__)
-
-DEFAULT_VIDEO_MAX_FRAMES = 500_000  # decoded frames of one video job (about 5.5 h of 25 fps video)
-DEFAULT_VIDEO_MAX_SECONDS = 1800.0  # wall time of one video job
-DEFAULT_MAX_UPLOAD_STORAGE = 2_000_000_000  # bytes of videos waiting for their job, all together
 
 
 @dataclass(frozen=True)
