@@ -168,8 +168,11 @@ class _SqlJobStore:
         out = []
         where = "state IN ('queued', 'running') AND heartbeat < ?" + (" AND id=?" if job_id else "")
         args: tuple = (now - stale_after_s, job_id) if job_id else (now - stale_after_s,)
+        query = f"SELECT {self._COLUMNS} FROM jobs WHERE {where}"
+        if not self._rows(query, args):  # the usual answer, without taking the write lock
+            return []
         with self._tx() as db:
-            rows = db.execute(self._sql(f"SELECT {self._COLUMNS} FROM jobs WHERE {where}"), args).fetchall()
+            rows = db.execute(self._sql(query), args).fetchall()
             for row in rows:
                 job = _interrupted(self._job(row), reason, utc_now())
                 db.execute(self._sql("UPDATE jobs SET state=?, record=? WHERE id=? AND state=?"),
