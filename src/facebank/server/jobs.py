@@ -341,11 +341,17 @@ class JobManager:
             self._heartbeat.start()
 
     def _beat(self) -> None:
+        """Save the active jobs every ``heartbeat_s``; now and then, interrupt the jobs of vanished
+        servers (so their uploads are freed even if no client asks for them)."""
+        last_sweep = time.monotonic()
         while not self._closed.wait(self.heartbeat_s):
             with self._lock:
                 active = [j for j in self._live.values() if j.active]
             for job in active:
                 self._save(job)
+            if time.monotonic() - last_sweep > self.stale_after_s:
+                last_sweep = time.monotonic()
+                self._interrupt_stale()
 
     def _worker(self, kind_name: str) -> None:
         kind = self.kinds[kind_name]
