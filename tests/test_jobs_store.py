@@ -60,6 +60,7 @@ def test_queued_and_running_jobs_whose_heartbeat_stopped_become_interrupted(loca
     assert sorted(j.id for j in hit) == ["old-queue", "old-run"]
     old = store.get("old-run")
     assert old.state == "interrupted" and old.record["reason"] == "server_lost" and old.record["finished_at"]
+    assert "stopped" in old.record["error"]
     assert store.get("alive").state == "running" and store.get("done").state == "finished"
     assert store.interrupt_stale(30.0, "server_lost") == []  # once
     assert [j.id for j in store.interrupt_stale(0.5, "server_lost", job_id="alive")] == ["alive"]

@@ -58,7 +58,8 @@ class JobStore(Protocol):
 
 def _interrupted(job: StoredJob, reason: str, when: str) -> StoredJob:
     record = {**job.record, "state": "interrupted", "reason": reason,
-              "finished_at": job.record.get("finished_at") or when}
+              "error": "the server running the job stopped without a word (killed, or its machine went "
+                       "down)", "finished_at": job.record.get("finished_at") or when}
     return StoredJob(job.id, job.kind, "interrupted", record, job.params, job.owner, job.heartbeat)
 
 
