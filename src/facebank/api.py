@@ -390,10 +390,24 @@ class EnrollRun:
 
     def flush(self) -> None:
         if self._pending:
-            self.counts["faces_added"] += self.gallery.add_photos(self._pending, self.model_id, self.run_id)
-            self.counts["photos_enrolled"] += sum(1 for p, _ in self._pending if p.status == "ok")
+            faces = self.gallery.add_photos(self._pending, self.model_id, self.run_id)
+            self.counts["faces_added"] += faces
+            ok = [p for p, _ in self._pending if p.status == "ok"]
+            if faces < sum(len(f) for _, f in self._pending):
+                # another process stored some of these photos since they were triaged (two enrolls of
+                # one folder at once): those are known, not enrolled by this run, so the counts of the
+                # two runs add up
+                theirs = [p for p in ok if self._stored_by_another_run(p.sha256)]
+                self.counts["skipped"] += len(theirs)
+                self.counts["photos_enrolled"] += len(ok) - len(theirs)
+            else:
+                self.counts["photos_enrolled"] += len(ok)
             self._pending = []
         self._last_flush = time.monotonic()
+
+    def _stored_by_another_run(self, digest: str) -> bool:
+        stored = self.gallery.stored_photo(digest, self.model_id)
+        return stored is not None and getattr(stored, "run_id", self.run_id) != self.run_id
 
     def __enter__(self) -> EnrollRun:
         return self

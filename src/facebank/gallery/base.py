@@ -91,6 +91,7 @@ class StoredPhoto:
     path: str
     status: str
     reason: str | None = None
+    run_id: int | None = None  # the enrollment run that stored it (None: unknown, or its run was removed)
 
 
 @dataclass(frozen=True, eq=False)

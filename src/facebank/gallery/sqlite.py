@@ -495,7 +495,7 @@ class SqliteGallery:
 
     def stored_photo(self, sha256: str, model_id: str) -> StoredPhoto | None:
         row = self._db.execute(
-            "SELECT p.name, ph.path, ph.status, ph.reason FROM photos ph LEFT JOIN people p"
+            "SELECT p.name, ph.path, ph.status, ph.reason, ph.run_id FROM photos ph LEFT JOIN people p"
             " ON p.id=ph.person_id WHERE ph.sha256=? AND ph.model_id=?", (sha256, model_id)
         ).fetchone()
         return StoredPhoto(*row) if row else None
