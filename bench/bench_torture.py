@@ -35,7 +35,7 @@ from record import record  # noqa: E402
 
 from facebank.gallery import sqlite as gallery_sqlite  # noqa: E402
 from facebank.gallery.base import FaceRecord, PhotoRecord  # noqa: E402
-from facebank.gallery.torture import Torture  # noqa: E402
+from facebank.server.torture import Torture  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 FACES = Path(os.environ.get("FACEBANK_SHARED_FACES") or REPO.parent / "shared" / "faces")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from facebank.gallery.torture import Torture
+from facebank.server.torture import Torture
 
 REPO_SRC = str(Path(__file__).resolve().parents[1] / "src")
 
