@@ -1,10 +1,11 @@
 """Video -> frames: PyAV (FFmpeg in the wheel) decodes a file, URL or camera one frame at a time.
 
 Frames are streamed, never collected: memory stays flat however long the video is. Every decoded
-frame is compared with the previous one for a cut (a hard change of shot) on a tiny colour
-thumbnail; only the sampled frames (``fps`` per second of video, or all) are converted to full RGB
-for the face pipeline. Times are seconds from the start of the video (``*_s``); ``index`` is the
-number of the frame in decoding order (0-based), not a timestamp.
+frame, shrunk to ~256 pixels, goes to the shot detector (``facebank.video.shots``: cuts and fades);
+only the sampled frames (``fps`` per second of video, or all) are converted to full RGB for the face
+pipeline, each held until the shot detector has seen the frames it may still report a cut for.
+Times are seconds from the start of the video (``*_s``); ``index`` is the number of the frame in
+decoding order (0-based), not a timestamp.
 
 Hostile input: FFmpeg only gets the demuxers of plain video containers (no playlists, no
 concatenation lists, no image-sequence patterns that would make it open other files) and only the
@@ -17,11 +18,14 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from facebank.video.shots import CutDetector, ShotDetector, ShotSettings
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +41,6 @@ STREAM_PROTOCOLS = {"http": "http,tcp,tls", "https": "https,http,tcp,tls", "rtsp
                     "rtsps": "rtsps,rtsp,rtp,udp,tcp,tls", "rtmp": "rtmp,tcp", "udp": "udp",
                     "tcp": "tcp", "srt": "srt,udp"}
 STREAM_DEMUXERS = FILE_DEMUXERS + ",hls,rtsp,sdp,rtp"
-CUT_THRESHOLD = 0.3  # share of the colour histogram that moves between consecutive frames: a cut
-THUMB = (48, 27)  # thumbnail (width, height) for cut detection
 
 
 class VideoError(Exception):
@@ -89,16 +91,20 @@ class VideoReader:
     """An open video: ``info`` at once, then ``frames()`` streams the sampled frames once.
 
     ``fps``: frames analysed per second of video (None = every frame); ``name``: how messages and
-    ``info.source`` call it (default: the source itself). Use as a context manager.
+    ``info.source`` call it (default: the source itself); ``shots``: how cuts are found (or
+    ``cut_detector``: a ready detector, e.g. another method for a benchmark). Use as a context manager.
     """
 
     def __init__(self, source: str | Path, fps: float | None = 2.0, max_pixels: int = 80_000_000,
-                 timeout_s: float = 15.0, name: str | None = None) -> None:
+                 timeout_s: float = 15.0, name: str | None = None, shots: ShotSettings | None = None,
+                 cut_detector: CutDetector | None = None) -> None:
         import av
 
         if fps is not None and not fps > 0:
             raise ValueError(f"fps must be > 0 (got {fps})")
         self.fps = fps
+        self.shot_settings = shots
+        self.cut_detector = cut_detector
         src = str(source)
         self.name = name or src
         opts: dict[str, str] = {}
@@ -166,8 +172,9 @@ class VideoReader:
 
         step = None if self.fps is None else 1.0 / self.fps
         next_t = 0.0
-        prev_hist: np.ndarray | None = None
-        cut_pending = False
+        shots = self.cut_detector or ShotDetector(self.info.fps, self.shot_settings)
+        self.cut_detector = shots
+        held: deque[tuple[int, float, av.VideoFrame]] = deque()  # sampled, until cuts are known
         last_t = 0.0
         index = -1
         t0: float | None = None
@@ -179,17 +186,16 @@ class VideoReader:
                     t0 = t
                 t = max(0.0, t - t0)
                 last_t = t
-                hist = _histogram(frame)
-                if prev_hist is not None and histogram_change(prev_hist, hist) > CUT_THRESHOLD:
-                    cut_pending = True
-                prev_hist = hist
-                if step is not None and t + 1e-6 < next_t:
-                    continue
-                if step is not None:
-                    next_t = (int((t + 1e-6) / step) + 1) * step
-                rgb = upright(frame.to_ndarray(format="rgb24"), _rotation(frame))
-                yield Frame(index=index, time_s=t, rgb=rgb, cut=cut_pending)
-                cut_pending = False
+                shots.push(index, t, _small_bgr(frame, shots.width))
+                if step is None or t + 1e-6 >= next_t:
+                    if step is not None:
+                        next_t = (int((t + 1e-6) / step) + 1) * step
+                    held.append((index, t, frame))
+                while held and held[0][0] <= index - shots.delay_frames:
+                    yield _release(held.popleft(), shots)
+            shots.finish()
+            while held:
+                yield _release(held.popleft(), shots)
         except av.error.ExitError:  # FFmpeg stopped on a pending Ctrl-C
             raise KeyboardInterrupt from None
         except av.error.FFmpegError as exc:
@@ -202,6 +208,20 @@ class VideoReader:
         if declared and last_t + frame_s < 0.9 * declared - 0.5:
             raise VideoError(f"{self.name}: the video ends at {last_t:.1f} s of its declared "
                              f"{declared:.1f} s (truncated or damaged)")
+
+
+def _release(item: tuple, shots: CutDetector) -> Frame:
+    """A held sampled frame as RGB; ``cut`` when a cut happened since the previous one released."""
+    index, t, frame = item
+    rgb = upright(frame.to_ndarray(format="rgb24"), _rotation(frame))
+    return Frame(index=index, time_s=t, rgb=rgb, cut=shots.cuts_until(t))
+
+
+def _small_bgr(frame, width: int) -> np.ndarray:
+    """The frame shrunk to ``width`` pixels (aspect kept, at least 16 high), BGR, for shot detection."""
+    w, h = max(1, frame.width), max(1, frame.height)
+    height = max(16, int(round(h * width / w / 2.0)) * 2)
+    return frame.reformat(width=width, height=height, format="bgr24").to_ndarray()
 
 
 def upright(rgb: np.ndarray, rotation: int) -> np.ndarray:
@@ -222,19 +242,6 @@ def _frame_time(frame, index: int, fps: float) -> float:
     if frame.pts is not None and frame.time_base is not None:
         return float(frame.pts * frame.time_base)
     return index / fps if fps else float(index)
-
-
-def _histogram(frame) -> np.ndarray:
-    """Normalised 3 x 16-bin colour histogram of a tiny thumbnail of the frame (sums to 3)."""
-    small = frame.reformat(width=THUMB[0], height=THUMB[1], format="rgb24").to_ndarray()
-    px = small.reshape(-1, 3) >> 4
-    counts = np.concatenate([np.bincount(px[:, c], minlength=16) for c in range(3)])
-    return counts.astype(np.float32) / float(len(px))
-
-
-def histogram_change(a: np.ndarray, b: np.ndarray) -> float:
-    """Share (0..1) of the pixels whose colour bin changed between two ``_histogram`` results."""
-    return float(np.abs(a - b).sum()) / 6.0
 
 
 def _reason(exc: Exception) -> str:
