@@ -92,16 +92,24 @@ class VideoReader:
 
     ``fps``: frames analysed per second of video (None = every frame); ``name``: how messages and
     ``info.source`` call it (default: the source itself); ``shots``: how cuts are found (or
-    ``cut_detector``: a ready detector, e.g. another method for a benchmark). Use as a context manager.
+    ``cut_detector``: a ready detector, e.g. another method for a benchmark); ``start_s``/``end_s``:
+    analyse only that part (seconds of video; a file is sought to the key frame before ``start_s``,
+    not decoded from 0). Use as a context manager.
     """
 
     def __init__(self, source: str | Path, fps: float | None = 2.0, max_pixels: int = 80_000_000,
                  timeout_s: float = 15.0, name: str | None = None, shots: ShotSettings | None = None,
-                 cut_detector: CutDetector | None = None) -> None:
+                 cut_detector: CutDetector | None = None, start_s: float = 0.0,
+                 end_s: float | None = None) -> None:
         import av
 
         if fps is not None and not fps > 0:
             raise ValueError(f"fps must be > 0 (got {fps})")
+        if not (np.isfinite(start_s) and start_s >= 0) or (end_s is not None and not (
+                np.isfinite(end_s) and end_s > start_s)):
+            raise ValueError(f"the part to analyse must have 0 <= start < end seconds "
+                             f"(got {start_s}, {end_s})")
+        self.start_s, self.end_s = float(start_s), end_s
         self.fps = fps
         self.shot_settings = shots
         self.cut_detector = cut_detector
@@ -171,7 +179,8 @@ class VideoReader:
         import av
 
         step = None if self.fps is None else 1.0 / self.fps
-        next_t = 0.0
+        next_t = self.start_s
+        origin = self._seek() if self.start_s > 0 else None
         shots = self.cut_detector or ShotDetector(self.info.fps, self.shot_settings)
         self.cut_detector = shots
         held: deque[tuple[int, float, av.VideoFrame]] = deque()  # sampled, until cuts are known
@@ -183,8 +192,12 @@ class VideoReader:
                 index += 1
                 t = _frame_time(frame, index, self.info.fps)
                 if t0 is None:
-                    t0 = t
+                    t0 = t if origin is None else origin
                 t = max(0.0, t - t0)
+                if t + 1e-6 < self.start_s:  # decoded from the key frame before the start
+                    continue
+                if self.end_s is not None and t > self.end_s + 1e-6:
+                    break
                 last_t = t
                 shots.push(index, t, _small_bgr(frame, shots.width))
                 if step is None or t + 1e-6 >= next_t:
@@ -203,11 +216,27 @@ class VideoReader:
                              f"({_reason(exc)})") from None
         if index < 0:
             raise VideoError(f"{self.name}: no frame could be decoded (damaged or truncated video)")
-        declared = self.info.duration_s
+        declared = self.info.duration_s if self.end_s is None else min(self.end_s, self.info.duration_s or 0)
         frame_s = 1.0 / self.info.fps if self.info.fps else 0.0
         if declared and last_t + frame_s < 0.9 * declared - 0.5:
             raise VideoError(f"{self.name}: the video ends at {last_t:.1f} s of its declared "
                              f"{declared:.1f} s (truncated or damaged)")
+
+
+    def _seek(self) -> float:
+        """Seek to the key frame at or before ``start_s``; returns the stream's time origin (s)."""
+        import av
+
+        st = self._stream
+        tb = st.time_base
+        origin = float(st.start_time * tb) if st.start_time is not None and tb else 0.0
+        if self.info.live or tb is None:
+            return origin
+        try:
+            self._container.seek(int((origin + self.start_s) / tb), stream=st, backward=True)
+        except av.error.FFmpegError as exc:  # not seekable: decoded from 0, frames before dropped
+            log.info("%s: cannot seek (%s); decoding from the start", self.name, _reason(exc))
+        return origin
 
 
 def _release(item: tuple, shots: CutDetector) -> Frame:
