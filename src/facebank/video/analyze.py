@@ -21,8 +21,8 @@ import numpy as np
 
 from facebank.api import FaceBank
 from facebank.embed.points import OperatingPoints, points_for
-from facebank.types import Box
-from facebank.video.decode import VideoInfo, VideoReader
+from facebank.types import Box, Face
+from facebank.video.decode import Frame, VideoInfo, VideoReader
 from facebank.video.name import name_embeddings, name_track, name_tracks
 from facebank.video.shots import ShotSettings
 from facebank.video.track import Track, Tracker, TrackerSettings
@@ -30,6 +30,7 @@ from facebank.video.track import Track, Tracker, TrackerSettings
 log = logging.getLogger(__name__)
 
 Progress = Callable[..., Iterable]
+FacesHook = Callable[[Frame, list[Face]], None]
 DEFAULT_FPS = 2.0
 
 
@@ -157,8 +158,9 @@ class VideoWatcher:
     def __init__(self, bank: FaceBank, source: str | Path, fps: float | None = DEFAULT_FPS,
                  tracker: TrackerSettings | None = None, threshold: float | None = None,
                  name: str | None = None, start_s: float = 0.0, end_s: float | None = None,
-                 shots: ShotSettings | None = None) -> None:
+                 shots: ShotSettings | None = None, on_faces: FacesHook | None = None) -> None:
         self.bank = bank
+        self.on_faces = on_faces
         self.threshold = threshold
         self.reader = VideoReader(source, fps=fps, max_pixels=bank.settings.max_pixels, name=name,
                                   shots=shots, start_s=start_s, end_s=end_s)
@@ -187,6 +189,8 @@ class VideoWatcher:
             total = int(span * rate) + 1 if rate else None
         for frame in progress(self.reader.frames(), total=total, desc="video", unit="frame"):
             faces = pipe.faces(frame.rgb)
+            if self.on_faces is not None:
+                self.on_faces(frame, faces)
             self.frames_analysed += 1
             self.last_time_s = frame.time_s
             update = self.tracker.update(frame.time_s, faces, frame.rgb, frame.cut)
@@ -218,12 +222,14 @@ class VideoWatcher:
 def analyze_video(bank: FaceBank, source: str | Path, fps: float | None = DEFAULT_FPS,
                   tracker: TrackerSettings | None = None, threshold: float | None = None,
                   progress: Progress = _no_progress, name: str | None = None, start_s: float = 0.0,
-                  end_s: float | None = None, shots: ShotSettings | None = None) -> VideoResult:
+                  end_s: float | None = None, shots: ShotSettings | None = None,
+                  on_faces: FacesHook | None = None) -> VideoResult:
     """Every face track of a video file with its name (None = unknown), ordered by start time;
     ``name`` is what messages call the video (default: ``source``); ``start_s``/``end_s``: only
-    that part of the video (seconds)."""
+    that part of the video (seconds); ``on_faces(frame, faces)`` sees the faces of every sampled
+    frame (benchmarks: the same frames named one by one)."""
     t0 = time.perf_counter()
-    watcher = VideoWatcher(bank, source, fps, tracker, threshold, name, start_s, end_s, shots)
+    watcher = VideoWatcher(bank, source, fps, tracker, threshold, name, start_s, end_s, shots, on_faces)
     ended: list[Track] = []
     try:
         for ev in watcher.events(progress):

@@ -111,7 +111,8 @@ class ShotDetector:
         return bool(due)
 
     def _add(self, t: float) -> None:
-        if any(abs(t - c) < 1e-6 for c in self.cuts_s):  # both detectors found it
+        near = max(self.settings.min_shot_s, 1.5 / self.fps)
+        if any(abs(t - c) < near for c in self.cuts_s[-4:]):  # both detectors found it (a cut to black)
             return
         log.debug("cut at %.3f s", t)
         self.cuts_s.append(t)
