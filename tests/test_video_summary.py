@@ -92,3 +92,33 @@ def test_a_part_of_a_video_is_read_from_its_start_by_seeking(tmp_path):
         VideoReader(path, start_s=5.0, end_s=4.0)
     with pytest.raises(ValueError, match="start < end"):
         VideoReader(path, start_s=float("nan"))
+
+
+@pytest.mark.parametrize("flags,expected", [
+    (["--start", "5", "--end", "4"], "--end (4 s) must come after --start (5 s)"),
+    (["--start", "-1"], "--start must be a number of seconds >= 0"),
+    (["--end", "nan"], "--end must be a number of seconds >= 0"),
+    (["--summary"], "--summary goes with --json"),
+])
+def test_cli_video_part_and_summary_flags_are_checked(tmp_path, flags, expected):
+    from typer.testing import CliRunner
+
+    from facebank.cli import app
+
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(b"\x00" * 100)
+    res = CliRunner().invoke(app, ["identify", str(video), "-g", str(tmp_path / "g.db"), *flags])
+    assert res.exit_code == 2, res.output
+    lines = res.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0]
+
+
+def test_cli_part_flags_without_a_video_are_refused(tmp_path):
+    from typer.testing import CliRunner
+
+    from facebank.cli import app
+
+    photo = tmp_path / "a.jpg"
+    photo.write_bytes(b"\xff\xd8")
+    res = CliRunner().invoke(app, ["identify", str(photo), "--start", "3"])
+    assert res.exit_code == 2 and "apply to videos" in res.output
