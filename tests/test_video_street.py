@@ -1,7 +1,13 @@
 """Real footage: ../shared/faces/video/street_1080p.mp4 (4.2 s, 1080p, people walking towards the
 camera in an arcade, no cut). No track may hold two people: judged by the OTHER model (the shared
 MobileFaceNet re-embeds every face of every track, face by face; the tracker's dlib embeddings
-decided the links and cannot judge them). Every-frame figures: bench/bench_video_street.py.
+decided the links and cannot judge them). A track holds two people when, at some moment, the mean
+MobileFaceNet embedding of its faces before and of its faces after (three at least each) are
+farther apart than its same-person distance. (Single faces are not compared pairwise: small,
+blurred and turning faces of one person are often farther apart than that; by eye, every track of
+the footage flagged so was one person, except the switch this test was written for: a woman
+walking past in front of a man, whose track continued on him.) Every-frame figures:
+bench/bench_video_street.py.
 """
 
 from __future__ import annotations
@@ -57,18 +63,29 @@ def street(faces_dir, tmp_path_factory, mobilefacenet):
     return res, other
 
 
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.linalg.norm(v)
+
+
+def change_of_person(e: np.ndarray, least: int = 3) -> tuple[float, int]:
+    """(largest L2 between the mean unit embedding before and after a moment, that moment)."""
+    e = np.stack([_unit(x) for x in e])
+    return max(((float(np.linalg.norm(_unit(e[:k].mean(0)) - _unit(e[k:].mean(0)))), k)
+                for k in range(least, len(e) - least + 1)), default=(0.0, 0))
+
+
 def test_no_track_of_the_street_footage_holds_two_people(street):
     res, other = street
     checked = 0
     for t in res.tracks:
         keys = [(round(tm, 3), tuple(int(round(v)) for v in box))
                 for tm, box in zip(t.times_s.tolist(), t.boxes.tolist(), strict=True)]
-        e = np.stack([other[k] for k in keys if k in other]) if any(k in other for k in keys) else None
-        if e is None or len(e) < 2:
+        e = [other[k] for k in keys if k in other]
+        if len(e) < 6:
             continue
         checked += 1
-        far = float(np.linalg.norm(e[:, None] - e[None], axis=2).max())
-        assert far <= MFN_SAME_L2, f"track #{t.id} ({t.frames} frames) holds faces {far:.2f} apart"
+        far, at = change_of_person(np.stack(e))
+        assert far <= MFN_SAME_L2, f"track #{t.id} ({t.frames} frames) changes person at face {at}: {far:.2f}"
     assert checked >= 4
 
 

@@ -169,3 +169,15 @@ def test_overlapping_tracks_never_share_a_name(tmp_path):
     assert [t.name for t in named] == ["anna", None, "anna"]
     assert named[1].match.candidate == "anna"
     assert named[0].match.distance < named[1].match.distance
+
+
+def test_a_face_of_half_the_size_in_the_same_place_is_someone_else():
+    """Street footage: a woman walking past in front of a man farther away; the detector's next box
+    in that place was his, half her size, and dlib put the two faces 0.46 apart (within its gate)."""
+    tr = Tracker(0.2, points=POINTS)
+    e = unit(1)
+    tr.update(0.0, [face(100, e, side=130)], RGB)
+    tr.update(0.2, [face(102, e, side=128)], RGB)
+    other = unit(2, 0.55, base=1)
+    assert 0.4 < float(np.linalg.norm(other - e)) < POINTS.link_l2
+    assert len(tr.update(0.4, [face(130, other, side=64)], RGB).started) == 1

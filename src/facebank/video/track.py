@@ -1,14 +1,17 @@
 """Faces of consecutive frames -> tracks: one person followed through one shot, never two people.
 
-A face joins a track only when its embedding is within the model's own gate (``link_l2`` of
-``facebank.embed.points``, L2 between unit vectors) of BOTH the track's recent faces (the nearest of
-the last few) and its anchor (the median of its first faces, so a slow drift from one person to
-another cannot pass), and when it is near the track's last place. Faces and tracks are paired by the
-Hungarian algorithm, so two faces of one frame never join one track. Two gaps: a track unseen for up
-to ``max_gap_s`` seconds links by place and appearance; a person who left the picture and comes back
-within ``reentry_s`` seconds (same shot) links by appearance alone, within the stricter
-``verify_l2`` (same person). A cut ends every track; so does a longer absence. Units: ``*_s`` are
-seconds of video, ``frames`` counts the sampled frames a track was seen in, boxes are pixels.
+A face joins a track only when its embedding is close to the track's recent faces (the nearest of
+the last few, within ``link_l2`` of the model's operating points, ``facebank.embed.points``: a face
+changes a little from one frame to the next) AND to its anchor (the median of its first faces,
+within ``verify_l2``, the model's same-person distance for two photos: a slow drift, or a step onto
+someone who looks alike, cannot pass), and when it is near the track's last place with about the
+same size. Faces and tracks are paired by the Hungarian algorithm, so two faces of one frame never
+join one track. Two gaps: a track unseen for up to ``max_gap_s`` seconds links by place and
+appearance; a person who left the picture and comes back within ``reentry_s`` seconds (same shot)
+links by appearance alone (both gates at ``verify_l2``). A face whose size jumps (``max_scale``) is
+someone else (a person passing in front of another). A cut ends every track; so does a longer
+absence. Units: ``*_s`` are seconds of video, ``frames`` counts the sampled frames a track was seen
+in, boxes are pixels.
 """
 
 from __future__ import annotations
@@ -35,12 +38,15 @@ class TrackerSettings:
     (at least 2.5 sampling steps); ``reentry_s``: seconds within which a person who left the
     picture links again by appearance alone (0: never); ``max_shift``: largest move of the face
     centre between two sightings, in face widths (per second of gap, at least one step);
-    ``recent``: how many of the track's last faces a new face is compared with; ``anchor``: how
-    many first faces make its anchor (their median)."""
+    ``max_scale``: largest change of the face's size (ratio of box sides) between two sightings in
+    sight of each other (one person does not halve in a step; a person passing in front of
+    another does); ``recent``: how many of the track's last faces a new face is compared with;
+    ``anchor``: how many first faces make its anchor (their median)."""
 
     max_gap_s: float = 1.0
     reentry_s: float = 3.0
     max_shift: float = 2.0
+    max_scale: float = 1.5
     recent: int = 4
     anchor: int = 5
 
@@ -171,8 +177,9 @@ class Tracker:
     """Links the faces of successive sampled frames; feed frames in time order with ``update``.
 
     ``step_s`` is the sampling interval in seconds of video (1 / fps; the frame interval when
-    every frame is analysed); ``points``: the embedder's operating points (``link_l2`` gates a
-    link, ``verify_l2`` a return after an absence), by default those of the faces' model id.
+    every frame is analysed); ``points``: the embedder's operating points (``link_l2``: a face to
+    the track's recent faces; ``verify_l2``: to its anchor, and a return after an absence), by
+    default those of the faces' model id.
     """
 
     def __init__(self, step_s: float, settings: TrackerSettings | None = None,
@@ -235,11 +242,13 @@ class Tracker:
             gate = link if near else min(link, same)
             for i, f in enumerate(faces):
                 d, d_anchor = a.distances(f.embedding)
-                if d > gate or d_anchor > gate:
+                if d > gate or d_anchor > same:
                     continue
                 if near:
                     (fx, fy), (px, py) = f.box.center, prev.center
-                    if ((fx - px) ** 2 + (fy - py) ** 2) ** 0.5 <= reach:
+                    side, prev_side = max(f.box.width, f.box.height, 1.0), max(prev.width, prev.height, 1.0)
+                    if ((fx - px) ** 2 + (fy - py) ** 2) ** 0.5 <= reach \
+                            and max(side / prev_side, prev_side / side) <= s.max_scale:
                         cost[i, j] = d + 0.1 * (1.0 - f.box.iou(prev))
                 else:
                     cost[i, j] = d + 1.0  # a track still in sight is preferred
