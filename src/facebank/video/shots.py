@@ -34,10 +34,13 @@ class ShotSettings:
     pixel, 0-255) from which two consecutive frames are a cut; ``min_shot_s``: shortest shot in
     seconds (its flash filter: cuts closer together are merged); ``fade_threshold``: mean pixel
     value (0-255) below which a frame is black, for fades; ``width``: pixels of the frames the
-    detectors see (aspect kept). Chosen on development reels (see docs/video.md)."""
+    detectors see (aspect kept). ``threshold`` and ``min_shot_s`` were chosen on development reels by
+    bench/bench_video_shots.py (fewest missed cuts with at most one false cut per minute; the
+    middle of the best band; PySceneDetect's own default 27 missed 3 of 42 cuts there), see
+    docs/video.md."""
 
-    threshold: float = 15.0
-    min_shot_s: float = 0.3
+    threshold: float = 12.0
+    min_shot_s: float = 0.5
     fade_threshold: int = 12
     width: int = 256
 

@@ -203,6 +203,23 @@ def standard_shots(faces: str | Path, seconds: float = 3.0, seed: int = 0) -> li
     return shots
 
 
+def _alike_order(specs: list) -> list:
+    """Greedy chain: from the first shot, always on to the most alike remaining one."""
+    def key(spec) -> np.ndarray:
+        means = [_load(p).reshape(-1, 3).mean(axis=0) for p in spec[1]]
+        return np.concatenate([np.mean(means, axis=0), [40.0 * len(spec[1])]])
+
+    keys = [key(s) for s in specs]
+    left = list(range(len(specs)))
+    order = [left.pop(0)] if left else []
+    while left:
+        last = keys[order[-1]]
+        nxt = min(left, key=lambda i: float(np.linalg.norm(keys[i] - last)))
+        left.remove(nxt)
+        order.append(nxt)
+    return [specs[i] for i in order]
+
+
 def _colour(rng: random.Random) -> tuple[int, int, int]:
     return (rng.randrange(20, 236), rng.randrange(20, 236), rng.randrange(20, 236))
 
@@ -463,9 +480,10 @@ def score_cuts(video: SyntheticVideo, cuts_s: Sequence[float], tolerance_s: floa
 def mixed_shots(photos: dict[str, Sequence[Path]], seconds: float = 2.0, seed: int = 0,
                 turned: dict[str, Sequence[Path]] | None = None, fade_every: int = 6) -> list[Shot]:
     """A harder reel: every person alone in a still, a pan and a zoom shot (a turned face for one of
-    them when ``turned`` has one), then pairs and threes side by side; backgrounds drawn from a few
-    near-identical greys, so many cuts join shots of similar colour, brightness and framing; every
-    ``fade_every``-th shot fades from and to black (0: none)."""
+    them when ``turned`` has one), then pairs and threes side by side; shots ordered so that each is
+    followed by the one whose photos look most alike (mean colour and brightness, same number of
+    people) and backgrounds drawn from a few near-identical greys, so cuts join shots of similar
+    colour, brightness and framing; every ``fade_every``-th shot fades from and to black (0: none)."""
     rng = random.Random(seed)
     people = sorted(photos)
     pools = {p: list(photos[p]) for p in people}
@@ -497,6 +515,7 @@ def mixed_shots(photos: dict[str, Sequence[Path]], seconds: float = 2.0, seed: i
         if len(set(trio)) == 3:
             specs.append((trio, tuple(take(p) for p in trio), motions[i % 3]))
     rng.shuffle(specs)
+    specs = _alike_order(specs)
     return [Shot(who, ph, seconds, motion, rng.choice(greys),
                  fade_s=0.5 if fade_every and k % fade_every == fade_every - 1 else 0.0)
             for k, (who, ph, motion) in enumerate(specs)]
