@@ -122,3 +122,20 @@ def test_cli_part_flags_without_a_video_are_refused(tmp_path):
     photo.write_bytes(b"\xff\xd8")
     res = CliRunner().invoke(app, ["identify", str(photo), "--start", "3"])
     assert res.exit_code == 2 and "apply to videos" in res.output
+
+
+def test_frames_for_the_shot_detector_stay_small_even_for_a_needle_thin_video():
+    """A 2 x 40,000,000 frame is within the pixel limit; its 256-wide copy must not be 5 billion tall."""
+    from facebank.video.decode import small_bgr
+
+    class Thin:  # only what small_bgr reads of a PyAV frame
+        width, height = 2, 40_000_000
+
+        def reformat(self, width: int, height: int, format: str):
+            self.asked = (width, height, format)
+            return self
+
+        def to_ndarray(self):
+            return np.zeros((self.asked[1], self.asked[0], 3), np.uint8)
+
+    assert small_bgr(Thin(), 256).shape == (1024, 256, 3)

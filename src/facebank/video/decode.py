@@ -199,7 +199,7 @@ class VideoReader:
                 if self.end_s is not None and t > self.end_s + 1e-6:
                     break
                 last_t = t
-                shots.push(index, t, _small_bgr(frame, shots.width))
+                shots.push(index, t, small_bgr(frame, shots.width))
                 if step is None or t + 1e-6 >= next_t:
                     if step is not None:
                         next_t = (int((t + 1e-6) / step) + 1) * step
@@ -246,10 +246,10 @@ def _release(item: tuple, shots: CutDetector) -> Frame:
     return Frame(index=index, time_s=t, rgb=rgb, cut=shots.cuts_until(t))
 
 
-def _small_bgr(frame, width: int) -> np.ndarray:
-    """The frame shrunk to ``width`` pixels (aspect kept, at least 16 high), BGR, for shot detection."""
+def small_bgr(frame, width: int) -> np.ndarray:
+    """The frame shrunk to ``width`` pixels (aspect kept, 16 to 1024 high), BGR, for shot detection."""
     w, h = max(1, frame.width), max(1, frame.height)
-    height = max(16, int(round(h * width / w / 2.0)) * 2)
+    height = min(1024, max(16, int(round(h * width / w / 2.0)) * 2))
     return frame.reformat(width=width, height=height, format="bgr24").to_ndarray()
 
 
