@@ -7,7 +7,9 @@ PySceneDetect (``scenedetect-headless``) never opens the video here: ``decode.py
 - ``ContentDetector``: hard cuts, from the mean change of hue, saturation and brightness of each
   pixel between consecutive frames (a cut between two shots of similar colours still moves most
   pixels, which a colour histogram does not see);
-- ``ThresholdDetector``: fades to and from black (the cut is placed inside the dark stretch).
+- ``ThresholdDetector``: fades to and from black (the cut is placed inside the dark stretch). The
+  content detector's cuts at near-black frames (mean below twice ``fade_threshold``), where hue
+  and saturation are noise, are left to it: one fade, one cut.
 
 Its flash filter (``min_shot_s``: two cuts closer than that are one) may report a cut up to
 ``delay_frames`` frames after the frame it happened at; ``decode.py`` holds the sampled frames that
@@ -89,6 +91,7 @@ class ShotDetector:
         self.cuts_s: list[float] = []  # every cut found so far (seconds), for reports and benchmarks
         self._last: object | None = None
         self._first: int | None = None
+        self._dark: deque[int] = deque(maxlen=self._times.maxlen)  # recent near-black frames
 
     def push(self, index: int, time_s: float, small_bgr: np.ndarray) -> None:
         from scenedetect import FrameTimecode
@@ -96,10 +99,15 @@ class ShotDetector:
         if self._first is None:
             self._first = index
         self._times.append((index, time_s))
+        if float(small_bgr.mean()) < 2.0 * self.settings.fade_threshold:
+            self._dark.append(index)
         tc = FrameTimecode(index - self._first, fps=self.fps)
         self._last = tc
-        found = self._content.process_frame(tc, small_bgr) + self._fade.process_frame(tc, small_bgr)
-        for cut in found:
+        for cut in self._content.process_frame(tc, small_bgr):
+            i = int(cut.frame_num) + self._first
+            if i not in self._dark and i - 1 not in self._dark:  # near black: hue is noise, fades speak
+                self._add(self._time_of(i))
+        for cut in self._fade.process_frame(tc, small_bgr):
             self._add(self._time_of(int(cut.frame_num) + self._first))
 
     def finish(self) -> None:
