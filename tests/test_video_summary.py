@@ -86,7 +86,7 @@ def test_a_part_of_a_video_is_read_from_its_start_by_seeking(tmp_path):
             out.mux(p)
     with VideoReader(path, fps=2.0, start_s=15.0, end_s=17.0) as r:
         frames = list(r.frames())
-    assert [f.time_s for f in frames] == pytest.approx([15.0, 15.5, 16.0, 16.5, 17.0], abs=0.03)
+    assert [f.time_s for f in frames] == pytest.approx([15.0, 15.5, 16.0, 16.5], abs=0.03)  # [start, end)
     assert frames[0].index < 100  # sought: not 375 frames decoded to get there
     with pytest.raises(ValueError, match="start < end"):
         VideoReader(path, start_s=5.0, end_s=4.0)
@@ -139,3 +139,10 @@ def test_frames_for_the_shot_detector_stay_small_even_for_a_needle_thin_video():
             return np.zeros((self.asked[1], self.asked[0], 3), np.uint8)
 
     assert small_bgr(Thin(), 256).shape == (1024, 256, 3)
+
+
+def test_sightings_a_frame_apart_by_sampling_jitter_are_one_appearance():
+    """At 25 fps, --fps 2 samples 10.0, 10.52 (the first frame at or after 10.5): still one stretch."""
+    t = [track(0, 10.0, 10.0, unit(1), "anna"), track(1, 10.52, 10.52, unit(1), "anna")]
+    (anna,) = summarize(t, lambda x: x.name, 0.5)
+    assert len(anna.appearances) == 1 and anna.appearances[0].tracks == (0, 1)

@@ -95,11 +95,12 @@ class VideoResult:
         return 1.0 / self.info.fps if self.info.fps else 0.0
 
     def label(self, track: Track) -> str:
-        """The track's person: its name, "unknown #k", or "unknown" (a track too short to group)."""
+        """The track's person: its name, "unknown #k", or "unknown (brief)" (a track seen too briefly
+        to group)."""
         if track.name is not None:
             return track.name
         k = self.unknown.get(track.id)
-        return f"unknown #{k}" if k else "unknown"
+        return f"unknown #{k}" if k else "unknown (brief)"
 
     def people(self) -> tuple[PersonSummary, ...]:
         """Who is on screen and when, most seen first: one summary per person (unknown ones too)."""
@@ -276,8 +277,8 @@ def group_unknown(tracks: Sequence[Track], points: OperatingPoints, min_frames: 
 def summarize(tracks: Sequence[Track], label: Callable[[Track], str], step_s: float,
               end_s: float | None = None) -> tuple[PersonSummary, ...]:
     """Per person (``label`` of each track): total seconds on screen and each appearance (tracks of
-    one person that touch or overlap are one appearance; a sighting counts for ``step_s`` seconds,
-    never past ``end_s``). Most seen first."""
+    one person that touch, overlap or are less than half a step apart are one appearance; a
+    sighting counts for ``step_s`` seconds, never past ``end_s``). Most seen first."""
     spans: dict[str, list[tuple[float, float, int]]] = {}
     names: dict[str, str | None] = {}
     for tr in tracks:
@@ -291,7 +292,7 @@ def summarize(tracks: Sequence[Track], label: Callable[[Track], str], step_s: fl
     for who, items in spans.items():
         merged: list[list] = []
         for a, b, tid in sorted(items):
-            if merged and a <= merged[-1][1] + 1e-6:
+            if merged and a <= merged[-1][1] + 0.5 * step_s + 1e-6:  # sampling jitter: still one stretch
                 merged[-1][1] = max(merged[-1][1], b)
                 merged[-1][2].append(tid)
             else:

@@ -196,7 +196,7 @@ class VideoReader:
                 t = max(0.0, t - t0)
                 if t + 1e-6 < self.start_s:  # decoded from the key frame before the start
                     continue
-                if self.end_s is not None and t > self.end_s + 1e-6:
+                if self.end_s is not None and t >= self.end_s - 1e-6:  # the part is [start, end)
                     break
                 last_t = t
                 shots.push(index, t, small_bgr(frame, shots.width))
