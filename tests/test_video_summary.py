@@ -146,3 +146,15 @@ def test_sightings_a_frame_apart_by_sampling_jitter_are_one_appearance():
     t = [track(0, 10.0, 10.0, unit(1), "anna"), track(1, 10.52, 10.52, unit(1), "anna")]
     (anna,) = summarize(t, lambda x: x.name, 0.5)
     assert len(anna.appearances) == 1 and anna.appearances[0].tracks == (0, 1)
+
+
+def test_the_report_has_a_people_table_with_unknown_people_grouped(tmp_path):
+    from facebank.video.report import video_report
+
+    info = VideoInfo("clip.mp4", 640, 360, 25.0, 8.0, 200, "h264")
+    tracks = (track(0, 0.0, 2.0, unit(1, 0.1, base=1)), track(1, 2.5, 3.0, unit(4), name="anna"),
+              track(2, 5.0, 7.0, unit(2, 0.1, base=1)))
+    res = VideoResult(info, tracks, 2.0, 16, 1.0, unknown=group_unknown(tracks, POINTS))
+    video_report(res).save(tmp_path / "r.html")
+    html = (tmp_path / "r.html").read_text()
+    assert "People" in html and "unknown #1" in html and "5.0" in html and "anna" in html
