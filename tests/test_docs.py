@@ -45,6 +45,7 @@ SUBSTITUTIONS: list[tuple[str, str]] = [
     ("--per-person 1,3,5,10,25,50", "--per-person 1,3"),
     ("rtsp://camera/stream", "clip.mp4"),            # watch reads a file like a stream
     ("rtsp://camera.local/stream", "clip.mp4"),
+    ("long.mp4 --start 600 --end 660", "clip.mp4 --start 0.5 --end 1.5"),  # a part of a video
     ("people move 812", "people move 1"),            # face ids of a small fresh gallery
 ]
 

@@ -26,10 +26,13 @@ from facebank.cli.app import (
 )
 from facebank.cli.reports import echo_enroll_report, echo_interrupted
 from facebank.cli.video import (
+    EndOpt,
     EveryFrameOpt,
     FpsOpt,
     KeepUnknownOpt,
     ReportOpt,
+    StartOpt,
+    SummaryOpt,
     identify_video,
     is_video_run,
 )
@@ -90,15 +93,18 @@ def identify(
     detector: str = DetectorOpt, embedder: str = EmbedderOpt, onnx_model: str = OnnxOpt,
     flip: bool = FlipOpt, workers: int = WorkersOpt, crop_fallback: str = CropOpt,
     fps: float = FpsOpt, every_frame: bool = EveryFrameOpt, report: Path = ReportOpt,
-    keep_unknown: bool = KeepUnknownOpt,
+    keep_unknown: bool = KeepUnknownOpt, start: float = StartOpt, end: float = EndOpt,
+    summary: bool = SummaryOpt,
 ) -> None:
     """Name every face in PHOTOS, or say 'unknown' (and why). Given a VIDEO (.mp4, .mkv, .mov, ...):
-    the faces are followed as tracks and each track is named (a timeline; --annotate OUT.mp4, --report)."""
-    if is_video_run(photos, fps, every_frame, report, keep_unknown):
+    the faces are followed as tracks and each track is named (a timeline and who is on screen how
+    long; --start/--end for a part; --annotate OUT.mp4, --report)."""
+    if is_video_run(photos, fps, every_frame, report, keep_unknown, start, end, summary):
         return identify_video(photos[0], gallery=gallery, threshold=threshold, as_json=as_json,
                               annotate=annotate, report=report, fps=fps, every_frame=every_frame,
                               model=model, detector=detector, embedder=embedder, onnx_model=onnx_model,
-                              flip=flip, crop_fallback=crop_fallback, keep_unknown=keep_unknown)
+                              flip=flip, crop_fallback=crop_fallback, keep_unknown=keep_unknown,
+                              start=start, end=end, summary=summary)
     if annotate is not None and annotate.exists() and not annotate.is_dir():
         raise fail(f"--annotate {annotate}: is a file; give a folder for the annotated copies", 2)
     settings = make_settings(gallery, threshold=threshold, detector=detector, embedder=embedder,

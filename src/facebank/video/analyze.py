@@ -1,7 +1,11 @@
-"""Video -> named tracks: decode (sampled), find and embed faces, follow them, name each track.
+"""Video -> named tracks: decode (sampled), find shots, find and embed faces, follow them, name each
+track, and sum up who is on screen when.
 
-``analyze_video`` is the whole job for a file (``facebank identify VIDEO``); ``VideoWatcher``
-yields track start/end events as a file, stream or camera plays (``facebank watch``).
+``analyze_video`` is the whole job for a file (``facebank identify VIDEO``, ``POST /v1/videos``);
+``VideoWatcher`` yields track start/end events as a file, stream or camera plays
+(``facebank watch``): the same shot, track and naming code. ``VideoResult.people()`` is the
+per-person summary (time on screen, each appearance); unknown people are grouped across shots as
+"unknown #1", "unknown #2", ... by ``group_unknown``.
 """
 
 from __future__ import annotations
@@ -9,22 +13,25 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
 from facebank.api import FaceBank
-from facebank.types import Box
-from facebank.video.decode import VideoBudget, VideoInfo, VideoReader
+from facebank.embed.points import OperatingPoints, points_for
+from facebank.types import Box, Face
+from facebank.video.decode import Frame, VideoBudget, VideoInfo, VideoReader
 from facebank.video.name import name_embeddings, name_track, name_tracks
+from facebank.video.shots import ShotSettings
 from facebank.video.track import Track, Tracker, TrackerSettings
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[..., Iterable]
+FacesHook = Callable[[Frame, list[Face]], None]
 DEFAULT_FPS = 2.0
 
 
@@ -33,19 +40,83 @@ def _no_progress(it: Iterable, **_: object) -> Iterable:
 
 
 @dataclass(frozen=True)
+class OnScreen:
+    """One appearance of a person: on screen from ``start_s`` to ``end_s`` (seconds of video; a
+    sighting counts for one sampling step) in the tracks ``tracks``."""
+
+    start_s: float
+    end_s: float
+    tracks: tuple[int, ...]
+
+    def to_json(self) -> dict:
+        return {"start": round(self.start_s, 3), "end": round(self.end_s, 3), "tracks": list(self.tracks)}
+
+
+@dataclass(frozen=True)
+class PersonSummary:
+    """A person of the video: ``label`` is the name, or "unknown #k" for the k-th unknown person
+    (``name`` None); ``seconds`` the total time on screen; ``appearances`` each stretch on screen."""
+
+    label: str
+    name: str | None
+    seconds: float
+    appearances: tuple[OnScreen, ...]
+
+    def to_json(self) -> dict:
+        return {"person": self.label, "name": self.name, "seconds": round(self.seconds, 3),
+                "appearances": [a.to_json() for a in self.appearances]}
+
+
+@dataclass(frozen=True)
 class VideoResult:
     """The named tracks of one video, in order of start. ``sample_fps``: frames analysed per second
-    of video (None = every frame); ``frames_analysed``: sampled frames; ``seconds``: wall time."""
+    of video (None = every frame); ``frames_analysed``: sampled frames; ``seconds``: wall time;
+    ``unknown``: track id -> number of the unknown person it shows (1, 2, ...; named tracks absent);
+    ``start_s``/``end_s``: the part of the video analysed; ``cuts_s``: the cuts found (seconds)."""
 
     info: VideoInfo
     tracks: tuple[Track, ...]
     sample_fps: float | None
     frames_analysed: int
     seconds: float
+    unknown: Mapping[int, int] = field(default_factory=dict)
+    start_s: float = 0.0
+    end_s: float | None = None
+    cuts_s: tuple[float, ...] = ()
 
     @property
     def video_seconds(self) -> float:
         return self.info.duration_s or 0.0
+
+    @property
+    def step_s(self) -> float:
+        """How long one sighting counts for: the sampling interval (seconds of video)."""
+        if self.sample_fps:
+            return 1.0 / self.sample_fps
+        return 1.0 / self.info.fps if self.info.fps else 0.0
+
+    def label(self, track: Track) -> str:
+        """The track's person: its name, "unknown #k", or "unknown (brief)" (a track seen too briefly
+        to group)."""
+        if track.name is not None:
+            return track.name
+        k = self.unknown.get(track.id)
+        return f"unknown #{k}" if k else "unknown (brief)"
+
+    def people(self) -> tuple[PersonSummary, ...]:
+        """Who is on screen and when, most seen first: one summary per person (unknown ones too)."""
+        return summarize(self.tracks, self.label, self.step_s, self.end_s or self.video_seconds or None)
+
+    def summary_text(self) -> str:
+        lines = ["people:"]
+        for p in self.people():
+            spans = ", ".join(f"{_clock(a.start_s)}-{_clock(a.end_s)}" for a in p.appearances[:12])
+            more = f" (+{len(p.appearances) - 12} more)" if len(p.appearances) > 12 else ""
+            lines.append(f"  {p.label}: {p.seconds:.1f} s on screen, {len(p.appearances)} appearance(s): "
+                         f"{spans}{more}")
+        if len(lines) == 1:
+            lines.append("  nobody (no face was found)")
+        return "\n".join(lines)
 
     def timeline(self) -> str:
         """A short plain-text timeline: one line per track."""
@@ -53,7 +124,8 @@ class VideoResult:
                  f"{self.video_seconds:.1f} s, {len(self.tracks)} track(s)"]
         for t in self.tracks:
             m = t.match
-            who = t.name or (f"unknown (nearest: {m.candidate})" if m and m.candidate else "unknown")
+            label = self.label(t)
+            who = label if t.name else (f"{label} (nearest: {m.candidate})" if m and m.candidate else label)
             dist = f" [distance {m.distance:.3f}]" if m and np.isfinite(m.distance) else ""
             lines.append(f"  {_clock(t.start_s)} - {_clock(t.end_s)}  #{t.id} {who}{dist}, "
                          f"{t.frames} frame(s)")
@@ -104,14 +176,17 @@ class VideoWatcher:
     def __init__(self, bank: FaceBank, source: str | Path, fps: float | None = DEFAULT_FPS,
                  tracker: TrackerSettings | None = None, threshold: float | None = None,
                  name: str | None = None, budget: VideoBudget | None = None,
-                 cancel: threading.Event | None = None) -> None:
+                 cancel: threading.Event | None = None, start_s: float = 0.0, end_s: float | None = None,
+                 shots: ShotSettings | None = None, on_faces: FacesHook | None = None) -> None:
         self.bank = bank
+        self.on_faces = on_faces
         self.threshold = threshold
         self.reader = VideoReader(source, fps=fps, max_pixels=bank.settings.max_pixels, name=name,
-                                  budget=budget or settings_budget(bank), cancel=cancel)
+                                  budget=budget or settings_budget(bank), cancel=cancel,
+                                  shots=shots, start_s=start_s, end_s=end_s)
         info = self.reader.info
         step = 1.0 / fps if fps else 1.0 / (info.fps or 25.0)
-        self.tracker = Tracker(step, tracker)
+        self.tracker = Tracker(step, tracker, points_for(bank.pipeline.model_id))
         self.frames_analysed = 0
         self._announced: set[int] = set()  # tracks whose start event was given and end event not yet
         self.last_time_s = 0.0
@@ -129,10 +204,14 @@ class VideoWatcher:
         total = None
         if info.duration_s:
             rate = self.reader.fps or info.fps
-            total = int(info.duration_s * rate) + 1 if rate else None
+            end = min(info.duration_s, self.reader.end_s or info.duration_s)
+            span = max(0.0, end - self.reader.start_s)
+            total = int(span * rate) + 1 if rate else None
         min_side = smallest_face_px(bank)
         for frame in progress(self.reader.frames(), total=total, desc="video", unit="frame"):
             faces = pipe.faces(frame.rgb) if min(frame.rgb.shape[:2]) >= min_side else []
+            if self.on_faces is not None:
+                self.on_faces(frame, faces)
             self.frames_analysed += 1
             self.last_time_s = frame.time_s
             update = self.tracker.update(frame.time_s, faces, frame.rgb, frame.cut)
@@ -163,13 +242,18 @@ class VideoWatcher:
 
 def analyze_video(bank: FaceBank, source: str | Path, fps: float | None = DEFAULT_FPS,
                   tracker: TrackerSettings | None = None, threshold: float | None = None,
-                  progress: Progress = _no_progress, name: str | None = None,
-                  budget: VideoBudget | None = None, cancel: threading.Event | None = None) -> VideoResult:
+                  progress: Progress = _no_progress, name: str | None = None, start_s: float = 0.0,
+                  end_s: float | None = None, shots: ShotSettings | None = None,
+                  on_faces: FacesHook | None = None, budget: VideoBudget | None = None,
+                  cancel: threading.Event | None = None) -> VideoResult:
     """Every face track of a video file with its name (None = unknown), ordered by start time;
-    ``name`` is what messages call the video (default: ``source``); ``budget`` and ``cancel`` as
-    for ``VideoWatcher``."""
+    ``name`` is what messages call the video (default: ``source``); ``start_s``/``end_s``: only
+    that part of the video (seconds); ``on_faces(frame, faces)`` sees the faces of every sampled
+    frame (benchmarks: the same frames named one by one); ``budget`` and ``cancel`` as for
+    ``VideoWatcher``."""
     t0 = time.perf_counter()
-    watcher = VideoWatcher(bank, source, fps, tracker, threshold, name, budget, cancel)
+    watcher = VideoWatcher(bank, source, fps, tracker, threshold, name, budget, cancel, start_s, end_s,
+                           shots, on_faces)
     ended: list[Track] = []
     try:
         for ev in watcher.events(progress):
@@ -178,7 +262,71 @@ def analyze_video(bank: FaceBank, source: str | Path, fps: float | None = DEFAUL
     finally:
         watcher.reader.close()
     tracks = name_tracks(bank, sorted(ended, key=lambda t: (t.start_s, t.id)), threshold)
-    return VideoResult(watcher.info, tracks, fps, watcher.frames_analysed, time.perf_counter() - t0)
+    unknown = group_unknown(tracks, points_for(bank.pipeline.model_id))
+    cuts = tuple(getattr(watcher.reader.cut_detector, "cuts_s", ()))
+    return VideoResult(watcher.info, tracks, fps, watcher.frames_analysed, time.perf_counter() - t0,
+                       unknown, start_s, end_s, cuts)
+
+
+def group_unknown(tracks: Sequence[Track], points: OperatingPoints, min_frames: int = 2) -> dict[int, int]:
+    """Unknown tracks of one person -> one number: track id -> k of "unknown #k" (numbered by first
+    appearance). A track joins the group whose mean embedding is nearest, when within the model's
+    ``cluster_l2`` and none of the group's tracks is on screen at the same time (two faces at once
+    are two people); tracks seen in fewer than ``min_frames`` frames stay ungrouped. One small
+    function on purpose: the group module (naming groups of faces from all their evidence) will
+    replace it."""
+    groups: list[tuple[list[Track], np.ndarray]] = []
+    out: dict[int, int] = {}
+    for tr in sorted(tracks, key=lambda t: (t.start_s, t.id)):
+        if tr.name is not None or tr.frames < min_frames or not len(tr.embeddings):
+            continue
+        e = _unit(tr.embeddings.astype(np.float64).mean(axis=0))
+        best, best_d = None, points.cluster_l2
+        for k, (members, mean) in enumerate(groups):
+            d = float(np.linalg.norm(e - _unit(mean)))
+            if d <= best_d and not any(m.start_s <= tr.end_s and tr.start_s <= m.end_s for m in members):
+                best, best_d = k, d
+        if best is None:
+            groups.append(([tr], e.copy()))
+            best = len(groups) - 1
+        else:
+            members, mean = groups[best]
+            members.append(tr)
+            groups[best] = (members, mean + e)
+        out[tr.id] = best + 1
+    return out
+
+
+def summarize(tracks: Sequence[Track], label: Callable[[Track], str], step_s: float,
+              end_s: float | None = None) -> tuple[PersonSummary, ...]:
+    """Per person (``label`` of each track): total seconds on screen and each appearance (tracks of
+    one person that touch, overlap or are less than half a step apart are one appearance; a
+    sighting counts for ``step_s`` seconds, never past ``end_s``). Most seen first."""
+    spans: dict[str, list[tuple[float, float, int]]] = {}
+    names: dict[str, str | None] = {}
+    for tr in tracks:
+        who = label(tr)
+        end = tr.end_s + step_s
+        if end_s is not None:
+            end = max(tr.end_s, min(end, end_s))
+        spans.setdefault(who, []).append((tr.start_s, end, tr.id))
+        names[who] = tr.name
+    out = []
+    for who, items in spans.items():
+        merged: list[list] = []
+        for a, b, tid in sorted(items):
+            if merged and a <= merged[-1][1] + 0.5 * step_s + 1e-6:  # sampling jitter: still one stretch
+                merged[-1][1] = max(merged[-1][1], b)
+                merged[-1][2].append(tid)
+            else:
+                merged.append([a, b, [tid]])
+        apps = tuple(OnScreen(a, b, tuple(ids)) for a, b, ids in merged)
+        out.append(PersonSummary(who, names[who], sum(x.end_s - x.start_s for x in apps), apps))
+    return tuple(sorted(out, key=lambda p: (-p.seconds, p.label)))
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / max(float(np.linalg.norm(v)), 1e-12)
 
 
 def check_model(bank: FaceBank) -> None:

@@ -1,10 +1,11 @@
 """Video -> frames: PyAV (FFmpeg in the wheel) decodes a file, URL or camera one frame at a time.
 
 Frames are streamed, never collected: memory stays flat however long the video is. Every decoded
-frame is compared with the previous one for a cut (a hard change of shot) on a tiny colour
-thumbnail; only the sampled frames (``fps`` per second of video, or all) are converted to full RGB
-for the face pipeline. Times are seconds from the start of the video (``*_s``); ``index`` is the
-number of the frame in decoding order (0-based), not a timestamp.
+frame, shrunk to ~256 pixels, goes to the shot detector (``facebank.video.shots``: cuts and fades);
+only the sampled frames (``fps`` per second of video, or all) are converted to full RGB for the face
+pipeline, each held until the shot detector has seen the frames it may still report a cut for.
+Times are seconds from the start of the video (``*_s``); ``index`` is the number of the frame in
+decoding order (0-based), not a timestamp.
 
 Hostile input: FFmpeg only gets the demuxers of plain video containers (no playlists, no
 concatenation lists, no image-sequence patterns that would make it open other files) and only the
@@ -25,11 +26,14 @@ import logging
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from facebank.video.shots import CutDetector, ShotDetector, ShotSettings
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +49,6 @@ STREAM_PROTOCOLS = {"http": "http,tcp,tls", "https": "https,http,tcp,tls", "rtsp
                     "rtsps": "rtsps,rtsp,rtp,udp,tcp,tls", "rtmp": "rtmp,tcp", "udp": "udp",
                     "tcp": "tcp", "srt": "srt,udp"}
 STREAM_DEMUXERS = FILE_DEMUXERS + ",hls,rtsp,sdp,rtp"
-CUT_THRESHOLD = 0.3  # share of the colour histogram that moves between consecutive frames: a cut
-THUMB = (48, 27)  # thumbnail (width, height) for cut detection
 
 
 class VideoError(Exception):
@@ -123,22 +125,34 @@ class VideoReader:
     """An open video: ``info`` at once, then ``frames()`` streams the sampled frames once.
 
     ``fps``: frames analysed per second of video (None = every frame); ``name``: how messages and
-    ``info.source`` call it (default: the source itself). Use as a context manager.
+    ``info.source`` call it (default: the source itself); ``shots``: how cuts are found (or
+    ``cut_detector``: a ready detector, e.g. another method for a benchmark); ``start_s``/``end_s``:
+    analyse only that part (seconds of video; a file is sought to the key frame before ``start_s``,
+    not decoded from 0). Use as a context manager.
     """
 
     def __init__(self, source: str | Path, fps: float | None = 2.0, max_pixels: int = 80_000_000,
                  timeout_s: float = 15.0, name: str | None = None, budget: VideoBudget | None = None,
-                 cancel: threading.Event | None = None) -> None:
+                 cancel: threading.Event | None = None, shots: ShotSettings | None = None,
+                 cut_detector: CutDetector | None = None, start_s: float = 0.0,
+                 end_s: float | None = None) -> None:
         import av
 
         if fps is not None and not fps > 0:
             raise ValueError(f"fps must be > 0 (got {fps})")
         if not max_pixels >= 1:
             raise ValueError(f"max_pixels must be >= 1 (got {max_pixels})")
+        if not (np.isfinite(start_s) and start_s >= 0) or (end_s is not None and not (
+                np.isfinite(end_s) and end_s > start_s)):
+            raise ValueError(f"the part to analyse must have 0 <= start < end seconds "
+                             f"(got {start_s}, {end_s})")
+        self.start_s, self.end_s = float(start_s), end_s
         self.fps = fps
         self.max_pixels = int(max_pixels)
         self.budget = budget or VideoBudget()
         self.cancel = cancel
+        self.shot_settings = shots
+        self.cut_detector = cut_detector
         src = str(source)
         self.name = name or src
         opts: dict[str, str] = {}
@@ -208,9 +222,11 @@ class VideoReader:
         import av
 
         step = None if self.fps is None else 1.0 / self.fps
-        next_t = 0.0
-        prev_hist: np.ndarray | None = None
-        cut_pending = False
+        next_t = self.start_s
+        origin = self._seek() if self.start_s > 0 else None
+        shots = self.cut_detector or ShotDetector(self.info.fps, self.shot_settings)
+        self.cut_detector = shots
+        held: deque[tuple[int, float, av.VideoFrame]] = deque()  # sampled, until cuts are known
         last_t = 0.0
         index = -1
         t0: float | None = None
@@ -221,20 +237,23 @@ class VideoReader:
                 self._check(index, deadline, frame)
                 t = _frame_time(frame, index, self.info.fps)
                 if t0 is None:
-                    t0 = t
+                    t0 = t if origin is None else origin
                 t = max(0.0, t - t0)
-                last_t = t
-                hist = _histogram(frame)
-                if prev_hist is not None and histogram_change(prev_hist, hist) > CUT_THRESHOLD:
-                    cut_pending = True
-                prev_hist = hist
-                if step is not None and t + 1e-6 < next_t:
+                if t + 1e-6 < self.start_s:  # decoded from the key frame before the start
                     continue
-                if step is not None:
-                    next_t = (int((t + 1e-6) / step) + 1) * step
-                rgb = upright(frame.to_ndarray(format="rgb24"), _rotation(frame))
-                yield Frame(index=index, time_s=t, rgb=rgb, cut=cut_pending)
-                cut_pending = False
+                if self.end_s is not None and t >= self.end_s - 1e-6:  # the part is [start, end)
+                    break
+                last_t = t
+                shots.push(index, t, small_bgr(frame, shots.width))
+                if step is None or t + 1e-6 >= next_t:
+                    if step is not None:
+                        next_t = (int((t + 1e-6) / step) + 1) * step
+                    held.append((index, t, frame))
+                while held and held[0][0] <= index - shots.delay_frames:
+                    yield _release(held.popleft(), shots)
+            shots.finish()
+            while held:
+                yield _release(held.popleft(), shots)
         except av.error.ExitError:  # FFmpeg stopped on a pending Ctrl-C
             raise KeyboardInterrupt from None
         except av.error.ArgumentError as exc:  # EINVAL: mostly FFmpeg's max_pixels refusing a frame
@@ -247,7 +266,7 @@ class VideoReader:
                              f"({_reason(exc)})") from None
         if index < 0:
             raise VideoError(f"{self.name}: no frame could be decoded (damaged or truncated video)")
-        declared = self.info.duration_s
+        declared = self.info.duration_s if self.end_s is None else min(self.end_s, self.info.duration_s or 0)
         frame_s = 1.0 / self.info.fps if self.info.fps else 0.0
         if declared and last_t + frame_s < 0.9 * declared - 0.5:
             raise VideoError(f"{self.name}: the video ends at {last_t:.1f} s of its declared "
@@ -270,6 +289,36 @@ class VideoReader:
                              f"{self.info.width}x{self.info.height})")
 
 
+    def _seek(self) -> float:
+        """Seek to the key frame at or before ``start_s``; returns the stream's time origin (s)."""
+        import av
+
+        st = self._stream
+        tb = st.time_base
+        origin = float(st.start_time * tb) if st.start_time is not None and tb else 0.0
+        if self.info.live or tb is None:
+            return origin
+        try:
+            self._container.seek(int((origin + self.start_s) / tb), stream=st, backward=True)
+        except av.error.FFmpegError as exc:  # not seekable: decoded from 0, frames before dropped
+            log.info("%s: cannot seek (%s); decoding from the start", self.name, _reason(exc))
+        return origin
+
+
+def _release(item: tuple, shots: CutDetector) -> Frame:
+    """A held sampled frame as RGB; ``cut`` when a cut happened since the previous one released."""
+    index, t, frame = item
+    rgb = upright(frame.to_ndarray(format="rgb24"), _rotation(frame))
+    return Frame(index=index, time_s=t, rgb=rgb, cut=shots.cuts_until(t))
+
+
+def small_bgr(frame, width: int) -> np.ndarray:
+    """The frame shrunk to ``width`` pixels (aspect kept, 16 to 1024 high), BGR, for shot detection."""
+    w, h = max(1, frame.width), max(1, frame.height)
+    height = min(1024, max(16, int(round(h * width / w / 2.0)) * 2))
+    return frame.reformat(width=width, height=height, format="bgr24").to_ndarray()
+
+
 def upright(rgb: np.ndarray, rotation: int) -> np.ndarray:
     """The frame as it is meant to be shown: ``rotation`` degrees counterclockwise (the display
     matrix of phone videos filmed upright), in quarter turns."""
@@ -288,19 +337,6 @@ def _frame_time(frame, index: int, fps: float) -> float:
     if frame.pts is not None and frame.time_base is not None:
         return float(frame.pts * frame.time_base)
     return index / fps if fps else float(index)
-
-
-def _histogram(frame) -> np.ndarray:
-    """Normalised 3 x 16-bin colour histogram of a tiny thumbnail of the frame (sums to 3)."""
-    small = frame.reformat(width=THUMB[0], height=THUMB[1], format="rgb24").to_ndarray()
-    px = small.reshape(-1, 3) >> 4
-    counts = np.concatenate([np.bincount(px[:, c], minlength=16) for c in range(3)])
-    return counts.astype(np.float32) / float(len(px))
-
-
-def histogram_change(a: np.ndarray, b: np.ndarray) -> float:
-    """Share (0..1) of the pixels whose colour bin changed between two ``_histogram`` results."""
-    return float(np.abs(a - b).sum()) / 6.0
 
 
 def _reason(exc: Exception) -> str:

@@ -1,20 +1,29 @@
-"""Faces of consecutive frames -> tracks: one person followed through one shot.
+"""Faces of consecutive frames -> tracks: one person followed through one shot, never two people.
 
-A face joins the active track whose recent embedding is nearest (L2 between unit vectors) when it
-is close enough in both appearance and place; faces and tracks are paired by the Hungarian
-algorithm so two faces of one frame never join one track. A cut ends every track; a track unseen
-for ``max_gap_s`` seconds of video ends too. Units: ``*_s`` are seconds of video, ``frames`` counts
-the sampled frames a track was seen in, boxes are pixels of the frame.
+A face joins a track only when its embedding is close to the track's recent faces (the nearest of
+the last few, within ``link_l2`` of the model's operating points, ``facebank.embed.points``: a face
+changes a little from one frame to the next) AND to its anchor (the median of its first faces,
+within ``verify_l2``, the model's same-person distance for two photos: a slow drift, or a step onto
+someone who looks alike, cannot pass), and when it is near the track's last place with about the
+same size. Faces and tracks are paired by the Hungarian algorithm, so two faces of one frame never
+join one track. Two gaps: a track unseen for up to ``max_gap_s`` seconds links by place and
+appearance; a person who left the picture and comes back within ``reentry_s`` seconds (same shot)
+links by appearance alone (both gates at ``verify_l2``). A face whose size jumps (``max_scale``) is
+someone else (a person passing in front of another). A cut ends every track; so does a longer
+absence. Units: ``*_s`` are seconds of video, ``frames`` counts the sampled frames a track was seen
+in, boxes are pixels.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from facebank.embed.points import OperatingPoints, points_for
 from facebank.types import Box, Face, Match
 
 MAX_EMBEDDINGS = 64  # kept per track (evenly spread over its life): naming cost and memory stay flat
@@ -24,15 +33,22 @@ UNLINKED = 1e6
 
 @dataclass(frozen=True)
 class TrackerSettings:
-    """How faces are linked. ``link_distance``: largest L2 distance between a face's embedding and
-    its track's recent embedding (same person in one shot is typically < 0.3, two people > 0.5);
-    ``max_gap_s``: seconds of video a track may go unseen (at least 2.5 sampling steps);
-    ``max_shift``: largest move of the face centre between two sightings, in face widths (per
-    second of gap, at least one step)."""
+    """How faces are linked (no distance here: the gates are the model's operating points).
+    ``max_gap_s``: seconds of video a track may go unseen and still link by place and appearance
+    (at least 2.5 sampling steps); ``reentry_s``: seconds within which a person who left the
+    picture links again by appearance alone (0: never); ``max_shift``: largest move of the face
+    centre between two sightings, in face widths (per second of gap, at least one step);
+    ``max_scale``: largest change of the face's size (ratio of box sides) between two sightings in
+    sight of each other (one person does not halve in a step; a person passing in front of
+    another does); ``recent``: how many of the track's last faces a new face is compared with;
+    ``anchor``: how many first faces make its anchor (their median)."""
 
-    link_distance: float = 0.5
     max_gap_s: float = 1.0
+    reentry_s: float = 3.0
     max_shift: float = 2.0
+    max_scale: float = 1.5
+    recent: int = 4
+    anchor: int = 5
 
 
 @dataclass(frozen=True, eq=False)
@@ -86,7 +102,8 @@ class Track:
 class _Active:
     """A track still being followed (mutable while it grows, frozen into ``Track`` at its end)."""
 
-    def __init__(self, track_id: int, t: float, face: Face, rgb: np.ndarray) -> None:
+    def __init__(self, track_id: int, t: float, face: Face, rgb: np.ndarray, recent: int = 4,
+                 anchor: int = 5) -> None:
         self.id = track_id
         self.times: list[float] = []
         self.boxes: list[tuple[float, float, float, float]] = []
@@ -98,7 +115,10 @@ class _Active:
         self.thumb_box: Box | None = None
         self.score = face.detector_score
         self.detector = face.detector
-        self.recent: np.ndarray = face.embedding.astype(np.float32)
+        self.recent: deque[np.ndarray] = deque(maxlen=recent)
+        self.first: list[np.ndarray] = []
+        self.anchor_size = anchor
+        self.anchor = face.embedding.astype(np.float32)
         self.add(t, face, rgb)
 
     @property
@@ -119,12 +139,21 @@ class _Active:
                 self.embeddings = self.embeddings[::2]
                 self.stride *= 2
         self.seen += 1
-        r = 0.5 * self.recent + 0.5 * face.embedding
-        self.recent = (r / max(float(np.linalg.norm(r)), 1e-12)).astype(np.float32)
+        e = face.embedding.astype(np.float32)
+        self.recent.append(e)
+        if len(self.first) < self.anchor_size:
+            self.first.append(e)
+            m = np.median(np.stack(self.first), axis=0)
+            self.anchor = (m / max(float(np.linalg.norm(m)), 1e-12)).astype(np.float32)
         if self.thumb is None or b.area > self.best.area:
             self.best = b
             self.score = face.detector_score
             self.thumb, self.thumb_box = face_thumbnail(rgb, b)
+
+    def distances(self, e: np.ndarray) -> tuple[float, float]:
+        """(L2 to the nearest of the recent faces, L2 to the anchor) of embedding ``e``."""
+        recent = min(float(np.linalg.norm(e - r)) for r in self.recent)
+        return recent, float(np.linalg.norm(e - self.anchor))
 
     def freeze(self) -> Track:
         return Track(
@@ -148,13 +177,18 @@ class Tracker:
     """Links the faces of successive sampled frames; feed frames in time order with ``update``.
 
     ``step_s`` is the sampling interval in seconds of video (1 / fps; the frame interval when
-    every frame is analysed).
+    every frame is analysed); ``points``: the embedder's operating points (``link_l2``: a face to
+    the track's recent faces; ``verify_l2``: to its anchor, and a return after an absence), by
+    default those of the faces' model id.
     """
 
-    def __init__(self, step_s: float, settings: TrackerSettings | None = None) -> None:
+    def __init__(self, step_s: float, settings: TrackerSettings | None = None,
+                 points: OperatingPoints | None = None) -> None:
         self.settings = s = settings or TrackerSettings()
         self.step_s = step_s
         self.max_gap_s = max(s.max_gap_s, 2.5 * step_s)
+        self.reentry_s = max(s.reentry_s, self.max_gap_s) if s.reentry_s > 0 else self.max_gap_s
+        self.points = points
         self.active: list[_Active] = []
         self.next_id = 0
 
@@ -165,7 +199,7 @@ class Tracker:
             self.active = []
         keep = []
         for a in self.active:
-            if t - a.last_t <= self.max_gap_s + 1e-6:
+            if t - a.last_t <= self.reentry_s + 1e-6:
                 keep.append(a)
             else:
                 ended.append(a.freeze())
@@ -175,7 +209,7 @@ class Tracker:
         for i, face in enumerate(faces):
             a = links.get(i)
             if a is None:
-                a = _Active(self.next_id, t, face, rgb)
+                a = _Active(self.next_id, t, face, rgb, self.settings.recent, self.settings.anchor)
                 self.next_id += 1
                 self.active.append(a)
                 started.append((a.id, face.box, face.embedding))
@@ -194,18 +228,30 @@ class Tracker:
             return {}
         from scipy.optimize import linear_sum_assignment
 
+        if self.points is None:
+            self.points = points_for(faces[0].model_id)
+        link, same = self.points.link_l2, self.points.verify_l2
         s = self.settings
         cost = np.full((len(faces), len(self.active)), UNLINKED)
         for j, a in enumerate(self.active):
             prev = a.last_box
-            gap_steps = max(1.0, (t - a.last_t) / max(self.step_s, 1e-6))
+            gap = t - a.last_t
+            near = gap <= self.max_gap_s + 1e-6  # else: came back after leaving, appearance only
+            gap_steps = max(1.0, gap / max(self.step_s, 1e-6))
             reach = s.max_shift * max(prev.width, prev.height, 1.0) * min(gap_steps, 4.0) ** 0.5
+            gate = link if near else min(link, same)
             for i, f in enumerate(faces):
-                d = float(np.linalg.norm(f.embedding - a.recent))
-                (fx, fy), (px, py) = f.box.center, prev.center
-                shift = ((fx - px) ** 2 + (fy - py) ** 2) ** 0.5
-                if d <= s.link_distance and shift <= reach:
-                    cost[i, j] = d + 0.1 * (1.0 - f.box.iou(prev))
+                d, d_anchor = a.distances(f.embedding)
+                if d > gate or d_anchor > same:
+                    continue
+                if near:
+                    (fx, fy), (px, py) = f.box.center, prev.center
+                    side, prev_side = max(f.box.width, f.box.height, 1.0), max(prev.width, prev.height, 1.0)
+                    if ((fx - px) ** 2 + (fy - py) ** 2) ** 0.5 <= reach \
+                            and max(side / prev_side, prev_side / side) <= s.max_scale:
+                        cost[i, j] = d + 0.1 * (1.0 - f.box.iou(prev))
+                else:
+                    cost[i, j] = d + 1.0  # a track still in sight is preferred
         rows, cols = linear_sum_assignment(cost)
         return {int(i): self.active[int(j)] for i, j in zip(rows, cols, strict=True) if cost[i, j] < UNLINKED}
 
