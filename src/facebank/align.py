@@ -7,13 +7,15 @@ mapped by a similarity transform onto the positions those points take in a dlib 
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from facebank.embed.base import ChipSpec
 from facebank.types import Box, Landmarks
 
 
-def _full_object_detection(box: Box, landmarks: Landmarks):
+def _full_object_detection(box: Box, landmarks: Landmarks) -> Any:  # a dlib.full_object_detection
     import dlib
 
     rect = dlib.rectangle(int(round(box.x1)), int(round(box.y1)), int(round(box.x2)), int(round(box.y2)))
@@ -89,8 +91,9 @@ def align(image: np.ndarray, box: Box, landmarks: Landmarks, spec: ChipSpec) -> 
     if landmarks.scheme == "dlib5":
         import dlib
 
-        return dlib.get_face_chip(image, _full_object_detection(box, landmarks), size=spec.size,
-                                  padding=spec.padding)
+        chip: np.ndarray = dlib.get_face_chip(image, _full_object_detection(box, landmarks), size=spec.size,
+                                              padding=spec.padding)
+        return chip
     if landmarks.scheme == "mtcnn5":
         from facebank.detect import mtcnn
 

@@ -62,7 +62,8 @@ def _install_preparation_hook() -> None:
             spawn.get_preparation_data = _preparation_without_main
 
 
-def _launch_without_main(base: type, process_obj: Any) -> Any:
+def _launch_without_main(base: type[mp_context.ForkServerProcess] | type[mp_context.SpawnProcess],
+                         process_obj: Any) -> Any:
     _install_preparation_hook()
     _launching.active = True
     try:

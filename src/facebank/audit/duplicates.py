@@ -60,7 +60,7 @@ def _keeper(folder: AuditFolder, group: list[int]) -> int:
 @register("duplicates")
 class DuplicatesCheck:
     name = "duplicates"
-    kinds = ("duplicate", "label_conflict")
+    kinds: tuple[str, ...] = ("duplicate", "label_conflict")
 
     def run(self, folder: AuditFolder) -> Iterator[Finding]:
         photos = folder.photos

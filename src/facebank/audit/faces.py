@@ -10,7 +10,7 @@ from facebank.audit.base import AuditFolder, Finding, register
 @register("faces")
 class FacesCheck:
     name = "faces"
-    kinds = ("unreadable", "no_face", "multi_face")
+    kinds: tuple[str, ...] = ("unreadable", "no_face", "multi_face")
 
     def run(self, folder: AuditFolder) -> Iterator[Finding]:
         c = folder.config

@@ -72,8 +72,8 @@ def outside_fraction(lm: Landmarks | None, width: int, height: int, grid: int = 
         return 0.0
     u = (np.arange(grid) + 0.5) / grid
     gx, gy = np.meshgrid(u, u)
-    pts = np.stack([gx.ravel(), gy.ravel(), np.ones(gx.size)])
-    x, y = m @ pts
+    square = np.stack([gx.ravel(), gy.ravel(), np.ones(gx.size)])
+    x, y = m @ square
     inside = (x >= 0) & (x < width) & (y >= 0) & (y < height)
     return float(1.0 - inside.mean())
 
@@ -126,7 +126,7 @@ def _conf(value: float, threshold: float, span: float) -> float:
 @register("quality")
 class QualityCheck:
     name = "quality"
-    kinds = ("small_face", "blurry", "dark", "bright", "profile", "cut")
+    kinds: tuple[str, ...] = ("small_face", "blurry", "dark", "bright", "profile", "cut")
 
     def run(self, folder: AuditFolder) -> Iterator[Finding]:
         c = folder.config

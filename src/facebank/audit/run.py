@@ -107,7 +107,7 @@ def prepare(root: str, photos: list[PhotoFacts], config: AuditConfig) -> AuditFo
     for i in folder.rejected_fallback:
         folder.main[i] = None
     rows = np.full(len(photos), -1, np.int64)
-    vecs = []
+    vecs: list[np.ndarray] = []
     for i, k in enumerate(folder.main):
         if k is not None:
             rows[i] = len(vecs)
@@ -142,17 +142,17 @@ def _rejected_fallbacks(photos: list[PhotoFacts], main: list[int | None], same: 
     """Photos where no detector found a face and the whole photo, taken as a face crop, is farther
     than ``same`` from every other photo of its person (a folder of tight crops vouches for itself:
     its crops match one another; a landscape matches nobody)."""
-    by_person: dict[str, list[int]] = {}
+    by_person: dict[str, list[tuple[int, int]]] = {}  # person -> (photo, its main face)
     for i, k in enumerate(main):
         if k is not None:
-            by_person.setdefault(photos[i].person, []).append(i)
+            by_person.setdefault(photos[i].person, []).append((i, k))
     out: dict[int, float] = {}
     for i, (p, k) in enumerate(zip(photos, main, strict=True)):
         if k is None or not p.faces[k].fallback:
             continue
-        others = [j for j in by_person.get(p.person, []) if j != i]
+        others = [(j, kj) for j, kj in by_person.get(p.person, []) if j != i]
         e = p.faces[k].embedding
-        d = min((float(np.linalg.norm(photos[j].faces[main[j]].embedding - e)) for j in others),
+        d = min((float(np.linalg.norm(photos[j].faces[kj].embedding - e)) for j, kj in others),
                 default=float("inf"))
         if d > same:
             out[i] = d

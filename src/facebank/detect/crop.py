@@ -31,5 +31,5 @@ class CropDetector:
 
 
 @register("crop")
-def _make(**options: object) -> CropDetector:
-    return CropDetector(**{k: v for k, v in options.items() if k == "margin"})
+def _make(margin: float = CROP_MARGIN, **_: object) -> CropDetector:
+    return CropDetector(margin=margin)

@@ -47,5 +47,5 @@ class HogDetector:
 
 
 @register("hog")
-def _make(**options: object) -> HogDetector:
-    return HogDetector(**options)
+def _make(upsample: int | str = "auto", min_face: int = 40, **_: object) -> HogDetector:
+    return HogDetector(upsample=upsample, min_face=min_face)

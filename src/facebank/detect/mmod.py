@@ -36,5 +36,5 @@ class MmodDetector:
 
 
 @register("mmod")
-def _make(**options: object) -> MmodDetector:
-    return MmodDetector(**options)
+def _make(upsample: int | str = "auto", min_face: int = 40, **_: object) -> MmodDetector:
+    return MmodDetector(upsample=upsample, min_face=min_face)

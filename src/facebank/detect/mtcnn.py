@@ -30,7 +30,7 @@ import functools
 import logging
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -80,8 +80,8 @@ class _GraphBuilder:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.nodes: list = []
-        self.inits: list = []
+        self.nodes: list[onnx.NodeProto] = []
+        self.inits: list[onnx.TensorProto] = []
         self._count = 0
 
     def _fresh(self, stem: str) -> str:
@@ -95,7 +95,7 @@ class _GraphBuilder:
         self.inits.append(numpy_helper.from_array(np.ascontiguousarray(value, dtype=np.float32), name))
         return name
 
-    def op(self, op_type: str, inputs: Sequence[str], **attrs: object) -> str:
+    def op(self, op_type: str, inputs: Sequence[str], **attrs: Any) -> str:  # attribute values of any kind
         from onnx import helper
 
         out = self._fresh(op_type.lower())
@@ -124,7 +124,8 @@ class _GraphBuilder:
         # Keras: Permute((2, 1, 3)) on NHWC then Flatten == NCHW -> (N, W, H, C) then flatten.
         return self.op("Flatten", [self.op("Transpose", [x], perm=[0, 3, 2, 1])], axis=1)
 
-    def model(self, inp_shape: list, outputs: list[tuple[str, str, list]]) -> onnx.ModelProto:
+    def model(self, inp_shape: list[int | str],
+              outputs: list[tuple[str, str, list[int | str]]]) -> onnx.ModelProto:
         from onnx import TensorProto, helper
 
         inp = helper.make_tensor_value_info("image", TensorProto.FLOAT, inp_shape)
@@ -310,13 +311,14 @@ def crop_and_resize(image: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarr
     flat = image.reshape(h * w, -1)
 
     def gather(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        return np.take(flat, rows[:, :, None] + cols[:, None, :], axis=0)  # (N, S, S, C)
+        patch: np.ndarray = np.take(flat, rows[:, :, None] + cols[:, None, :], axis=0)  # (N, S, S, C)
+        return patch
 
     tl = gather(top, left)
     t = tl + (gather(top, right) - tl) * lx
     bl = gather(bottom, left)
     bt = bl + (gather(bottom, right) - bl) * lx
-    out = t + (bt - t) * ly
+    out: np.ndarray = t + (bt - t) * ly
     out[~(ok_y[:, :, None] & ok_x[:, None, :])] = 0.0
     return out.astype(np.float32, copy=False)
 
@@ -325,7 +327,8 @@ def _regress(boxes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     """mtcnn's ``adjust_bboxes``: offsets times (side + 1)."""
     w = boxes[:, 2] - boxes[:, 0] + 1
     h = boxes[:, 3] - boxes[:, 1] + 1
-    return boxes + offsets * np.stack([w, h, w, h], axis=1)
+    regressed: np.ndarray = boxes + offsets * np.stack([w, h, w, h], axis=1)
+    return regressed
 
 
 class MtcnnDetector:
@@ -363,7 +366,7 @@ class MtcnnDetector:
         import cv2
 
         h, w = norm.shape[:2]
-        found = []
+        found: list[np.ndarray] = []
         for scale in pyramid_scales(h, w, self.min_face_size, self.scale_factor):
             # tf.image.resize(size=shape*scale) truncates the float size; AREA == cv2.INTER_AREA
             hs, ws = int(h * scale), int(w * scale)
@@ -379,7 +382,8 @@ class MtcnnDetector:
             conf = score[ys, xs].astype(np.float64)
             ux, uy = xs * 2 + 1, ys * 2 + 1
             bx, by = xs * 2 + 12, ys * 2 + 12
-            boxes = np.stack([ux + r[0] * 11, uy + r[1] * 11, bx + r[2] * 11, by + r[3] * 11, conf], axis=1)
+            boxes: np.ndarray = np.stack(
+                [ux + r[0] * 11, uy + r[1] * 11, bx + r[2] * 11, by + r[3] * 11, conf], axis=1)
             boxes = boxes[_sort_desc(conf)]
             boxes[:, :4] /= scale
             boxes = boxes[nms_keep(boxes[:, :4], 0.5, "union")]
@@ -412,11 +416,12 @@ class MtcnnDetector:
         h = boxes[:, 3:4] - boxes[:, 1:2] + 1
         lx = w * marks[:, 0:5] + boxes[:, 0:1] - 1
         ly = h * marks[:, 5:10] + boxes[:, 1:2] - 1
-        out = np.concatenate([boxes[:, :4], prob[:, 1:2].astype(np.float64), lx, ly], axis=1)
+        out: np.ndarray = np.concatenate([boxes[:, :4], prob[:, 1:2].astype(np.float64), lx, ly], axis=1)
         out[:, :4] = _regress(boxes[:, :4], reg.astype(np.float64))
         out = out[out[:, 4] > self.thresholds[2]]
         out = out[_sort_desc(out[:, 4])]
-        return out[nms_keep(out[:, :4], 0.7, "min")]
+        kept: np.ndarray = out[nms_keep(out[:, :4], 0.7, "min")]
+        return kept
 
     def detect_array(self, image: np.ndarray) -> np.ndarray:
         """Rows (x1, y1, x2, y2, probability, 5 landmark x, 5 landmark y), best first."""

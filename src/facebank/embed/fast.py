@@ -35,6 +35,7 @@ channel-doubling block has half the channels).
 
 from __future__ import annotations
 
+import builtins
 import logging
 import math
 import os
@@ -133,7 +134,7 @@ class DlibReader:
         data = np.frombuffer(self._take(4 * count), dtype="<f4").astype(np.float32)
         return data.reshape(shape)
 
-    def alias_tensor(self) -> tuple[int, int, int, int]:
+    def alias_tensor(self) -> tuple[builtins.int, builtins.int, builtins.int, builtins.int]:
         version = self.int()
         if version != 1:
             raise DlibFormatError(f"alias_tensor version {version} at byte {self.pos} (expected 1)")
@@ -385,6 +386,12 @@ def parse_dlib_resnet(data: bytes | bytearray | memoryview) -> DlibNet:
 # ONNX graph
 
 
+def _tag(layer: DlibLayer) -> int:
+    if layer.tag is None:
+        raise DlibFormatError(f"a {layer.kind} layer without its tag id")
+    return layer.tag
+
+
 def _out_size(n: int, k: int, s: int, p: int) -> int:
     return 1 + (n + 2 * p - k) // s
 
@@ -398,8 +405,8 @@ def build_onnx(net: DlibNet) -> onnx.ModelProto:
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    nodes: list = []
-    inits: list = []
+    nodes: list[onnx.NodeProto] = []
+    inits: list[onnx.TensorProto] = []
     counter = {"n": 0}
 
     def name(prefix: str) -> str:
@@ -431,9 +438,9 @@ def build_onnx(net: DlibNet) -> onnx.ModelProto:
         layer = layers[i]
         p = layer.params
         if layer.kind == "tag":
-            tags[layer.tag] = (x, shape)
+            tags[_tag(layer)] = (x, shape)
         elif layer.kind == "skip":
-            x, shape = tags[layer.tag]
+            x, shape = tags[_tag(layer)]
         elif layer.kind == "con":
             w = p["weight"].astype(np.float64)
             b = p["bias"].astype(np.float64) if p["bias"] is not None else np.zeros(w.shape[0])
@@ -466,8 +473,8 @@ def build_onnx(net: DlibNet) -> onnx.ModelProto:
                 x = node(op, [x], kernel_shape=[k, k], strides=[s, s])
                 shape = (shape[0], _out_size(shape[1], k, s, 0), _out_size(shape[2], k, s, 0))
         elif layer.kind == "add_prev":
-            y, yshape = tags[layer.tag]
-            full = tuple(max(a, c) for a, c in zip(shape, yshape, strict=True))
+            y, yshape = tags[_tag(layer)]
+            full = (max(shape[0], yshape[0]), max(shape[1], yshape[1]), max(shape[2], yshape[2]))
             operands = []
             for t, tshape in ((x, shape), (y, yshape)):
                 if tshape != full:  # dlib zero-fills the smaller tensor at the end of each axis

@@ -41,12 +41,15 @@ import math
 import os
 import threading
 from collections.abc import Iterator, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict, Unpack, cast
 
 import numpy as np
 
 from facebank.gallery.base import Embeddings
 from facebank.gallery.index import ExactIndex, PersonDistances, l2_from_dot, one_blas_thread, top_k
+
+if TYPE_CHECKING:
+    import faiss
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +59,8 @@ _TRAIN_MIN = 1_000  # fewer faces in the first batch: 8-bit codes span [-1, 1] i
 _TRAIN_MAX = 100_000
 _TRAIN_MARGIN = 0.1  # share of each dimension's range added on both sides (later faces fall outside)
 
-__all__ = ["AnnIndex", "MutableExactIndex", "SearchIndex", "auto_ef", "build_index", "one_blas_thread"]
+__all__ = ["AnnIndex", "AnnOptions", "MutableExactIndex", "SearchIndex", "auto_ef", "build_index",
+           "one_blas_thread"]
 
 
 class SearchIndex(Protocol):
@@ -72,12 +76,26 @@ class SearchIndex(Protocol):
     def remove(self, face_ids: Sequence[int] | np.ndarray) -> int: ...
 
 
+class AnnOptions(TypedDict, total=False):
+    """The keyword options of ``AnnIndex`` (``build_index`` passes them on)."""
+
+    m: int
+    ef_construction: int
+    ef_search: int | None
+    codec: str
+    refine: float
+    candidates: int
+    exact_mean_limit: int
+    threads: int
+    seed: int
+
+
 def build_index(data: Embeddings, threshold_size: int = DEFAULT_THRESHOLD_SIZE,
-                **ann_options: object) -> MutableExactIndex | AnnIndex:
+                **ann_options: Unpack[AnnOptions]) -> MutableExactIndex | AnnIndex:
     """The exact index for galleries below ``threshold_size`` faces, the HNSW index above."""
     if len(data.names) < threshold_size:
         return MutableExactIndex(data)
-    return AnnIndex(data, **ann_options)  # type: ignore[arg-type]
+    return AnnIndex(data, **ann_options)
 
 
 class MutableExactIndex(ExactIndex):
@@ -96,7 +114,7 @@ class MutableExactIndex(ExactIndex):
             vecs = np.concatenate([old.vectors, vecs])
             ids = np.concatenate([old.face_ids, ids])
             names = old.names + names
-        self.__init__(Embeddings(vecs, names, ids))  # type: ignore[misc]
+        self._load(Embeddings(vecs, names, ids))
 
     def remove(self, face_ids: Sequence[int] | np.ndarray) -> int:
         old = self._data()
@@ -105,7 +123,7 @@ class MutableExactIndex(ExactIndex):
         if removed:
             names = tuple(n for n, k in zip(old.names, keep, strict=True) if k)
             vecs = old.vectors[keep] if names else np.zeros((0, 0), np.float32)
-            self.__init__(Embeddings(vecs, names, old.face_ids[keep]))  # type: ignore[misc]
+            self._load(Embeddings(vecs, names, old.face_ids[keep]))
         return removed
 
 
@@ -206,7 +224,7 @@ class AnnIndex:
         self._alive = np.zeros(0, bool)
         self._vectors = np.zeros((0, self.dim or 0), np.float32)  # exact vectors, for re-ranking
         self._bitmap = np.zeros(0, np.uint8)  # _alive packed, read by FAISS' selector
-        self._selector = None
+        self._selector: Any = None  # a faiss.IDSelectorBitmap over _bitmap once slots are reserved
         self._size = 0  # slots used
         self._live = 0  # faces not removed
         # per person (internal id, in order of first appearance)
@@ -215,7 +233,9 @@ class AnnIndex:
         self._sums = np.zeros((0, self.dim or 0), np.float64)
         self._counts = np.zeros(0, np.int64)
         self._view: tuple[tuple[str, ...], np.ndarray, np.ndarray] | None = None
-        self._graph = None
+        # the faiss.IndexHNSW, made with the first faces (Any: FAISS' stubs lack search_c and the
+        # IndexHNSWSQ constructor taking a quantizer type)
+        self._graph: Any = None
         if n:
             self.add(data.face_ids, data.vectors, data.names)
 
@@ -309,14 +329,16 @@ class AnnIndex:
     def ef_search(self, value: int | None) -> None:
         self._ef_search = None if value is None else int(value)
 
-    def _new_graph(self, first: np.ndarray):  # -> a faiss.IndexHNSW
+    def _new_graph(self, first: np.ndarray) -> Any:  # -> a faiss.IndexHNSW
         faiss = self._faiss
+        dim = self.dim
+        assert dim is not None  # set by _add from the first faces
         ip = faiss.METRIC_INNER_PRODUCT
         if self.codec == "float":
-            graph = faiss.IndexHNSWFlat(self.dim, self.m, ip)
+            graph = faiss.IndexHNSWFlat(dim, self.m, ip)
         else:
             kind = faiss.ScalarQuantizer.QT_8bit if self.codec == "sq8" else faiss.ScalarQuantizer.QT_fp16
-            graph = faiss.IndexHNSWSQ(self.dim, kind, self.m, ip)
+            graph = faiss.IndexHNSWSQ(dim, kind, self.m, ip)
         graph.hnsw.efConstruction = self.ef_construction
         graph.hnsw.efSearch = self.ef_search
         with contextlib.suppress(AttributeError, TypeError):
@@ -328,7 +350,7 @@ class AnnIndex:
                 sample = first[np.random.default_rng(self.seed).permutation(len(first))[:_TRAIN_MAX]]
                 sq.rangestat_arg = _TRAIN_MARGIN
             else:  # too few to tell: all a unit vector can hold
-                sample = np.stack([-np.ones(self.dim, np.float32), np.ones(self.dim, np.float32)])
+                sample = np.stack([-np.ones(dim, np.float32), np.ones(dim, np.float32)])
                 sq.rangestat_arg = 0.0
             graph.train(np.ascontiguousarray(sample))
         return graph
@@ -467,7 +489,8 @@ class AnnIndex:
             + self._vectors.nbytes + self._sums.nbytes + self._counts.nbytes
         if self._graph is not None:
             hnsw = self._graph.hnsw
-            storage = self._faiss.downcast_index(self._graph.storage)
+            # IndexFlat or IndexScalarQuantizer: both hold their codes
+            storage = cast("faiss.IndexFlatCodes", self._faiss.downcast_index(self._graph.storage))
             total += hnsw.neighbors.size() * 4 + hnsw.offsets.size() * 8 + hnsw.levels.size() * 4
             total += storage.codes.size()
         return int(total)

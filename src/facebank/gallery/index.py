@@ -6,7 +6,9 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -22,16 +24,14 @@ class PersonDistances:
     mean: np.ndarray  # distance to each person's mean embedding (re-normalised)
 
 
-_BLAS = None
+_BLAS: Any = None  # a threadpoolctl.ThreadpoolController once looked up; False without threadpoolctl
 
 
-def one_blas_thread():
+def one_blas_thread() -> contextlib.AbstractContextManager[object]:
     """Run a small matrix product on one BLAS thread: OpenBLAS wakes its other threads even for a
     (1 x 128) @ (128 x 10k) product, which then costs ~10 ms instead of ~0.1 ms on a busy machine
     (measured here). A no-op context without threadpoolctl."""
     global _BLAS
-    import contextlib
-
     if _BLAS is None:
         try:
             from threadpoolctl import ThreadpoolController
@@ -41,13 +41,12 @@ def one_blas_thread():
             _BLAS = False
     if _BLAS is False:
         return contextlib.nullcontext()
-    return _BLAS.limit(limits=1, user_api="blas")
+    limited: contextlib.AbstractContextManager[object] = _BLAS.limit(limits=1, user_api="blas")
+    return limited
 
 
-def _few(n_queries: int):
+def _few(n_queries: int) -> contextlib.AbstractContextManager[object]:
     """One BLAS thread for a few query faces (the identify path), all threads for big batches."""
-    import contextlib
-
     return one_blas_thread() if n_queries <= 16 else contextlib.nullcontext()
 
 
@@ -66,6 +65,10 @@ def top_k(dots: np.ndarray, k: int) -> np.ndarray:
 
 class ExactIndex:
     def __init__(self, data: Embeddings) -> None:
+        self._load(data)
+
+    def _load(self, data: Embeddings) -> None:
+        """(Re)build every array from ``data``."""
         names = np.asarray(data.names, dtype=object)
         order = np.argsort(names, kind="stable") if len(names) else np.zeros(0, int)
         self.vectors = np.ascontiguousarray(data.vectors[order], dtype=np.float32) if len(order) else \

@@ -23,9 +23,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from facebank.gallery.base import GalleryError
+
+if TYPE_CHECKING:
+    import psycopg
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +43,20 @@ class StoredJob:
     id: str
     kind: str
     state: str
-    record: dict
-    params: dict = field(default_factory=dict)
+    record: dict[str, Any]
+    params: dict[str, Any] = field(default_factory=dict)
     owner: str = ""
     heartbeat: float = 0.0
+
+
+class _Rows(Protocol):
+    def fetchall(self) -> list[tuple[Any, ...]]: ...
+
+
+class _Connection(Protocol):
+    """What the store asks of a DB-API connection (sqlite3's and psycopg's both have it)."""
+
+    def execute(self, sql: str, args: tuple[Any, ...], /) -> _Rows: ...
 
 
 class JobStore(Protocol):
@@ -120,14 +133,14 @@ class _SqlJobStore:
         return sql.replace("?", self._param)
 
     @contextmanager
-    def _tx(self) -> Iterator:
+    def _tx(self) -> Iterator[_Connection]:
         raise NotImplementedError
 
-    def _rows(self, sql: str, args: tuple = ()) -> list[tuple]:
+    def _rows(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         raise NotImplementedError
 
     @staticmethod
-    def _job(row: tuple) -> StoredJob:
+    def _job(row: tuple[Any, ...]) -> StoredJob:
         jid, kind, state, record, params, owner, heartbeat = row
         rec = json.loads(record)
         rec["state"] = state  # the column is the truth
@@ -168,7 +181,7 @@ class _SqlJobStore:
         now = time.time() if now is None else now
         out = []
         where = "state IN ('queued', 'running') AND heartbeat < ?" + (" AND id=?" if job_id else "")
-        args: tuple = (now - stale_after_s, job_id) if job_id else (now - stale_after_s,)
+        args: tuple[Any, ...] = (now - stale_after_s, job_id) if job_id else (now - stale_after_s,)
         query = f"SELECT {self._COLUMNS} FROM jobs WHERE {where}"
         if not self._rows(query, args):  # the usual answer, without taking the write lock
             return []
@@ -213,7 +226,7 @@ class SqliteJobStore(_SqlJobStore):
                 raise
             self._db.execute("COMMIT")
 
-    def _rows(self, sql: str, args: tuple = ()) -> list[tuple]:
+    def _rows(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
             return self._db.execute(sql, args).fetchall()
 
@@ -235,16 +248,17 @@ class PostgresJobStore(_SqlJobStore):
             self._db = psycopg.connect(url, autocommit=True)
         except psycopg.OperationalError as exc:
             raise GalleryError(f"cannot connect to the gallery database for its jobs: {exc}") from None
-        if self._db.execute("SELECT to_regclass('jobs')").fetchone()[0] is None:
+        found = self._db.execute("SELECT to_regclass('jobs')").fetchone()
+        if found is None or found[0] is None:
             self._db.close()
             raise GalleryError("the gallery database has no jobs table: open it with this facebank first")
 
     @contextmanager
-    def _tx(self) -> Iterator:
+    def _tx(self) -> Iterator[psycopg.Connection[tuple[Any, ...]]]:
         with self._lock, self._db.transaction():
             yield self._db
 
-    def _rows(self, sql: str, args: tuple = ()) -> list[tuple]:
+    def _rows(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
             return self._db.execute(self._sql(sql), args).fetchall()
 

@@ -127,8 +127,8 @@ class ApiKeyStore:
         from facebank.gallery.sqlite import SqliteGallery
 
         if isinstance(gallery, SqliteGallery):
-            same = keys_db is None
-            if not same:
+            same = True
+            if keys_db is not None:
                 try:
                     same = Path(keys_db).exists() and Path(keys_db).samefile(gallery.path)
                 except OSError:

@@ -204,7 +204,9 @@ class ServerContext:
     def _load_models(self) -> None:
         try:
             pool = PipelinePool(self.settings, self.config.pipelines)
-            self.bank.pipeline = pool  # FaceBank uses it for identify/verify/enroll
+            # FaceBank uses it for identify/verify/enroll: a duck-typed FacePipeline (FaceBank.pipeline
+            # is typed FacePipeline; a protocol there would make this ignore unused)
+            self.bank.pipeline = pool  # type: ignore[assignment]
             self._pool = pool
             log.info("models loaded: %s + %s (%s), %d pipeline(s)", pool.detector_name, pool.embedder_name,
                      pool.model_id, pool.size)

@@ -38,7 +38,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from facebank.api import EnrollRun, FaceBank
 from facebank.folders import FolderWalk
@@ -137,6 +137,9 @@ class Job:
         return cls(**{k: v for k, v in record.items() if k in known})
 
 
+JobT = TypeVar("JobT", bound=Job)
+
+
 class JobKind(Protocol):
     """How to run one kind of job."""
 
@@ -178,7 +181,8 @@ class JobManager:
         self._interrupt_stale()
 
     # -- API --------------------------------------------------------------------------------------
-    def submit(self, job: Job) -> Job:
+    def submit(self, job: JobT) -> JobT:
+        """Queue ``job``; returns it (typed as given)."""
         kind = self.kinds[job.kind]
         with self._lock:
             if self._closed.is_set():
@@ -468,7 +472,7 @@ class FolderJobs:
     """Enrollment of folders below the enroll root (``POST /v1/jobs``); resumable."""
 
     kind = "enroll"
-    job_type = FolderJob
+    job_type: type[Job] = FolderJob
     resumable = True
 
     def __init__(self, gallery: Any, settings: Settings, pipelines: Callable[..., Any],

@@ -11,6 +11,7 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -18,14 +19,20 @@ from facebank.server.app import create_app
 from facebank.server.context import ServerConfig
 from facebank.settings import Settings
 
+if TYPE_CHECKING:
+    import subprocess
+
+    import uvicorn
+    from fastapi import FastAPI
+
 
 class LiveServer:
     def __init__(self, config: ServerConfig, host: str = "127.0.0.1") -> None:
         self.config = config
         self.host = host
         self.port = 0
-        self._server = None
-        self.app = None
+        self._server: uvicorn.Server | None = None
+        self.app: FastAPI | None = None
         self._thread: threading.Thread | None = None
 
     @property
@@ -40,8 +47,8 @@ class LiveServer:
         sock.bind((self.host, 0))
         self.port = sock.getsockname()[1]
         self.app = app = create_app(self.config)
-        self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
+        self._server = server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+        self._thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
                                         name=f"facebank-server-{self.port}", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + timeout
@@ -123,7 +130,7 @@ class ServerProcess:
                      "--port", str(self.port), "--log-level", "warning", *args]
         self.cwd = str(cwd) if cwd is not None else None
         self.env = {**os.environ, **(env or {})}
-        self.proc = None
+        self.proc: subprocess.Popen[bytes] | None = None
         self.log_path: Path | None = None
 
     def start(self, timeout: float = 180.0, ready: bool = True) -> ServerProcess:
@@ -132,12 +139,12 @@ class ServerProcess:
 
         fd, log_name = tempfile.mkstemp(prefix="facebank-serve-", suffix=".log")
         self.log_path = Path(log_name)
-        self.proc = subprocess.Popen(self.args, cwd=self.cwd, env=self.env, stdout=fd, stderr=fd)
+        self.proc = proc = subprocess.Popen(self.args, cwd=self.cwd, env=self.env, stdout=fd, stderr=fd)
         deadline = time.monotonic() + timeout
         route = "/v1/ready" if ready else "/v1/health"
         while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"the server exited with {self.proc.returncode}: {self.log()[-2000:]}")
+            if proc.poll() is not None:
+                raise RuntimeError(f"the server exited with {proc.returncode}: {self.log()[-2000:]}")
             try:
                 if httpx.get(self.url + route, timeout=5).status_code == 200:
                     return self

@@ -27,9 +27,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from multiprocessing.process import BaseProcess
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from facebank.server.testing import ServerProcess
 
 log = logging.getLogger(__name__)
 
@@ -263,7 +268,7 @@ class Torture:
         self.server_kill_every, self.cli_every = server_kill_every, cli_every
         self.env = {**os.environ, **(env or {})}
         self.cli = [sys.executable, "-m", "facebank"]
-        self.server = None
+        self.server: ServerProcess | None = None
         self.admin_key = ""
         self._logs: dict[str, Path] = {}
         self.kills = self.server_kills = self.cli_commands = self.enrolled = 0
@@ -281,7 +286,13 @@ class Torture:
 
         self.server = ServerProcess(["--gallery", str(self.gallery)], env=self.env).start(ready=False)
 
-    def _run_cli(self, ns: str, args: list[str], expect: str, timeout: float = 300.0) -> subprocess.Popen:
+    def _running_server(self) -> ServerProcess:
+        if self.server is None:
+            raise RuntimeError("the server is not started")
+        return self.server
+
+    def _run_cli(self, ns: str, args: list[str], expect: str,
+                 timeout: float = 300.0) -> subprocess.Popen[str]:
         """A real CLI command; acknowledged when it exits 0 with ``expect`` in its output."""
         self.cli_commands += 1
         fd = os.open(self._log(ns), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -294,7 +305,7 @@ class Torture:
 
         fd = os.open(self._log(ns), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            with httpx.Client(base_url=self.server.url, headers={"X-API-Key": self.admin_key},
+            with httpx.Client(base_url=self._running_server().url, headers={"X-API-Key": self.admin_key},
                               timeout=30) as client:
                 for i in range(self.max_ops):
                     if stop.is_set():
@@ -323,7 +334,7 @@ class Torture:
     # -- one round --------------------------------------------------------------------------------
     def round(self, r: int) -> None:
         stop_path = self.workdir / f"stop-{r}"
-        procs: list[tuple[str, multiprocessing.Process | subprocess.Popen]] = []
+        procs: list[tuple[str, BaseProcess | subprocess.Popen[str]]] = []
         self._cli_jobs: list[tuple[str, int, str]] = []
         enroll_round = r == 0 and self.enroll_folder is not None
         for w in range(self.writers):  # fork before any thread of this round starts
@@ -331,13 +342,13 @@ class Torture:
             target = keys_writer if w == self.writers - 1 else people_writer
             args = (str(self.gallery), str(self._log(ns)), ns, str(stop_path), self.max_ops,
                     self.rng.randrange(2**31), not enroll_round)
-            p = self._ctx.Process(target=target, args=args)
-            p.start()
-            procs.append((ns, p))
+            writer = self._ctx.Process(target=target, args=args)
+            writer.start()
+            procs.append((ns, writer))
         if enroll_round:
-            args = ["enroll", str(self.enroll_folder), "--person", "E_enrolled",
-                    "--gallery", str(self.gallery), "--workers", "1"]
-            procs.append(("E_", self._run_cli("E_", args, "enrolled ")))
+            cli_args = ["enroll", str(self.enroll_folder), "--person", "E_enrolled",
+                        "--gallery", str(self.gallery), "--workers", "1"]
+            procs.append(("E_", self._run_cli("E_", cli_args, "enrolled ")))
         elif self.cli_every and r % self.cli_every == 1:
             ns = f"R{r}C_"
             self._cli_rename_setup(ns)
@@ -356,10 +367,12 @@ class Torture:
         time.sleep(kill_at)
         if kill_server:
             server_down.set()
-            os.kill(self.server.proc.pid, signal.SIGKILL)
-            self.server.proc.wait(10)
+            server = self._running_server().proc
+            assert server is not None  # ServerProcess.start made it
+            os.kill(server.pid, signal.SIGKILL)
+            server.wait(10)
             self.server_kills += 1
-        else:
+        elif victim is not None and victim.pid is not None:  # started: it has a pid
             os.kill(victim.pid, signal.SIGKILL)
         self.kills += 1
         time.sleep(max(0.0, self.round_s - kill_at))

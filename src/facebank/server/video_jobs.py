@@ -151,7 +151,7 @@ class VideoJobs:
     """``new(data, filename, fps)`` stores the upload, checks it is a readable video and makes its job."""
 
     kind = "video"
-    job_type = VideoJob
+    job_type: type[Job] = VideoJob
     resumable = False
 
     def __init__(self, bank: Any, pipelines: Callable[..., Any], uploads: VideoUploads,
