@@ -234,7 +234,13 @@ class VideoReader:
         try:
             for frame in self._container.decode(self._stream):
                 index += 1
-                self._check(index, deadline, frame)
+                try:
+                    self._check(index, deadline, frame)
+                except VideoBudgetExceeded:
+                    raise
+                except VideoError:  # a frame too big: the frames decoded before it are still analysed
+                    yield from _flush(held, shots)
+                    raise
                 t = _frame_time(frame, index, self.info.fps)
                 if t0 is None:
                     t0 = t if origin is None else origin
@@ -257,11 +263,13 @@ class VideoReader:
         except av.error.ExitError:  # FFmpeg stopped on a pending Ctrl-C
             raise KeyboardInterrupt from None
         except av.error.ArgumentError as exc:  # EINVAL: mostly FFmpeg's max_pixels refusing a frame
+            yield from _flush(held, shots)
             size = f"{self.info.width}x{self.info.height}"
             raise VideoError(f"{self.name}: a frame after {last_t:.1f} s cannot be decoded within the limit "
                              f"of {self.max_pixels} pixels (frames bigger than the header's {size}, or "
                              f"damaged data: {_reason(exc)})") from None
         except av.error.FFmpegError as exc:
+            yield from _flush(held, shots)
             raise VideoError(f"{self.name}: the video is damaged at {last_t:.1f} s "
                              f"({_reason(exc)})") from None
         if index < 0:
@@ -303,6 +311,13 @@ class VideoReader:
         except av.error.FFmpegError as exc:  # not seekable: decoded from 0, frames before dropped
             log.info("%s: cannot seek (%s); decoding from the start", self.name, _reason(exc))
         return origin
+
+
+def _flush(held: deque, shots: CutDetector) -> Iterator[Frame]:
+    """The sampled frames still held when decoding stops on bad data: they were decoded fine."""
+    shots.finish()
+    while held:
+        yield _release(held.popleft(), shots)
 
 
 def _release(item: tuple, shots: CutDetector) -> Frame:
