@@ -216,7 +216,7 @@ class JobManager:
             pool = self.ctx.pool(timeout=600)
             root = job.root
             assert root is not None
-            walk = FolderWalk(root)
+            walk = FolderWalk(root, confine_to=self.enroll_root)
             job.total = walk.count()
             settings = self.ctx.settings.model_copy(update={"workers": self.workers})
             bank = FaceBank(self.ctx.gallery, settings=settings)
