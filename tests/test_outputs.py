@@ -190,3 +190,25 @@ def test_a_quarantine_folder_that_contains_the_audited_folder_is_refused(tmp_pat
     with pytest.raises(QuarantineError):
         quarantine(root, [root / "alice" / "1.jpg"], tmp_path / "alias" / "held")
     assert (root / "alice" / "1.jpg").read_bytes() == b"a"
+
+
+def test_a_bind_mount_of_the_input_folder_is_caught(tmp_path):
+    """The same folder mounted at a second place: the paths differ, device and inode do not."""
+    photos, mirror = tmp_path / "photos", tmp_path / "mirror"
+    photos.mkdir()
+    mirror.mkdir()
+    (photos / "a.jpg").write_bytes(b"a")
+    if shutil.which("mount") is None or os.geteuid() != 0:
+        pytest.skip("bind mounts need mount(8) and root")
+    if subprocess.run(["mount", "--bind", str(photos), str(mirror)], capture_output=True).returncode != 0:
+        pytest.skip("bind mounts are not allowed here")
+    try:
+        assert (mirror / "a.jpg").is_file() and os.path.realpath(mirror) != os.path.realpath(photos)
+        with pytest.raises(OutputClash, match="is the input"):
+            check_output(mirror, [photos], "--annotate")
+        with pytest.raises(OutputClash, match="lies inside the input"):
+            check_output(mirror / "annotated", [photos], "--annotate")
+        with pytest.raises(OutputClash, match="is the input"):
+            check_output(mirror / "a.jpg", [photos / "a.jpg"], "--report")
+    finally:
+        subprocess.run(["umount", str(mirror)], capture_output=True)
