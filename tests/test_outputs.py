@@ -144,9 +144,12 @@ def test_every_report_and_output_flag_refuses_its_input(tmp_path):
     (photos / "ada" / "a.jpg").write_bytes(b"x")
     video = tmp_path / "v.mp4"
     video.write_bytes(b"not decoded: refused before")
+    (tmp_path / "g.db.photos").mkdir()
+    shutil.copy(video, tmp_path / "g.db.photos" / "v.mp4")  # a video inside the folder kept faces go to
     cases = [
         ("identify", str(video), "--annotate", str(video)),
         ("identify", str(video), "--report", str(video)),
+        ("identify", str(tmp_path / "g.db.photos" / "v.mp4"), "--keep-unknown", "-g", str(tmp_path / "g.db")),
         ("identify", str(photos), "--annotate", str(photos / "ada")),
         ("audit", str(photos), "--report", str(photos / "audit.html")),
         ("audit", str(photos), "--quarantine", str(tmp_path)),

@@ -127,6 +127,11 @@ def identify(
     the faces are followed as tracks and each track is named (a timeline; --annotate OUT.mp4, --report)."""
     check_output(annotate, photos, "--annotate")
     check_output(report, photos, "--report")
+    if keep_unknown:  # the kept faces are JPEGs written into the gallery's photos folder
+        from facebank.gallery.uploads import default_uploads_dir
+
+        kept = default_uploads_dir(make_settings(gallery).gallery)
+        check_output(kept, photos, f"--keep-unknown (writes faces into {kept})")
     if is_video_run(photos, fps, every_frame, report, keep_unknown):
         return identify_video(photos[0], gallery=gallery, threshold=threshold, as_json=as_json,
                               annotate=annotate, report=report, fps=fps, every_frame=every_frame,
