@@ -158,6 +158,7 @@ def test_every_report_and_output_flag_refuses_its_input(tmp_path):
         ("calibrate", str(photos), "--report", str(photos)),
         ("study", "gallery-size", str(photos), "--report", str(photos / "ada" / "r.html")),
         ("train", str(photos), "--out", str(photos / "model.bin")),
+        ("demo", "--train", str(photos), "--test", str(photos), "--out", str(photos / "demo")),
         ("cluster", "-g", str(tmp_path / "g.db"), "--report", str(tmp_path / "g.db")),
     ]
     (tmp_path / "g.db").write_bytes(b"")

@@ -338,6 +338,7 @@ def demo(
     from facebank.demo import run_demo
 
     faces = faces or default_faces_dir()
+    check_output(out, [train, test, faces / "5celeb" if train is None else None], "--out")
     if train is None and not (faces / "5celeb" / "train").is_dir():
         raise fail(
             f"no demo photos at {faces}/5celeb. Run it on your own photos instead:\n"
