@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 from pathlib import Path
 
@@ -39,3 +40,35 @@ def celeb_gallery(tmp_path_factory, faces_dir):
         report = fb.enroll_folder(faces_dir / "5celeb" / "train")
     assert report.photos_enrolled >= 85, report.problems
     return path
+
+
+# -- markers for `make test-fast` (no browser, no PostgreSQL, no long end-to-end runs) ----------------
+# Set here from what a test uses, so new tests are marked without anyone remembering to.
+SLOW_MODULES = {
+    "test_server_fuzz",  # schemathesis: thousands of generated requests
+}
+
+
+def _uses_postgres(item: pytest.Item) -> bool:
+    if "pg_url" in getattr(item, "fixturenames", ()):
+        return True
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and "postgres" in callspec.params.values():
+        return True
+    try:
+        source = inspect.getsource(item.function)  # type: ignore[attr-defined]
+    except (AttributeError, OSError, TypeError):
+        return False
+    return "new_database_url(" in source or "require_server(" in source
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        module = item.module.__name__.rpartition(".")[2] if getattr(item, "module", None) else ""
+        if _uses_postgres(item):
+            item.add_marker(pytest.mark.postgres)
+        if "page" in fixtures or module == "test_web_browser":
+            item.add_marker(pytest.mark.browser)
+        if module.endswith("_e2e") or module in SLOW_MODULES or "ray_cluster" in fixtures:
+            item.add_marker(pytest.mark.slow)

@@ -392,24 +392,27 @@ class EnrollRun:
 
     def flush(self) -> None:
         """Write the pending photos. A photo counts as enrolled only when THIS run stored it: the
-        gallery ignores a photo another process stored first (same sha256), inside its write
-        transaction, and says how many faces it stored. Photos are written in groups with the same
-        number of faces, so the faces stored say exactly how many photos of the group were new;
-        a photo another process stored meanwhile counts as already known."""
+        gallery ignores a photo another process stored first (same sha256); one stored by another
+        run meanwhile counts as already known."""
         if self._pending:
-            groups: dict[int, list[tuple[PhotoRecord, list[FaceRecord]]]] = {}
-            for rec in self._pending:
-                groups.setdefault(len(rec[1]) if rec[0].status == "ok" else 0, []).append(rec)
-            for n_faces, group in sorted(groups.items()):
-                added = self.gallery.add_photos(group, self.model_id, self.run_id)
-                self.counts["faces_added"] += added
-                if n_faces:
-                    ok = sum(1 for p, _ in group if p.status == "ok")
-                    stored = added // n_faces
-                    self.counts["photos_enrolled"] += stored
-                    self.counts["skipped"] += ok - stored
+            faces = self.gallery.add_photos(self._pending, self.model_id, self.run_id)
+            self.counts["faces_added"] += faces
+            ok = [p for p, _ in self._pending if p.status == "ok"]
+            if faces < sum(len(f) for _, f in self._pending):
+                # another process stored some of these photos since they were triaged (two enrolls of
+                # one folder at once): those are known, not enrolled by this run, so the counts of the
+                # two runs add up
+                theirs = [p for p in ok if self._stored_by_another_run(p.sha256)]
+                self.counts["skipped"] += len(theirs)
+                self.counts["photos_enrolled"] += len(ok) - len(theirs)
+            else:
+                self.counts["photos_enrolled"] += len(ok)
             self._pending = []
         self._last_flush = time.monotonic()
+
+    def _stored_by_another_run(self, digest: str) -> bool:
+        stored = self.gallery.stored_photo(digest, self.model_id)
+        return stored is not None and getattr(stored, "run_id", self.run_id) != self.run_id
 
     def __enter__(self) -> EnrollRun:
         return self

@@ -298,23 +298,37 @@ def create(name: str, **params: object) -> DecisionRule:
 
 
 def parse(spec: str) -> DecisionRule:
-    """``name`` or ``name:field=value,field=value`` (e.g. ``margin:weight=1,combine=mean``)."""
+    """``name`` or ``name:field=value,field=value`` (e.g. ``margin:weight=1,combine=mean``), or a
+    rule's own ``key()`` as ``people list`` prints it (e.g. ``margin:both:w=0.5``, ``tnorm:nearest:k=20``):
+    a bare ``nearest``/``mean``/``both`` is the combination, ``w`` the weight, ``k`` the cohort."""
     name, _, rest = spec.partition(":")
     params: dict[str, object] = {}
-    for part in filter(None, rest.split(",")):
+    for part in filter(None, (p.strip() for p in rest.replace(":", ",").split(","))):
         k, eq, v = part.partition("=")
-        if not eq:
+        if not eq and part in ("nearest", "mean", "both"):
+            k, v = "combine", part
+        elif not eq:
             raise ValueError(f"bad rule parameter {part!r} in {spec!r}: want field=value")
+        k = RULE_FIELD_ALIASES.get(k.strip(), k.strip())
         try:
-            params[k.strip()] = float(v) if k.strip() not in ("combine",) else v.strip()
-            if k.strip() in ("cohort", "sample"):
-                params[k.strip()] = int(float(v))
+            params[k] = float(v) if k not in ("combine",) else v.strip()
+            if k in ("cohort", "sample"):
+                params[k] = int(float(v))
         except ValueError:
             raise ValueError(f"bad value {v!r} for {k!r} in {spec!r}") from None
     try:
         return create(name.strip(), **params)
     except TypeError as exc:
         raise ValueError(f"bad parameters for rule {name!r}: {exc}") from None
+
+
+RULE_FIELD_ALIASES = {"w": "weight", "k": "cohort"}  # the short names key() prints
+
+
+def names_combine(spec: str) -> bool:
+    """Does the rule spec choose its combination (``combine=mean`` or a bare ``mean``)?"""
+    parts = [p.strip() for p in spec.partition(":")[2].replace(":", ",").split(",")]
+    return any(p.startswith("combine=") or p in ("nearest", "mean", "both") for p in parts)
 
 
 # ---- the operating point, estimated from the gallery itself ---------------------------------------
@@ -486,7 +500,7 @@ def decision_for(vectors: np.ndarray, names: tuple[str, ...] | list[str], spec: 
     when given (the user's, e.g. FACEBANK_THRESHOLD), else estimated from the gallery for ``far``.
     ``combine`` (nearest / mean) applies when ``spec`` names none."""
     rule = parse(spec)
-    if combine is not None and "combine=" not in spec and hasattr(rule, "combine"):
+    if combine is not None and not names_combine(spec) and hasattr(rule, "combine"):
         rule.combine = combine  # type: ignore[attr-defined]
     g = gallery_faces(vectors, names)
     rule.fit(g)

@@ -7,9 +7,10 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from facebank.api import FaceBank, _no_progress
+from facebank.api import FaceBank
 from facebank.draw import annotate
 from facebank.images import iter_image_files, load_image
+from facebank.progress import no_progress as _no_progress
 from facebank.settings import Settings
 
 log = logging.getLogger(__name__)

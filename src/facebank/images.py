@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from facebank import dbfiles
 from facebank.folders import IMAGE_SUFFIXES, is_image_path, iter_image_files
 
 __all__ = ["IMAGE_SUFFIXES", "ImageError", "LoadedImage", "decode", "downscale", "is_image_path",
@@ -84,6 +85,8 @@ def read_bytes(source: str | Path | bytes, max_bytes: int = MAX_FILE_BYTES,
     if isinstance(source, bytes | bytearray | memoryview):
         return bytes(source)
     path = Path(source)
+    if dbfiles.held_by_sqlite(path):  # opening and closing it would drop SQLite's locks on it
+        raise ImageError(f"is a database in use (the gallery), not a photo: {path}", "unreadable_file")
     try:
         # O_NONBLOCK: opening a FIFO must not wait for a writer; regular files ignore the flag
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
@@ -242,10 +245,11 @@ def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
                 k = max(w, h) / draft_min_side  # JPEG DCT scaling to a size >= draft_min_side
                 im.draft(None, (max(1, round(w / k)), max(1, round(h / k))))
             im.load()
-            if reduce_min_side and max(im.size) >= 2 * reduce_min_side:
-                im = _reduce(im, max(im.size) // reduce_min_side)
-            im = ImageOps.exif_transpose(im) or im
-            rgb = to_rgb(im)
+            frame: Image.Image = im
+            if reduce_min_side and max(frame.size) >= 2 * reduce_min_side:
+                frame = _reduce(frame, max(frame.size) // reduce_min_side)
+            frame = ImageOps.exif_transpose(frame) or frame
+            rgb = to_rgb(frame)
     except ImageError:
         raise
     except UnidentifiedImageError:

@@ -102,6 +102,14 @@ class Settings(BaseSettings):
     )
     rule: MatchRule = Field("nearest", description="distance to a person: nearest enrolled face or mean")
 
+    # videos: what one video may cost (facebank serve sets both by default)
+    video_max_frames: int | None = Field(
+        None, ge=1, description="videos: most frames decoded per video (every frame, not only the analysed "
+        "ones); past it the video fails with 'budget_exceeded'; unset = no limit")
+    video_max_seconds: float | None = Field(
+        None, gt=0, allow_inf_nan=False, description="videos: most wall seconds of work per video; past it "
+        "the video fails with 'budget_exceeded'; unset = no limit")
+
     # clustering of unassigned faces (facebank cluster): chosen on LFW people with 5-9 photos
     # by bench/bench_cluster.py
     cluster_method: str = Field("chinese-whispers", description="clustering method of 'facebank cluster'")

@@ -6,7 +6,7 @@ import importlib
 
 from facebank.cli.app import app
 
-for _module in ("core", "learn", "serve", "scale", "audit", "cluster", "video"):
+for _module in ("core", "learn", "serve", "scale", "audit", "cluster", "video", "backup"):
     try:
         importlib.import_module(f"facebank.cli.{_module}")
     except ModuleNotFoundError as _exc:  # a command group not written yet

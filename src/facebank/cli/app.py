@@ -176,6 +176,7 @@ def open_bank(settings: Settings, must_exist: bool = False):
     ``must_exist``, for commands that only read) a missing gallery is one 'error:' line, exit 2."""
     from facebank import FaceBank
     from facebank.gallery import GalleryError
+    from facebank.gallery.base import GalleryStorageError
     from facebank.gallery.uploads import is_postgres
 
     loc = str(settings.gallery)
@@ -184,6 +185,8 @@ def open_bank(settings: Settings, must_exist: bool = False):
                    "name the gallery with -g/--gallery or FACEBANK_GALLERY", 2)
     try:
         return FaceBank(settings=settings)
+    except GalleryStorageError as exc:  # the disk: full, read-only, locked (a runtime error, exit 1)
+        raise fail(str(exc)) from None
     except GalleryError as exc:
         raise fail(str(exc), 2) from None
     except Exception as exc:  # sqlite3 / psycopg errors opening the gallery

@@ -74,9 +74,9 @@ def scan(
                workers=workers, crop_fallback=crop_fallback)
     try:
         if engine == "ray":
-            from facebank.cli.scale import _quiet_ray
+            from facebank.cli.scale import quiet_ray
 
-            _quiet_ray()
+            quiet_ray()
             fb.close()
             report = scan_with_ray(str(library), fb.settings.gallery, fb.settings, address,
                                    actors=workers or None, progress=progress)

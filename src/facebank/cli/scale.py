@@ -19,7 +19,7 @@ from facebank.cli.app import (
     make_settings,
     progress,
 )
-from facebank.cli.core import echo_enroll_report, echo_interrupted
+from facebank.cli.reports import echo_enroll_report, echo_interrupted
 
 
 @app.command("enroll-ray")
@@ -46,7 +46,7 @@ def enroll_ray(
                              onnx_model=onnx_model, flip=flip, crop_fallback=crop_fallback)
     if not _is_uri(folder) and not Path(folder).exists():
         raise fail(f"{folder} does not exist")
-    _quiet_ray()
+    quiet_ray()
     try:
         report = enroll_with_ray(folder, settings.gallery, settings, address=address, person=person,
                                  actors=actors, progress=progress)
@@ -60,7 +60,7 @@ def enroll_ray(
     echo_enroll_report(report, settings.gallery, " with Ray")
 
 
-def _quiet_ray() -> None:
+def quiet_ray() -> None:
     """Ray's own INFO logs and Ray Data's progress lines, unless -v: our progress bar is enough."""
     if logging.getLogger().getEffectiveLevel() <= logging.INFO:
         return

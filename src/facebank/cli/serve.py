@@ -12,6 +12,11 @@ import typer
 from facebank.cli.app import GalleryOpt, app, fail, make_settings, open_bank
 from facebank.server.auth import SCOPE_HELP
 from facebank.server.limits import DEFAULT_MAX_PIXELS as MAX_PIXELS
+from facebank.server.limits import (
+    DEFAULT_MAX_UPLOAD_STORAGE,
+    DEFAULT_VIDEO_MAX_FRAMES,
+    DEFAULT_VIDEO_MAX_SECONDS,
+)
 
 KeysDbOpt = typer.Option(None, "--keys-db", envvar="FACEBANK_KEYS_DB",
                          help="SQLite file of the API keys (default: the gallery file itself, so 'keys "
@@ -58,6 +63,18 @@ def serve(
     embedder: str = typer.Option(None, "--embedder", help="embedder: dlib, fast or onnx"),
     onnx_model: str = typer.Option(None, "--onnx-model", help="ONNX face model file (with --embedder onnx)"),
     keys_db: Path = KeysDbOpt,
+    video_max_frames: int = typer.Option(None, "--video-max-frames", help="most frames a video job may "
+                                         f"decode (all of them, not only the analysed ones; default "
+                                         f"{DEFAULT_VIDEO_MAX_FRAMES:,} or FACEBANK_VIDEO_MAX_FRAMES); past "
+                                         "it the job fails with reason budget_exceeded"),
+    video_max_seconds: float = typer.Option(None, "--video-max-seconds", help="most wall seconds of work per "
+                                            f"video job (default {DEFAULT_VIDEO_MAX_SECONDS:g} or "
+                                            "FACEBANK_VIDEO_MAX_SECONDS); past it the job fails with reason "
+                                            "budget_exceeded"),
+    max_upload_storage_mb: float = typer.Option(DEFAULT_MAX_UPLOAD_STORAGE / 1e6, "--max-upload-storage-mb",
+                                                help="disk space for uploaded videos waiting for their job, "
+                                                "in MB, all together (kept under the photos folder; an "
+                                                "upload that does not fit gets 507, retry later)"),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level"),
 ) -> None:
     """Run the REST API (OpenAPI docs at /docs) and the web page (at /) on GALLERY."""
@@ -69,17 +86,21 @@ def serve(
     if not 1 <= port <= 65535:
         raise fail(f"--port {port}: must be a port number from 1 to 65535", 2)
     settings = make_settings(gallery, threshold=threshold, detector=detector, embedder=embedder,
-                             onnx_model=onnx_model)
+                             onnx_model=onnx_model, video_max_frames=video_max_frames,
+                             video_max_seconds=video_max_seconds)
     upload_ok = math.isfinite(max_upload_mb) and max_upload_mb > 0
     if not upload_ok or pipelines < 1 or job_workers < 1 or (max_pixels is not None and max_pixels < 1):
         raise fail("--max-upload-mb and --max-pixels must be > 0, --pipelines and --job-workers >= 1", 2)
+    if not 0 < max_upload_storage_mb < float("inf"):
+        raise fail(f"--max-upload-storage-mb must be a number > 0, not {max_upload_storage_mb}", 2)
     open_bank(settings, must_exist=True).close()  # serve never creates a gallery; a foreign file is refused
     if enroll_root is not None and not enroll_root.is_dir():
         raise fail(f"--enroll-root {enroll_root} is not a folder", 2)
     config = ServerConfig(settings=settings, max_upload_bytes=int(max_upload_mb * 1_000_000),
                           open_reads=open_reads, photos_dir=photos_dir, enroll_root=enroll_root,
                           pipelines=pipelines, job_workers=job_workers, keys_db=keys_db,
-                          max_pixels=max_pixels)
+                          max_pixels=max_pixels,
+                          max_upload_storage_bytes=int(max_upload_storage_mb * 1_000_000))
     try:
         with ApiKeyStore(config.resolved_keys_db()) as keys:
             active = keys.active_count()
@@ -105,12 +126,15 @@ app.add_typer(keys_app, name="keys")
 
 
 def _store(gallery: str | None, keys_db: Path | None):
+    from facebank.gallery.base import GalleryError, GalleryStorageError
     from facebank.server.auth import ApiKeyStore, KeyStoreError
 
     try:
         return ApiKeyStore(str(keys_db) if keys_db is not None else make_settings(gallery).gallery)
-    except (KeyStoreError, OSError) as exc:
+    except (KeyStoreError, OSError, GalleryStorageError) as exc:
         raise fail(str(exc)) from None
+    except GalleryError as exc:  # not a gallery file, a folder...
+        raise fail(str(exc), 2) from None
 
 
 SCOPE_OPT_HELP = "what the key may do: " + "; ".join(f"{k} = {v}" for k, v in SCOPE_HELP.items())
@@ -124,6 +148,7 @@ def keys_create(name: str = typer.Option("", "--name", "-n", help="a label: who 
 
     A server accepts the key when it serves the same gallery (or --keys-db):
     facebank keys create --gallery G.db ... then facebank serve --gallery G.db."""
+    from facebank.gallery.base import GalleryStorageError
     from facebank.server.auth import SCOPES, KeyStoreError
 
     if scope not in SCOPES:
@@ -133,6 +158,8 @@ def keys_create(name: str = typer.Option("", "--name", "-n", help="a label: who 
             info, key = store.create(name, scope)
         except KeyStoreError as exc:
             raise fail(str(exc), 2) from None
+        except GalleryStorageError as exc:  # a full or read-only disk: nothing was stored
+            raise fail(str(exc)) from None
         where = store.path
     serve = f"facebank serve --{'keys-db' if keys_db is not None else 'gallery'} {where}"
     typer.echo(key)
@@ -162,11 +189,12 @@ def keys_list(gallery: str = GalleryOpt, keys_db: Path = KeysDbOpt,
 def keys_revoke(key_id: str = typer.Argument(..., help="the key's id (see 'facebank keys list')"),
                 gallery: str = GalleryOpt, keys_db: Path = KeysDbOpt) -> None:
     """Revoke a key: it stops working at once, also on a running server."""
+    from facebank.gallery.base import GalleryStorageError
     from facebank.server.auth import KeyStoreError
 
     with _store(gallery, keys_db) as store:
         try:
             info = store.revoke(key_id)
-        except KeyStoreError as exc:
+        except (KeyStoreError, GalleryStorageError) as exc:
             raise fail(str(exc)) from None
     typer.echo(f"revoked key {info.id}{f' ({info.name})' if info.name else ''}")

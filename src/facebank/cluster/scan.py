@@ -12,10 +12,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from facebank.api import EnrollRun, FaceBank, Progress, _no_progress
+from facebank.api import EnrollRun, FaceBank, Progress
 from facebank.folders import FolderWalk
 from facebank.gallery.base import FaceRecord, PhotoRecord
 from facebank.pipeline import PhotoFaces
+from facebank.progress import no_progress as _no_progress
 from facebank.settings import Settings
 from facebank.types import EnrollReport
 

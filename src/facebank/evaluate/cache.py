@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from facebank import images
+from facebank.detect.base import Detector
 from facebank.folders import FolderWalk
 from facebank.settings import Settings
 from facebank.types import Box, Detection
@@ -250,7 +251,7 @@ def cache_key(settings: Settings, policy: FacePolicy) -> str:
 # ---- computing: one worker per core, each with its own pipeline ------------------------------------
 _PIPE = None
 _POLICY: FacePolicy | None = None
-_RETRY: dict[str, object] = {}
+_RETRY: dict[str, Detector] = {}
 
 
 def _retry_detections(pipe, name: str, rgb: np.ndarray) -> list[Detection]:

@@ -53,8 +53,9 @@ class Dataset:
         return {str(a): int(b) for a, b in zip(names, n, strict=True)}
 
     def subset(self, idx: Sequence[int]) -> Dataset:
-        idx = np.asarray(idx, np.int64)
-        return Dataset(self.root, self.labels[idx], [self.items[i] for i in idx], self.x[idx], self.ok[idx])
+        rows = np.asarray(idx, np.int64)
+        return Dataset(self.root, self.labels[rows], [self.items[i] for i in rows], self.x[rows],
+                       self.ok[rows])
 
 
 def load_dataset(root: str | Path, settings: Settings, policy: FacePolicy | None = None,
@@ -335,14 +336,15 @@ def evaluate_open_set(ds: Dataset, specs: Sequence[ClassifierSpec], known: int |
     for r in range(repeats):
         chosen = sorted(rng.choice(people, n_known, replace=False).tolist())
         is_known = np.isin(ds.labels, chosen)
-        train_idx, probe_idx = [], []
+        train_idx: list[int] = []
+        probe_list: list[int] = []
         for p in chosen:
             idx = np.flatnonzero(ds.labels == p)
             idx = rng.permutation(idx)
             n_tr = max(1, int(round(train_fraction * len(idx))))
             train_idx += idx[:n_tr].tolist()
-            probe_idx += idx[n_tr:].tolist()
-        probe_idx = np.asarray(probe_idx, np.int64)
+            probe_list += idx[n_tr:].tolist()
+        probe_idx = np.asarray(probe_list, np.int64)
         unknown_idx = np.flatnonzero(~is_known)
         train = ds.subset(train_idx)
         for s in specs:

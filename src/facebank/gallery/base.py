@@ -25,6 +25,12 @@ class GalleryError(RuntimeError):
     """A gallery operation that cannot be done, with a reason a person can act on."""
 
 
+class GalleryStorageError(GalleryError):
+    """The disk refused a gallery operation (full, read-only, an I/O error, locked for too long); the
+    transaction was rolled back and the gallery holds what it held before. The message names the
+    gallery file, never its folder."""
+
+
 class ModelMismatch(GalleryError):
     """Embeddings of a different model than the gallery's."""
 
@@ -85,6 +91,7 @@ class StoredPhoto:
     path: str
     status: str
     reason: str | None = None
+    run_id: int | None = None  # the enrollment run that stored it (None: unknown, or its run was removed)
 
 
 @dataclass(frozen=True, eq=False)

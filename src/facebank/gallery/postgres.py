@@ -315,7 +315,7 @@ class PostgresGallery:
     def stored_photo(self, sha256: str, model_id: str) -> StoredPhoto | None:
         with self._lock:
             row = self._db.execute(
-                "SELECT p.name, ph.path, ph.status, ph.reason FROM photos ph LEFT JOIN people p"
+                "SELECT p.name, ph.path, ph.status, ph.reason, ph.run_id FROM photos ph LEFT JOIN people p"
                 " ON p.id=ph.person_id WHERE ph.sha256=%s AND ph.model_id=%s", (sha256, model_id)
             ).fetchone()
         return StoredPhoto(*row) if row else None

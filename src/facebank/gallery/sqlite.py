@@ -1,27 +1,37 @@
 """The embedded gallery: one SQLite file in WAL mode, numbered migrations, one model per gallery.
 
 Every write is one transaction, so a crash (even kill -9) leaves the file as it was after the last
-committed photo; many readers may use the file while one writer writes.
+committed photo; a committed transaction is on the disk (synchronous=FULL) before it is
+acknowledged; many readers may use the file while one writer writes. Only SQLite opens the file
+(see ``check_gallery_file``), so processes sharing it never lose each other's locks.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import re
 import sqlite3
+import stat
 import threading
-from collections.abc import Callable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
+from facebank import dbfiles
 from facebank.gallery.base import (
     Embeddings,
     FaceInfo,
     FaceRecord,
     FaceSet,
     GalleryError,
+    GalleryStorageError,
     ModelMismatch,
     NotFound,
     PersonExists,
@@ -68,26 +78,207 @@ def _statements(sql: str):
         yield buf
 
 
-SQLITE_MAGIC = b"SQLite format 3\x00"
+# File systems on which SQLite's WAL mode cannot work (its locks and shared memory are local to one
+# machine; over these they are missing or unreliable): a gallery there is refused.
+NETWORK_FS_TYPES = frozenset({"nfs", "nfs4", "cifs", "smb", "smb2", "smb3", "smbfs", "ncpfs", "afs",
+                              "coda", "ceph", "glusterfs", "fuse.sshfs", "fuse.glusterfs", "9p",
+                              "fuse.s3fs", "fuse.rclone", "davfs", "fuse.davfs"})
+
+
+def _unescape_mount(field: str) -> str:
+    """A path field of /proc/self/mountinfo (space, tab, newline and backslash are octal escapes)."""
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
+def filesystem_type(folder: str | Path, mountinfo: str | None = None) -> str | None:
+    """The file system type (``ext4``, ``nfs4``...) of the mount holding ``folder``, from
+    /proc/self/mountinfo (or the text given, for tests); None when it cannot be told (not Linux).
+
+    The mount is found by the folder's device number, else by the longest mount point above it."""
+    folder = Path(folder)
+    if mountinfo is None:
+        try:
+            mountinfo = Path("/proc/self/mountinfo").read_text(errors="replace")
+        except OSError:
+            return None
+    try:
+        dev = os.stat(folder).st_dev
+        device = f"{os.major(dev)}:{os.minor(dev)}"
+    except OSError:
+        device = None
+    try:
+        real = folder.resolve()
+    except (OSError, RuntimeError):
+        real = folder.absolute()
+    by_device, best, best_len = None, None, -1
+    for line in mountinfo.splitlines():
+        left, sep, right = line.partition(" - ")
+        fields, tail = left.split(), right.split()
+        if not sep or len(fields) < 5 or not tail:
+            continue
+        mount_point, fstype = Path(_unescape_mount(fields[4])), tail[0]
+        if device is not None and fields[2] == device:
+            by_device = fstype  # the last one wins, as later mounts cover earlier ones
+        if (real == mount_point or mount_point in real.parents) and len(str(mount_point)) >= best_len:
+            best, best_len = fstype, len(str(mount_point))
+    return by_device or best
+
+
+def check_local_filesystem(folder: str | Path, mountinfo: str | None = None) -> None:
+    """GalleryError when ``folder`` is on a network file system (NFS, SMB/CIFS...), where SQLite's
+    WAL mode cannot keep one gallery consistent between processes."""
+    fstype = filesystem_type(folder, mountinfo)
+    if fstype is not None and (fstype in NETWORK_FS_TYPES or fstype.split(".")[0] in NETWORK_FS_TYPES):
+        raise GalleryError(
+            f"the gallery folder {folder} is on a network file system ({fstype}): SQLite's locks and "
+            "shared memory do not work there and processes sharing the gallery would corrupt it. Keep "
+            "the gallery file on a local disk, or use a PostgreSQL gallery (postgresql://...)")
+
+
+# SQLite primary result codes (sqlite3.h) that are about the storage, not the request
+_STORAGE_MESSAGES = {
+    5: "the gallery {name} stayed locked by another process for longer than the busy timeout ({s:.0f} s)",
+    6: "the gallery {name} stayed locked by another process for longer than the busy timeout ({s:.0f} s)",
+    8: "the gallery {name} is read-only (the file or its folder cannot be written; SQLite also needs "
+       "to write {name}-wal and {name}-shm beside it)",
+    10: "disk I/O error on the gallery {name}",
+    11: "the gallery {name} is damaged (SQLite reports corruption): restore it from a backup",
+    13: "the disk holding the gallery {name} is full",
+    14: "cannot open the gallery {name} (does its folder exist, and may it be written? SQLite needs to "
+        "create {name}-wal and {name}-shm beside it)",
+    26: "{name} is not a facebank gallery (not even a SQLite file)",
+}
+BUSY_TIMEOUT_S = 30.0
+
+
+def storage_error(exc: BaseException, path: Path, unchanged: bool = True) -> GalleryStorageError | None:
+    """The GalleryStorageError for a sqlite3 error about the disk (None for other errors). The message
+    names the gallery file, never its folder (the server passes it on to clients)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if not isinstance(exc, sqlite3.Error) or code is None:
+        return None
+    template = _STORAGE_MESSAGES.get(int(code) & 0xFF)
+    if template is None:
+        return None
+    message = template.format(name=path.name, s=BUSY_TIMEOUT_S)
+    if unchanged:
+        message += ": nothing was changed"
+    return GalleryStorageError(message)
 
 
 def check_gallery_file(path: Path) -> bool:
-    """Is there a gallery file at ``path`` (False: none yet)? GalleryError for a folder or a file
-    that is no SQLite database, before anything opens or changes it."""
+    """Is there a gallery file at ``path`` (False: none yet)? GalleryError for a folder, a device or
+    FIFO, or a gallery on a network file system, before anything opens or changes it.
+
+    The file itself is never opened here: only SQLite opens a gallery file (closing any other
+    descriptor of it would drop the POSIX locks SQLite holds on it in this process, and another
+    process would then delete the WAL this one still writes to). Its header is checked through
+    SQLite, by ``SqliteGallery``."""
     if str(path) == ":memory:":
         return False
     try:
         if path.is_dir():
             raise GalleryError(f"{path} is a folder, not a gallery file (e.g. {path / 'facebank.db'})")
-        if not path.exists() or path.stat().st_size == 0:
+        folder = path.absolute().parent
+        while not folder.is_dir() and folder != folder.parent:  # the folder may be made later
+            folder = folder.parent
+        check_local_filesystem(folder)
+        if not path.exists():
             return False
-        with open(path, "rb") as f:
-            head = f.read(len(SQLITE_MAGIC))
+        st = path.stat()
     except OSError as exc:
         raise GalleryError(f"cannot open the gallery {path}: {exc.strerror or exc}") from None
-    if head != SQLITE_MAGIC:
-        raise GalleryError(f"{path} is not a facebank gallery (not even a SQLite file)")
-    return True
+    if not stat.S_ISREG(st.st_mode):
+        raise GalleryError(f"{path} is not a regular file (a device, FIFO or socket), not a gallery")
+    return st.st_size > 0
+
+
+@dataclass(frozen=True)
+class BackupReport:
+    """A finished backup: the file written, its size in bytes, what it holds, seconds taken."""
+
+    out: Path
+    size_bytes: int
+    people: int
+    photos: int
+    faces: int
+    seconds: float
+
+
+def _is_gallery_file(path: Path, gallery: Path) -> bool:
+    """Is ``path`` the gallery file or one of its journals (by resolved path, or the same inode)?"""
+    try:
+        if path.exists() and path.samefile(gallery):
+            return True
+        a, b = path.resolve(), gallery.resolve()
+    except (OSError, RuntimeError):
+        a, b = path.absolute(), gallery.absolute()
+    return a.parent == b.parent and a.name in {b.name + end for end in ("", "-wal", "-shm", "-journal")}
+
+
+def backup_gallery(source: str | Path, out: str | Path, force: bool = False) -> BackupReport:
+    """Copy the SQLite gallery ``source`` to the single file ``out`` with SQLite's online backup API:
+    one consistent snapshot (the WAL's committed transactions included), taken while other processes
+    (a server) go on writing. The copy is written beside ``out``, checked (integrity_check) and then
+    renamed onto ``out``, so ``out`` is never half written. GalleryError for a PostgreSQL gallery
+    (use pg_dump), an ``out`` that is the gallery itself, or an existing ``out`` without ``force``."""
+    loc = str(source)
+    if loc.startswith(("postgresql://", "postgres://")):
+        raise GalleryError("a PostgreSQL gallery is backed up with PostgreSQL's own tools: "
+                           "pg_dump --format=custom --file=BACKUP.dump 'postgresql://...' "
+                           "(restore it with pg_restore)")
+    if loc == ":memory:":
+        raise GalleryError("an in-memory gallery has nothing to back up")
+    src, out = Path(loc), Path(out)
+    if not src.exists():
+        raise GalleryError(f"no gallery at {src}")
+    if out.is_dir():
+        raise GalleryError(f"{out} is a folder: name the backup file, e.g. {out / (src.stem + '-backup.db')}")
+    if _is_gallery_file(out, src):
+        raise GalleryError(f"{out} is the gallery itself (or its journal): name another file")
+    if out.exists() and not force:
+        raise GalleryError(f"{out} exists: name a new file, or pass --force to replace it")
+    if not out.parent.is_dir():
+        raise GalleryError(f"the folder of {out} does not exist")
+    t0 = time.perf_counter()
+    gallery = SqliteGallery(src, readonly=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.partial")
+    try:
+        tmp.unlink(missing_ok=True)
+        dst = sqlite3.connect(str(tmp), isolation_level=None)
+        try:
+            with gallery.connection() as db:
+                db.backup(dst)  # one step: a consistent snapshot; writers of other processes go on (WAL)
+            dst.execute("PRAGMA journal_mode=DELETE")  # one self-contained file, no -wal beside it
+            result = dst.execute("PRAGMA integrity_check").fetchone()[0]
+            if result != "ok":
+                raise GalleryStorageError(f"the copy failed SQLite's integrity check ({result}); "
+                                   f"{out} left as it was")
+            people, photos, faces = (dst.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                                     for t in ("people", "photos", "faces"))
+        finally:
+            dst.close()
+        for leftover in (out.with_name(out.name + "-wal"), out.with_name(out.name + "-shm")):
+            leftover.unlink(missing_ok=True)  # a journal of the file replaced must not apply to the copy
+        os.replace(tmp, out)
+    except sqlite3.Error as exc:
+        err = storage_error(exc, out, unchanged=False)
+        raise err or GalleryStorageError(f"backup to {out} failed: {exc}") from None
+    except OSError as exc:
+        raise GalleryStorageError(f"cannot write the backup {out}: {exc.strerror or exc}") from None
+    finally:
+        gallery.close()
+        for partial in (tmp, tmp.with_name(tmp.name + "-journal")):
+            partial.unlink(missing_ok=True)
+    return BackupReport(out, out.stat().st_size, int(people), int(photos), int(faces),
+                        time.perf_counter() - t0)
+
+
+# WAL + FULL: every COMMIT waits for the WAL to reach the disk, so an acknowledged write survives a
+# power loss too (NORMAL would keep it through a killed process only). It costs one fsync per
+# transaction: a few ms, next to ~100 ms of face work per photo and 16 photos per enroll commit
+# (bench/bench_torture.py measures both modes; docs/reliability.md).
+SYNCHRONOUS = "FULL"
 
 
 class SqliteGallery:
@@ -96,34 +287,69 @@ class SqliteGallery:
         if readonly and not self.path.exists():
             raise GalleryError(f"gallery {self.path} does not exist")
         existing = check_gallery_file(self.path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise GalleryError(f"cannot make the folder of the gallery {self.path}: "
+                               f"{exc.strerror or exc}") from None
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(str(self.path), timeout=30.0, check_same_thread=False,
-                                   isolation_level=None)
-        if existing:
-            self._check_foreign()
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.execute("PRAGMA busy_timeout=30000")
         self._callbacks: list[Callable[[], None]] = []
-        if not readonly:
-            self._migrate()
-        self.model_id = self._meta("model_id")
+        self._held: tuple[int, int] | None = None
+        # every connection waits (busy timeout) for another process's write instead of failing
+        self._db = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_S, check_same_thread=False,
+                                   isolation_level=None)
+        try:
+            if existing:
+                self._check_foreign()
+            self._db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(f"PRAGMA synchronous={SYNCHRONOUS}")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            if not readonly:
+                self._migrate()
+            self.model_id = self._meta("model_id")
+            self._held = dbfiles.hold(self.path) if str(self.path) != ":memory:" else None
+        except BaseException as exc:
+            self._db.close()
+            err = storage_error(exc, self.path)
+            if err is not None:
+                raise err from None
+            raise
 
     # -- plumbing ---------------------------------------------------------------------------------
     def _check_foreign(self) -> None:
-        """Refuse (before changing anything) a SQLite file of another application."""
+        """Refuse (before changing anything) a file that is no SQLite database, or a SQLite file of
+        another application. The header is read by SQLite itself (never a plain open: see
+        ``check_gallery_file``)."""
         try:
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
             tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            pages = self._db.execute("PRAGMA page_count").fetchone()[0]
         except sqlite3.DatabaseError as exc:
-            self._db.close()
+            if getattr(exc, "sqlite_errorcode", None) == 26:  # SQLITE_NOTADB
+                raise GalleryError(f"{self.path} is not a facebank gallery (not even a SQLite file)") \
+                    from None
+            if storage_error(exc, self.path) is not None:
+                raise
             raise GalleryError(f"{self.path} is not a facebank gallery ({exc})") from None
+        if not pages:  # a non-empty file SQLite reads as empty (shorter than its header)
+            raise GalleryError(f"{self.path} is not a facebank gallery (not even a SQLite file)")
         if tables and (version == 0 or "meta" not in tables):
-            self._db.close()
             raise GalleryError(f"{self.path} is not a facebank gallery: a SQLite file of another "
                                "application (left unchanged)")
+
+    @contextmanager
+    def connection(self) -> Iterator[sqlite3.Connection]:
+        """The gallery's own connection, under its lock, for a store that keeps its tables in the
+        gallery file (the API keys): one process uses ONE connection to the file, never a second
+        gallery. Statements run in autocommit mode; use ``transaction()`` for several at once."""
+        with self._lock:
+            yield self._db
+
+    def transaction(self) -> _Transaction:
+        """BEGIN IMMEDIATE ... COMMIT on the gallery's connection (ROLLBACK on any error; a full or
+        read-only disk is a GalleryStorageError)."""
+        return _Transaction(self)
 
     def _migrate(self) -> None:
         """Apply the numbered migrations not applied yet, each in one transaction.
@@ -162,7 +388,7 @@ class SqliteGallery:
             self._db.execute("ROLLBACK")
             raise
 
-    def _tx(self):
+    def _tx(self) -> _Transaction:
         return _Transaction(self)
 
     def _meta(self, key: str) -> str | None:
@@ -193,6 +419,8 @@ class SqliteGallery:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+            dbfiles.release(self._held)
+            self._held = None
 
     def __enter__(self) -> SqliteGallery:
         return self
@@ -267,7 +495,7 @@ class SqliteGallery:
 
     def stored_photo(self, sha256: str, model_id: str) -> StoredPhoto | None:
         row = self._db.execute(
-            "SELECT p.name, ph.path, ph.status, ph.reason FROM photos ph LEFT JOIN people p"
+            "SELECT p.name, ph.path, ph.status, ph.reason, ph.run_id FROM photos ph LEFT JOIN people p"
             " ON p.id=ph.person_id WHERE ph.sha256=? AND ph.model_id=?", (sha256, model_id)
         ).fetchone()
         return StoredPhoto(*row) if row else None
@@ -529,25 +757,51 @@ class SqliteGallery:
 
 
 class _Transaction:
-    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any exception (including KeyboardInterrupt)."""
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any exception (including KeyboardInterrupt).
+
+    A COMMIT that fails (a full disk, an I/O error) is rolled back too, so the connection is never
+    left inside a transaction; errors about the disk become GalleryStorageError (one clear line)."""
 
     def __init__(self, gallery: SqliteGallery) -> None:
         self.g = gallery
 
     def __enter__(self) -> sqlite3.Connection:
         self.g._lock.acquire()
-        self.g._db.execute("BEGIN IMMEDIATE")
+        try:
+            self.g._db.execute("BEGIN IMMEDIATE")
+        except BaseException as exc:
+            self.g._lock.release()
+            err = storage_error(exc, self.g.path)
+            if err is not None:
+                raise err from None
+            raise
         return self.g._db
 
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
             if exc_type is None:
-                self.g._db.execute(
-                    "INSERT INTO meta(key, value) VALUES ('generation', '1') ON CONFLICT(key)"
-                    " DO UPDATE SET value = CAST(value AS INTEGER) + 1")
-                self.g._db.execute("COMMIT")
-            else:
-                self.g._db.execute("ROLLBACK")
-                self.g.model_id = self.g._meta("model_id")
+                try:
+                    self.g._db.execute(
+                        "INSERT INTO meta(key, value) VALUES ('generation', '1') ON CONFLICT(key)"
+                        " DO UPDATE SET value = CAST(value AS INTEGER) + 1")
+                    self.g._db.execute("COMMIT")
+                    return
+                except BaseException as failed:
+                    self._rollback()
+                    raise (storage_error(failed, self.g.path) or failed) from None
+            self._rollback()
+            if exc is not None:
+                err = storage_error(exc, self.g.path)
+                if err is not None:
+                    raise err from None
         finally:
             self.g._lock.release()
+
+    def _rollback(self) -> None:
+        if self.g._db.in_transaction:
+            try:
+                self.g._db.execute("ROLLBACK")
+            except sqlite3.Error as exc:  # SQLite already rolled back (e.g. after SQLITE_FULL)
+                log.debug("rollback of %s: %s", self.g.path, exc)
+        with suppress(sqlite3.Error):
+            self.g.model_id = self.g._meta("model_id")

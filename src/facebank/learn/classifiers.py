@@ -73,15 +73,15 @@ class Classifier:
     # -- public -----------------------------------------------------------------------------------
     def fit(self, x: np.ndarray, y: Sequence[str]) -> Classifier:
         x = _unit(x)
-        y = np.asarray(list(y))
-        if len(x) != len(y):
-            raise ValueError(f"{len(x)} embeddings but {len(y)} labels")
-        self.people = sorted(set(y.tolist()))
+        labels = np.asarray(list(y))
+        if len(x) != len(labels):
+            raise ValueError(f"{len(x)} embeddings but {len(labels)} labels")
+        self.people = sorted(set(labels.tolist()))
         if len(self.people) < 1:
             raise ValueError("no training data")
         idx = {p: i for i, p in enumerate(self.people)}
         self._train_x = x
-        self._train_y = np.array([idx[v] for v in y], np.int64)
+        self._train_y = np.array([idx[v] for v in labels], np.int64)
         self._fit(x, self._train_y)
         return self
 

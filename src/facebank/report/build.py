@@ -117,7 +117,8 @@ def _concat(a: Dataset, b: Dataset) -> Dataset:
 
 
 def _grid_items(ev: Evaluation, res, n: int) -> list[plots.GridItem]:
-    wrong, right = [], []
+    wrong: list[plots.GridItem] = []
+    right: list[plots.GridItem] = []
     for split in res.splits:
         data = ev.data_for(split)
         for j, idx in enumerate(split.test_index):

@@ -6,6 +6,7 @@ import io
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import matplotlib
 
@@ -85,7 +86,7 @@ def confusion_matrix(m: np.ndarray, rows: Sequence[str], cols: Sequence[str],
     return _png(fig)
 
 
-def roc_det(curves: Mapping[str, object], title: str = "ROC and DET",
+def roc_det(curves: Mapping[str, Any], title: str = "ROC and DET",
             marks: Sequence[float] = (0.01, 0.001)) -> bytes:
     """ROC (TAR vs FAR, log FAR) and DET (FRR vs FAR, log-log) for several metrics.Roc curves."""
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.2))
@@ -123,8 +124,8 @@ def distance_histogram(genuine: np.ndarray, impostor: np.ndarray, threshold: flo
     g = np.asarray(genuine)[np.isfinite(genuine)]
     i = np.asarray(impostor)[np.isfinite(impostor)]
     bins = np.linspace(0, max(1.4, float(np.max(np.concatenate([g, i, [0]])))), 70)
-    ax.hist(g, bins=bins, alpha=0.6, label=labels[0], color=RIGHT)
-    ax.hist(i, bins=bins, alpha=0.6, label=labels[1], color=MISTAKE)
+    ax.hist(g, bins=bins.tolist(), alpha=0.6, label=labels[0], color=RIGHT)
+    ax.hist(i, bins=bins.tolist(), alpha=0.6, label=labels[1], color=MISTAKE)
     if threshold is not None:
         ax.axvline(threshold, color="black", ls="--", label=f"threshold {threshold:.3f}")
     ax.set_xlabel("L2 distance between unit embeddings")
@@ -205,7 +206,7 @@ def embedding_map(x: np.ndarray, labels: Sequence[str], method: str = "pca",
                   title: str | None = None, seed: int = 0) -> bytes:
     """2-D map of embeddings (PCA, or t-SNE) coloured by person."""
     x = np.asarray(x, np.float64)
-    labels = np.asarray(labels, dtype=object)
+    names = np.asarray(labels, dtype=object)
     if method == "tsne" and len(x) > 5:
         from sklearn.manifold import TSNE
 
@@ -215,11 +216,11 @@ def embedding_map(x: np.ndarray, labels: Sequence[str], method: str = "pca",
 
         method = "pca"
         xy = PCA(2, random_state=seed).fit_transform(x) if len(x) >= 2 else np.zeros((len(x), 2))
-    people = sorted(set(labels.tolist()))
+    people = sorted(set(names.tolist()))
     cmap = plt.get_cmap("tab20" if len(people) > 10 else "tab10")
     fig, ax = plt.subplots(figsize=(7.5, 6))
     for k, p in enumerate(people):
-        sel = labels == p
+        sel = names == p
         ax.scatter(xy[sel, 0], xy[sel, 1], s=14, color=cmap(k % cmap.N), label=p[:20], alpha=0.8)
     if len(people) <= 25:
         ax.legend(fontsize=7, markerscale=1.5, loc="center left", bbox_to_anchor=(1.0, 0.5))

@@ -202,8 +202,8 @@ def _enroll(bank, folder: str | Path, person: str | None, actors: int | None, ba
             n = actors or s.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
             n = max(1, min(n, len(rows)))
             blocks = max(1, min(len(rows) // batch_size, 64 * n))
-            ds = ray.data.from_items(rows, override_num_blocks=blocks)
-            ds = ds.map_batches(
+            items = ray.data.from_items(rows, override_num_blocks=blocks)
+            ds = items.map_batches(
                 PhotoWorker,
                 fn_constructor_kwargs={"settings_json": s.model_dump_json(), "gallery": s.gallery,
                                        "model_id": run.model_id},

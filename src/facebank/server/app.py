@@ -6,8 +6,9 @@ Routes (all JSON, versioned under /v1; OpenAPI at /openapi.json, docs at /docs, 
   POST /v1/identify /v1/detect /v1/verify          read key, or none with --open-reads
   GET  /v1/people[/{name}[/photos]]                read key, or none with --open-reads
   GET  /v1/people/{name}/photos/{sha}/image|face, GET /v1/jobs[/{id}]   read key, always
-  POST/PATCH/DELETE /v1/people..., POST/DELETE /v1/jobs...               write key
-  POST /v1/videos (write key), GET /v1/videos/{id} (read key)   video jobs: who appears when
+  POST/PATCH/DELETE /v1/people..., POST/DELETE /v1/jobs..., POST /v1/jobs/{id}/resume   write key
+  POST/DELETE /v1/videos[/{id}] (write key), GET /v1/videos/{id} (read key)   video jobs
+  (/v1/jobs/{id} answers, cancels and resumes jobs of every kind: they are kept in the gallery)
   GET/POST/DELETE /v1/keys...                                             admin key
 """
 

@@ -11,10 +11,12 @@ Each key has one scope, and a scope includes the ones below it:
   write  read + add/rename/remove people and photos, start and cancel enrollment jobs
   admin  write + create, list and revoke keys over the API (/v1/keys)
 
-The store opens its own sqlite3 connection to the gallery file (WAL mode lets it share the file
-with the gallery's connection); the table is created by migration 0002 when the gallery is opened,
-its ``scope`` column by the store itself (keys made before scopes existed could read and write:
-they become ``write`` keys).
+The store uses the gallery's own connection (``SqliteGallery.connection()``): a server shares the
+gallery it has open, a CLI command opens the gallery once. Nothing but SQLite opens the file (a
+descriptor opened and closed outside SQLite drops the locks SQLite holds on it in this process, and
+another process would then delete the WAL this one writes to: issue 17). The table is created by
+migration 0002 when the gallery is opened, its ``scope`` column by the store itself (keys made
+before scopes existed could read and write: they become ``write`` keys).
 """
 
 from __future__ import annotations
@@ -24,11 +26,17 @@ import hmac
 import logging
 import secrets
 import sqlite3
-import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
+
+from facebank.gallery.base import GalleryError
+
+if TYPE_CHECKING:
+    from facebank.gallery.sqlite import SqliteGallery
 
 log = logging.getLogger(__name__)
 
@@ -89,42 +97,76 @@ def key_id_of(key: str) -> str | None:
 class ApiKeyStore:
     """Create, list, revoke and check API keys kept in the gallery database."""
 
-    def __init__(self, gallery_path: str | Path) -> None:
-        loc = str(gallery_path)
-        if loc.startswith(("postgresql://", "postgres://")) or loc == ":memory:":
-            raise KeyStoreError("API keys are kept in a SQLite file (the gallery's by default); for a "
-                                "PostgreSQL gallery pass a keys file with --keys-db FILE")
-        self.path = Path(loc)
-        self._ensure_schema()
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(self.path), timeout=30.0, check_same_thread=False,
-                                   isolation_level=None)
-        self._db.execute("PRAGMA busy_timeout=30000")
-        self._last_used: dict[str, float] = {}
-
-    def _ensure_schema(self) -> None:
-        # Opening the gallery applies every migration, 0002_api_keys included.
+    def __init__(self, gallery_path: str | Path | None = None, *,
+                 gallery: SqliteGallery | None = None) -> None:
+        """The keys of the SQLite file ``gallery_path`` (opened here, closed by ``close``), or of an
+        open ``gallery`` (its connection is shared; ``close`` leaves it open)."""
         from facebank.gallery.sqlite import SqliteGallery
 
-        SqliteGallery(self.path).close()
-        # the scope column (added here, not as a numbered migration: idempotent, under the write lock)
-        db = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None)
+        if gallery is not None:
+            self._gallery, self._owned = gallery, False
+        else:
+            loc = str(gallery_path)
+            if gallery_path is None or loc.startswith(("postgresql://", "postgres://")) or loc == ":memory:":
+                raise KeyStoreError("API keys are kept in a SQLite file (the gallery's by default); for a "
+                                    "PostgreSQL gallery pass a keys file with --keys-db FILE")
+            # opening the gallery applies every migration, 0002_api_keys included
+            self._gallery, self._owned = SqliteGallery(loc), True
+        self.path = self._gallery.path
+        self._last_used: dict[str, float] = {}
         try:
-            db.execute("BEGIN IMMEDIATE")
+            self._ensure_scope_column()
+        except BaseException:
+            self.close()
+            raise
+
+    @classmethod
+    def beside(cls, gallery: object, keys_db: str | Path | None) -> ApiKeyStore:
+        """The key store of a server whose gallery is ``gallery``: the gallery's own connection when
+        the keys live in it (``keys_db`` None or the same file), else the SQLite file ``keys_db``."""
+        from facebank.gallery.sqlite import SqliteGallery
+
+        if isinstance(gallery, SqliteGallery):
+            same = keys_db is None
+            if not same:
+                try:
+                    same = Path(keys_db).exists() and Path(keys_db).samefile(gallery.path)
+                except OSError:
+                    same = False
+            if same:
+                return cls(gallery=gallery)
+        if keys_db is None:
+            raise KeyStoreError("API keys are kept in a SQLite file (the gallery's by default); for a "
+                                "PostgreSQL gallery pass a keys file with --keys-db FILE")
+        return cls(keys_db)
+
+    @contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        """The gallery's connection; a full or read-only disk is a GalleryStorageError (one line)."""
+        from facebank.gallery.sqlite import storage_error
+
+        with self._gallery.connection() as db:
             try:
+                yield db
+            except sqlite3.Error as exc:
+                err = storage_error(exc, self.path)
+                if err is not None:
+                    raise err from None
+                raise
+
+    def _ensure_scope_column(self) -> None:
+        # the scope column (added here, not as a numbered migration: idempotent, under the write lock)
+        with self._gallery.connection() as db:
+            columns = {row[1] for row in db.execute("PRAGMA table_info(api_keys)")}
+        if "scope" not in columns:
+            with self._gallery.transaction() as db:
                 columns = {row[1] for row in db.execute("PRAGMA table_info(api_keys)")}
                 if "scope" not in columns:
                     db.execute("ALTER TABLE api_keys ADD COLUMN scope TEXT NOT NULL DEFAULT 'write'")
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-        finally:
-            db.close()
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        if self._owned:
+            self._gallery.close()
 
     def __enter__(self) -> ApiKeyStore:
         return self
@@ -139,12 +181,12 @@ class ApiKeyStore:
             raise KeyStoreError("a key name is at most 200 printable characters")
         if scope not in SCOPES:
             raise KeyStoreError(f"unknown scope {scope!r}: use one of {', '.join(SCOPES)}")
-        with self._lock:
+        with self._db() as db:
             for _ in range(5):
                 key_id = secrets.token_hex(4)
                 key = f"{KEY_PREFIX}_{key_id}_{secrets.token_urlsafe(32)}"
                 try:
-                    self._db.execute("INSERT INTO api_keys(id, name, key_sha256, scope) VALUES (?,?,?,?)",
+                    db.execute("INSERT INTO api_keys(id, name, key_sha256, scope) VALUES (?,?,?,?)",
                                      (key_id, name, hash_key(key), scope))
                 except sqlite3.IntegrityError:  # an id collision: draw again
                     continue
@@ -155,8 +197,8 @@ class ApiKeyStore:
         return self.get(key_id), key
 
     def get(self, key_id: str) -> ApiKeyInfo:
-        with self._lock:
-            row = self._db.execute(
+        with self._db() as db:
+            row = db.execute(
                 "SELECT id, name, created_at, last_used_at, revoked_at, scope FROM api_keys WHERE id=?",
                 (key_id,),
             ).fetchone()
@@ -165,16 +207,16 @@ class ApiKeyStore:
         return ApiKeyInfo(*row)
 
     def keys(self) -> list[ApiKeyInfo]:
-        with self._lock:
-            rows = self._db.execute(
+        with self._db() as db:
+            rows = db.execute(
                 "SELECT id, name, created_at, last_used_at, revoked_at, scope FROM api_keys"
                 " ORDER BY created_at, id"
             ).fetchall()
         return [ApiKeyInfo(*r) for r in rows]
 
     def revoke(self, key_id: str) -> ApiKeyInfo:
-        with self._lock:
-            cur = self._db.execute(
+        with self._db() as db:
+            cur = db.execute(
                 "UPDATE api_keys SET revoked_at=strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
                 " WHERE id=? AND revoked_at IS NULL", (key_id,)
             )
@@ -184,8 +226,8 @@ class ApiKeyStore:
         return info
 
     def active_count(self) -> int:
-        with self._lock:
-            row = self._db.execute("SELECT count(*) FROM api_keys WHERE revoked_at IS NULL").fetchone()
+        with self._db() as db:
+            row = db.execute("SELECT count(*) FROM api_keys WHERE revoked_at IS NULL").fetchone()
         return int(row[0])
 
     def verify(self, key: str | None) -> ApiKeyInfo | None:
@@ -195,8 +237,8 @@ class ApiKeyStore:
         key_id = key_id_of(key.strip())
         if key_id is None:
             return None
-        with self._lock:
-            row = self._db.execute(
+        with self._db() as db:
+            row = db.execute(
                 "SELECT id, name, created_at, last_used_at, revoked_at, scope, key_sha256 FROM api_keys"
                 " WHERE id=?",
                 (key_id,),
@@ -214,10 +256,10 @@ class ApiKeyStore:
             return
         self._last_used[key_id] = now
         try:
-            with self._lock:
-                self._db.execute(
+            with self._db() as db:
+                db.execute(
                     "UPDATE api_keys SET last_used_at=strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id=?",
                     (key_id,),
                 )
-        except sqlite3.Error as exc:  # bookkeeping only: never fail a request for it
+        except (sqlite3.Error, GalleryError) as exc:  # bookkeeping only: never fail a request for it
             log.warning("could not record the use of key %s: %s", key_id, exc)

@@ -31,23 +31,28 @@ from facebank import images
 from facebank.api import FaceBank
 from facebank.cluster.groups import GroupsCache
 from facebank.gallery import open_gallery
+from facebank.gallery.jobs_store import open_job_store
 from facebank.gallery.uploads import default_uploads_dir
 from facebank.pipeline import FacePipeline, PhotoFaces
 from facebank.server.auth import ApiKeyInfo, ApiKeyStore
 from facebank.server.errors import ApiError, image_error
+from facebank.server.jobs import FolderJobs, JobManager
 from facebank.server.limits import (
     DECODE_SIDE,
     DEFAULT_MAX_PIXELS,
     DEFAULT_MAX_UPLOAD,
+    DEFAULT_MAX_UPLOAD_STORAGE,
+    DEFAULT_VIDEO_MAX_FRAMES,
+    DEFAULT_VIDEO_MAX_SECONDS,
     PixelBudget,
     header_pixels,
     limit_malloc_arenas,
 )
+from facebank.server.video_jobs import VideoJobs, VideoUploads
 from facebank.settings import Settings
 from facebank.types import Detection, Face
 
 log = logging.getLogger(__name__)
-
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,7 @@ class ServerConfig:
     job_workers: int = 1  # >1: enrollment jobs run in that many worker processes
     load_timeout_s: float = 120.0  # how long a request waits for the models at start-up
     keys_db: Path | None = None  # SQLite file of the API keys; default: the gallery file itself
+    max_upload_storage_bytes: int = DEFAULT_MAX_UPLOAD_STORAGE  # videos waiting for their job, together
 
     @property
     def sqlite_gallery(self) -> bool:
@@ -77,6 +83,10 @@ class ServerConfig:
         if self.max_pixels is not None:
             return int(self.max_pixels)
         return min(DEFAULT_MAX_PIXELS, int(self.settings.max_pixels))
+
+    def resolved_videos_dir(self) -> Path:
+        """Where uploaded videos wait for their job: ``videos/`` in the photos folder."""
+        return self.resolved_photos_dir() / "videos"
 
     def resolved_photos_dir(self) -> Path:
         if self.photos_dir is not None:
@@ -155,25 +165,35 @@ class ServerContext:
 
     def __init__(self, config: ServerConfig) -> None:
         from facebank.server.files import PhotoStore
-        from facebank.server.jobs import JobManager
-        from facebank.server.video_jobs import VideoJobManager
 
         self.config = config
         # one process-local worker for request work: enrollment of uploads must not spawn processes
-        self.settings = config.settings.model_copy(update={"workers": 1, "max_pixels": config.pixel_limit})
+        s = config.settings
+        self.settings = s.model_copy(update={
+            "workers": 1, "max_pixels": config.pixel_limit,
+            # a server always bounds its video jobs (serve --video-max-frames / --video-max-seconds)
+            "video_max_frames": s.video_max_frames or DEFAULT_VIDEO_MAX_FRAMES,
+            "video_max_seconds": s.video_max_seconds or DEFAULT_VIDEO_MAX_SECONDS})
         self.gallery_lock = threading.RLock()
         self.write_lock = threading.RLock()  # multi-step writes of the routes (check, then write)
         self.gallery = LockedGallery(open_gallery(self.settings.gallery), self.gallery_lock)
         self.bank = FaceBank(self.gallery, settings=self.settings)
         self.face_groups = GroupsCache(self.gallery)  # the People view's clusters, kept per gallery version
-        self.keys = ApiKeyStore(config.resolved_keys_db())
+        # the keys share the gallery's connection (a second one, opened and closed, would drop its locks)
+        self.keys = ApiKeyStore.beside(self.gallery.inner, config.keys_db)
         self.photos = PhotoStore(config.resolved_photos_dir(),
                                  self.settings.gallery if config.sqlite_gallery else None)
         self.decode_slots = threading.BoundedSemaphore(max(2, 2 * config.pipelines))
         self.budget = PixelBudget(config.pixel_budget or config.pixel_limit)
         limit_malloc_arenas()  # before the request threads make their own
-        self.jobs = JobManager(self, enroll_root=config.enroll_root, workers=config.job_workers)
-        self.video_jobs = VideoJobManager(self)
+        self.folder_jobs = FolderJobs(self.gallery, self.settings, self.pool, enroll_root=config.enroll_root,
+                                      workers=config.job_workers)
+        uploads = VideoUploads(config.resolved_videos_dir(), config.max_upload_storage_bytes)
+        self.video_jobs = VideoJobs(self.bank, self.pool, uploads, waiting=lambda: self.jobs.waiting("video"))
+        self.job_store = open_job_store(self.settings.gallery)  # after the gallery: it adds the table
+        self.jobs = JobManager(self.job_store, [self.folder_jobs, self.video_jobs])
+        waiting = self.job_store.active()  # of any server on this gallery (they share the photos folder)
+        uploads.sweep(keep={str(j.params.get("upload")) for j in waiting if j.kind == "video"})
         self._pool: PipelinePool | None = None
         self.load_error: str | None = None
         self._loaded = threading.Event()
@@ -244,9 +264,8 @@ class ServerContext:
 
     def close(self) -> None:
         self.jobs.close(timeout=5.0)
-        self.video_jobs.close(timeout=5.0)
         self._loader.join(timeout=5.0)  # a daemon thread: a server stopped while loading does not wait
-        for closer in (self.keys.close, self.photos.close, self.bank.close):
+        for closer in (self.keys.close, self.photos.close, self.job_store.close, self.bank.close):
             try:
                 closer()
             except Exception:  # closing: log, keep closing the rest

@@ -19,7 +19,14 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from facebank.gallery.base import GalleryError, ModelMismatch, NotFound, PersonExists, PersonNotFound
+from facebank.gallery.base import (
+    GalleryError,
+    GalleryStorageError,
+    ModelMismatch,
+    NotFound,
+    PersonExists,
+    PersonNotFound,
+)
 from facebank.images import ImageError
 
 log = logging.getLogger(__name__)
@@ -61,6 +68,8 @@ def image_error(exc: ImageError) -> ApiError:
 
 
 def gallery_error(exc: GalleryError) -> ApiError:
+    if isinstance(exc, GalleryStorageError):  # the server's disk (full, read-only): not the caller's fault
+        return ApiError(503, "storage_unavailable", str(exc), headers={"Retry-After": "60"})
     if isinstance(exc, PersonNotFound):
         return ApiError(404, "person_not_found", str(exc))
     if isinstance(exc, PersonExists):
@@ -88,7 +97,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(GalleryError)
     async def _gallery(_: Request, exc: GalleryError) -> JSONResponse:
         e = gallery_error(exc)
-        return error_response(e.status, e.code, e.message)
+        return error_response(e.status, e.code, e.message, e.headers)
 
     @app.exception_handler(ImageError)
     async def _image(_: Request, exc: ImageError) -> JSONResponse:

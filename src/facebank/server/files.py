@@ -12,15 +12,14 @@ import hashlib
 import io
 import logging
 import os
-import sqlite3
 import tempfile
-import threading
 from pathlib import Path
 
 from PIL import Image
 
-from facebank import images
+from facebank import dbfiles, images
 from facebank.draw import face_thumbnail
+from facebank.gallery.base import Gallery, PersonNotFound
 from facebank.gallery.uploads import discard_uploads, is_upload
 from facebank.server.errors import ApiError
 
@@ -35,8 +34,6 @@ class PhotoStore:
     def __init__(self, folder: Path, gallery_path: str | Path | None) -> None:
         self.folder = Path(folder)
         self.gallery_path = str(gallery_path) if gallery_path is not None else None  # None: not SQLite
-        self._lock = threading.Lock()
-        self._db: sqlite3.Connection | None = None
 
     # -- uploads ----------------------------------------------------------------------------------
     def path_for(self, sha256: str, fmt: str) -> Path:
@@ -70,7 +67,8 @@ class PhotoStore:
         """The bytes of a stored photo, only if the file still is the photo that was enrolled."""
         p = Path(path)
         try:
-            if not p.is_file() or p.stat().st_size > MAX_SERVED_BYTES:
+            # a photo swapped for a link to the gallery: never open the database file (its locks)
+            if not p.is_file() or p.stat().st_size > MAX_SERVED_BYTES or dbfiles.held_by_sqlite(p):
                 raise ApiError(404, "image_not_available", "the photo's file is no longer on the server")
             data = p.read_bytes()
         except OSError:
@@ -79,21 +77,16 @@ class PhotoStore:
             raise ApiError(404, "image_not_available", "the photo's file changed since it was enrolled")
         return data
 
-    def face_box(self, person: str, sha256: str) -> tuple[float, float, float, float] | None:
-        """The stored box of the person's face in a photo, found by the face's own person (a
-        scanned photo has no person; its faces have one once named). Read from a SQLite gallery
-        file; None otherwise (other galleries get whole-photo thumbnails)."""
-        if self.gallery_path is None:
+    @staticmethod
+    def face_box(gallery: Gallery, person: str, sha256: str) -> tuple[float, float, float, float] | None:
+        """The stored box of the person's (first) face in a photo, found by the face's own person
+        (a scanned photo has no person; its faces have one once named), from any gallery (SQLite
+        or PostgreSQL); None when the photo holds no face of that person."""
+        try:
+            faces = gallery.faces(person=person)
+        except PersonNotFound:
             return None
-        with self._lock:
-            if self._db is None:
-                self._db = sqlite3.connect(self.gallery_path, timeout=30.0, check_same_thread=False)
-            row = self._db.execute(
-                "SELECT f.x1, f.y1, f.x2, f.y2 FROM faces f JOIN photos ph ON ph.id = f.photo_id"
-                " JOIN people p ON p.id = f.person_id WHERE p.name = ? AND ph.sha256 = ?"
-                " ORDER BY f.id LIMIT 1", (person, sha256),
-            ).fetchone()
-        return tuple(map(float, row)) if row else None
+        return next((f.box for f in faces if f.sha256 == sha256), None)
 
     def thumbnail(self, data: bytes, box: tuple[float, float, float, float] | None, size: int,
                   max_pixels: int, side: int = 0) -> bytes:
@@ -102,17 +95,15 @@ class PhotoStore:
             img = images.load_reduced(data, side, max_pixels=max_pixels, any_format=True)
         except images.ImageError as exc:
             raise ApiError(404, "image_not_available", str(exc)) from None
-        scaled = None if box is None else tuple(v / img.scale for v in box)  # photo -> decoded pixels
+        scaled = None if box is None else (box[0] / img.scale, box[1] / img.scale, box[2] / img.scale,
+                                           box[3] / img.scale)  # photo -> decoded pixels
         im = face_thumbnail(img.rgb, scaled, size)
         out = io.BytesIO()
         im.save(out, format="JPEG", quality=85)
         return out.getvalue()
 
     def close(self) -> None:
-        with self._lock:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
+        """Nothing to release: faces are read through the server's gallery."""
 
 
 def media_type(data: bytes) -> str:

@@ -33,6 +33,10 @@ DECODE_SIDE = 4096  # px: detection runs at 1,280 px; face chips of a reduced 40
 BUDGET_WAIT_S = 60.0
 TRIM_AFTER_PIXELS = 4_000_000  # photos bigger than this give their memory back when done
 MALLOC_ARENAS = 2
+# video jobs (serve --video-max-frames / --video-max-seconds / --max-upload-storage-mb)
+DEFAULT_VIDEO_MAX_FRAMES = 500_000  # decoded frames of one video job (about 5.5 h of 25 fps video)
+DEFAULT_VIDEO_MAX_SECONDS = 1800.0  # wall time of one video job
+DEFAULT_MAX_UPLOAD_STORAGE = 2_000_000_000  # bytes of the videos waiting for their job, all together
 
 log = logging.getLogger(__name__)
 

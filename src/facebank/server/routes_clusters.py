@@ -16,8 +16,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from facebank.gallery.base import FaceInfo, NotFound, PersonNotFound
 from facebank.server.context import ServerContext, get_ctx, require_read_key, require_write
 from facebank.server.errors import ApiError
-from facebank.server.routes_people import IMAGE_RESPONSES, NamePath, clean_name
-from facebank.server.routes_people import _person as person_summary
+from facebank.server.routes_people import IMAGE_RESPONSES, NamePath, clean_name, person_summary
 from facebank.server.schemas import (
     Cluster,
     ClusterFace,

@@ -43,7 +43,7 @@ def clean_name(name: str) -> str:
         raise ApiError(422, "invalid_name", str(exc)) from None
 
 
-def _person(ctx: ServerContext, name: str) -> Person:
+def person_summary(ctx: ServerContext, name: str) -> Person:
     for p in ctx.gallery.people():
         if p.name == name:
             return Person(name=p.name, photos=p.photos, faces=p.faces)
@@ -84,7 +84,7 @@ def create_person(body: PersonCreate, ctx: ServerContext = Depends(get_ctx)) -> 
             responses=errors(401, 403, 404, 422), summary="One person with their photos")
 def get_person(name: str = NamePath, ctx: ServerContext = Depends(get_ctx)) -> PersonDetail:
     name = clean_name(name)
-    person = _person(ctx, name)
+    person = person_summary(ctx, name)
     return PersonDetail(**person.model_dump(), photo_list=[_stored(name, p) for p in _photos(ctx, name)])
 
 
@@ -95,7 +95,7 @@ def rename_person(body: PersonRename, name: str = NamePath, ctx: ServerContext =
     with ctx.write_lock:
         if old != new:
             ctx.gallery.rename_person(old, new)
-        return _person(ctx, new)
+        return person_summary(ctx, new)
 
 
 @router.delete("/{name}", response_model=PersonRemoved, dependencies=[Depends(require_write)],
@@ -133,7 +133,7 @@ def _add_photos(ctx: ServerContext, name: str, uploads: list[tuple[str, bytes]])
     pool = ctx.pool()
     results: list[AddedPhoto | None] = [None] * len(loaded)
     with ctx.write_lock:
-        _person(ctx, name)  # 404 before any file is written
+        person_summary(ctx, name)  # 404 before any file is written
         to_enroll: dict[str, int] = {}  # stored path -> index of the upload
         first: dict[str, int] = {}  # sha256 -> index of its first upload
         for i, (fname, data, img) in enumerate(loaded):
@@ -163,7 +163,7 @@ def _add_photos(ctx: ServerContext, name: str, uploads: list[tuple[str, bytes]])
                 continue
             outcome = "enrolled" if rec["status"] == "ok" else rec["status"]
             results[i] = AddedPhoto(filename=fname, sha256=sha, outcome=outcome, reason=rec["reason"])
-        person = _person(ctx, name)
+        person = person_summary(ctx, name)
     return AddPhotosResponse(person=person, photos=[r for r in results if r is not None],
                              faces_added=report.faces_added if report else 0)
 
@@ -176,7 +176,7 @@ async def add_photos(name: str = NamePath,
     """Each photo's largest face is enrolled (the server's multi-face policy). All files must be
     images, or nothing is stored. The photos are kept on the server so they can be shown later."""
     name = clean_name(name)
-    await run_in_threadpool(_person, ctx, name)  # 404 at once, before any photo is read or decoded
+    await run_in_threadpool(person_summary, ctx, name)  # 404 at once, before any photo is read or decoded
     uploads = [(p.filename or f"photo {i + 1}", await read_upload(p)) for i, p in enumerate(photos)]
     return await run_in_threadpool(_add_photos, ctx, name, uploads)
 
@@ -224,7 +224,7 @@ def photo_face(name: str = NamePath, sha256: str = ShaPath,
     name = clean_name(name)
     rec = _photo_record(ctx, name, sha256)
     data = ctx.photos.read_verified(rec["path"], sha256)
-    box = ctx.photos.face_box(name, sha256)
+    box = ctx.photos.face_box(ctx.gallery, name, sha256)
     with ctx.pixels(data):
         thumb = ctx.photos.thumbnail(data, box, size, ctx.config.pixel_limit, ctx.config.decode_side)
     return Response(thumb, media_type="image/jpeg", headers=CACHE)

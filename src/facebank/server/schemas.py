@@ -7,7 +7,7 @@ EXIF orientation, ``distance`` = L2 distance between unit embeddings (lower is c
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -26,8 +26,9 @@ ERROR_TEXT = {
     401: "missing or invalid API key",
     403: "not allowed: the key's scope is too small, or a folder outside the server's enroll root",
     404: "not found",
-    409: "conflict with the gallery's content",
+    409: "conflict with the gallery's content, or with the job's state",
     413: "upload over the size limit, or a photo over the pixel limit",
+    507: "the server's storage for uploads waiting for their job is full (retry later)",
     415: "not an image",
     422: "invalid request, or a photo that cannot be used (corrupt, truncated, empty, no face)",
     503: "the face models are not loaded yet",
@@ -166,23 +167,31 @@ class EnrollJobCreate(BaseModel):
     person: str | None = Field(None, description="all photos in the folder are of this person")
 
 
-JobState = Literal["queued", "running", "finished", "failed", "cancelled"]
+JobState = Literal["queued", "running", "finished", "failed", "cancelled", "interrupted"]
+STATE_TEXT = ("queued, running, finished, failed (see reason and error), cancelled or interrupted (the "
+              "server stopped before the job was done: POST /v1/jobs/{id}/resume resumes a folder job)")
+REASON_TEXT = ("why the job ended: done, cancelled, budget_exceeded (--video-max-frames or "
+               "--video-max-seconds), invalid_video, server_stopped, server_lost, error, ...; null while it "
+               "waits or runs")
 
 
 class JobProblem(BaseModel):
-    path: str
+    path: str = Field(description="the photo, relative to the job's folder")
     reason: str
 
 
 class EnrollJob(BaseModel):
     id: str
-    state: JobState
-    folder: str
+    kind: Literal["enroll"] = "enroll"
+    state: JobState = Field(description=STATE_TEXT)
+    reason: str | None = Field(None, description=REASON_TEXT)
+    folder: str = Field(description="relative to the server's enroll root")
     person: str | None
-    total: int = Field(description="photos found in the folder")
+    total: int = Field(description="photos to process: the photos found in the folder, less those already "
+                       "in the gallery and unreadable files as the walk meets them")
     seen: int = Field(description="photos looked at so far (already known ones included)")
     processed: int = Field(description="photos run through the face pipeline so far")
-    progress: float = Field(description="seen / total, 0..1")
+    progress: float = Field(description="processed / total, 0..1")
     photos_enrolled: int
     photos_skipped_known: int
     faces_added: int
@@ -196,11 +205,55 @@ class EnrollJob(BaseModel):
     finished_at: str | None
 
 
+# -- videos --------------------------------------------------------------------------------------
+class VideoTrack(BaseModel):
+    """One face followed through one shot, named from all its faces."""
+
+    track: int
+    name: str | None = Field(description="the person, null = unknown")
+    distance: float | None = Field(description="median L2 distance (unit embeddings) of the track's "
+                                   "faces to the person (or to the nearest one when unknown)")
+    start: float = Field(description="seconds of video of its first sighting")
+    end: float = Field(description="seconds of video of its last sighting")
+    frames: int = Field(description="analysed frames it was seen in")
+    box: list[int] = Field(description="its largest face, [x1, y1, x2, y2] pixels of the frame")
+
+
+class VideoJob(BaseModel):
+    id: str
+    kind: Literal["video"] = "video"
+    state: JobState = Field(description=STATE_TEXT)
+    reason: str | None = Field(None, description=REASON_TEXT)
+    progress: float = Field(description="share of the analysed frames done (0-1)")
+    filename: str
+    size_bytes: int
+    sample_fps: float | None = Field(description="frames analysed per second of video; null = every frame")
+    width: int
+    height: int
+    fps: float = Field(description="frames per second of the video")
+    duration_s: float | None = Field(description="seconds of video")
+    frames_analysed: int
+    frames_expected: int
+    tracks: list[VideoTrack] = Field(description="filled when the job is finished, ordered by start")
+    error: str | None
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+
+
+AnyJob = Annotated[EnrollJob | VideoJob, Field(discriminator="kind")]
+
+
+def job_model(snapshot: dict) -> EnrollJob | VideoJob:
+    """The answer for a job's ``snapshot()``."""
+    return VideoJob(**snapshot) if snapshot.get("kind") == "video" else EnrollJob(**snapshot)
+
+
 class JobList(BaseModel):
-    jobs: list[EnrollJob]
+    jobs: list[AnyJob] = Field(description="the most recent jobs of every kind (also of earlier server "
+                               "runs), oldest first")
 
 
-# -- service -------------------------------------------------------------------------------------
 class Health(BaseModel):
     status: Literal["ok"]
     version: str

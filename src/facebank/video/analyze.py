@@ -7,6 +7,7 @@ yields track start/end events as a file, stream or camera plays (``facebank watc
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ import numpy as np
 
 from facebank.api import FaceBank
 from facebank.types import Box
-from facebank.video.decode import VideoInfo, VideoReader
+from facebank.video.decode import VideoBudget, VideoInfo, VideoReader
 from facebank.video.name import name_embeddings, name_track, name_tracks
 from facebank.video.track import Track, Tracker, TrackerSettings
 
@@ -81,15 +82,33 @@ class TrackEvent:
                 "box": self.box.as_list()}
 
 
+def settings_budget(bank: FaceBank) -> VideoBudget:
+    """The budget of a video from the settings (``video_max_frames``, ``video_max_seconds``)."""
+    s = bank.settings
+    return VideoBudget(max_frames=s.video_max_frames, max_seconds=s.video_max_seconds)
+
+
+def smallest_face_px(bank: FaceBank) -> int:
+    """Frames whose shorter side is below this hold no face any detector looks for: they are
+    skipped without calling the detector or the embedder."""
+    s = bank.settings
+    return max(1, min(s.min_face, s.mtcnn_min_face))
+
+
 class VideoWatcher:
-    """Follows the faces of one source and yields ``TrackEvent``s; ``stop()`` ends open tracks."""
+    """Follows the faces of one source and yields ``TrackEvent``s; ``stop()`` ends open tracks.
+
+    ``budget``: decoded frames and wall time allowed (default: from the settings); ``cancel``: an
+    event that stops the decoding at the next frame (``VideoCancelled``)."""
 
     def __init__(self, bank: FaceBank, source: str | Path, fps: float | None = DEFAULT_FPS,
                  tracker: TrackerSettings | None = None, threshold: float | None = None,
-                 name: str | None = None) -> None:
+                 name: str | None = None, budget: VideoBudget | None = None,
+                 cancel: threading.Event | None = None) -> None:
         self.bank = bank
         self.threshold = threshold
-        self.reader = VideoReader(source, fps=fps, max_pixels=bank.settings.max_pixels, name=name)
+        self.reader = VideoReader(source, fps=fps, max_pixels=bank.settings.max_pixels, name=name,
+                                  budget=budget or settings_budget(bank), cancel=cancel)
         info = self.reader.info
         step = 1.0 / fps if fps else 1.0 / (info.fps or 25.0)
         self.tracker = Tracker(step, tracker)
@@ -111,8 +130,9 @@ class VideoWatcher:
         if info.duration_s:
             rate = self.reader.fps or info.fps
             total = int(info.duration_s * rate) + 1 if rate else None
+        min_side = smallest_face_px(bank)
         for frame in progress(self.reader.frames(), total=total, desc="video", unit="frame"):
-            faces = pipe.faces(frame.rgb)
+            faces = pipe.faces(frame.rgb) if min(frame.rgb.shape[:2]) >= min_side else []
             self.frames_analysed += 1
             self.last_time_s = frame.time_s
             update = self.tracker.update(frame.time_s, faces, frame.rgb, frame.cut)
@@ -143,11 +163,13 @@ class VideoWatcher:
 
 def analyze_video(bank: FaceBank, source: str | Path, fps: float | None = DEFAULT_FPS,
                   tracker: TrackerSettings | None = None, threshold: float | None = None,
-                  progress: Progress = _no_progress, name: str | None = None) -> VideoResult:
+                  progress: Progress = _no_progress, name: str | None = None,
+                  budget: VideoBudget | None = None, cancel: threading.Event | None = None) -> VideoResult:
     """Every face track of a video file with its name (None = unknown), ordered by start time;
-    ``name`` is what messages call the video (default: ``source``)."""
+    ``name`` is what messages call the video (default: ``source``); ``budget`` and ``cancel`` as
+    for ``VideoWatcher``."""
     t0 = time.perf_counter()
-    watcher = VideoWatcher(bank, source, fps, tracker, threshold, name)
+    watcher = VideoWatcher(bank, source, fps, tracker, threshold, name, budget, cancel)
     ended: list[Track] = []
     try:
         for ev in watcher.events(progress):

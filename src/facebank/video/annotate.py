@@ -17,7 +17,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from facebank.draw import KNOWN, UNKNOWN, label_font, labelled_box
-from facebank.video.analyze import Progress, VideoResult, _no_progress
+from facebank.progress import no_progress as _no_progress
+from facebank.video.analyze import Progress, VideoResult
 from facebank.video.decode import VideoReader
 from facebank.video.track import Track
 

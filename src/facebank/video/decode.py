@@ -11,12 +11,20 @@ concatenation lists, no image-sequence patterns that would make it open other fi
 protocol of the source it was given (``file`` for files); a file that is empty, not a video, has
 no video stream, is damaged or ends before its declared length raises ``VideoError`` with a
 one-line reason.
+
+Bounded like photos: the pixel limit is checked against the header, given to FFmpeg's decoder
+(``max_pixels``: it refuses to allocate a bigger frame, whatever the header said) and checked again
+on every decoded frame before it becomes an array. A ``VideoBudget`` caps the decoded frames and
+the wall time, checked on every decoded frame (sampled or not), as is a cancel event: a job stops
+within one frame's work of being cancelled.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +51,32 @@ THUMB = (48, 27)  # thumbnail (width, height) for cut detection
 
 class VideoError(Exception):
     """A video that cannot be read, with a one-line reason naming it."""
+
+
+class VideoBudgetExceeded(VideoError):
+    """The video needs more decoded frames or wall time than its ``VideoBudget`` allows."""
+
+    reason = "budget_exceeded"
+
+
+class VideoCancelled(Exception):
+    """The reader's cancel event was set while it decoded."""
+
+
+@dataclass(frozen=True)
+class VideoBudget:
+    """What one video may cost: ``max_frames`` decoded frames (all of them, not only the sampled
+    ones) and ``max_seconds`` of wall time from the first frame asked for (the face work on the
+    frames included); None = no limit."""
+
+    max_frames: int | None = None
+    max_seconds: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_frames is not None and not self.max_frames >= 1:
+            raise ValueError(f"max_frames must be >= 1 (got {self.max_frames})")
+        if self.max_seconds is not None and not (0 < self.max_seconds < float("inf")):
+            raise ValueError(f"max_seconds must be a positive number (got {self.max_seconds})")
 
 
 @dataclass(frozen=True)
@@ -93,12 +127,18 @@ class VideoReader:
     """
 
     def __init__(self, source: str | Path, fps: float | None = 2.0, max_pixels: int = 80_000_000,
-                 timeout_s: float = 15.0, name: str | None = None) -> None:
+                 timeout_s: float = 15.0, name: str | None = None, budget: VideoBudget | None = None,
+                 cancel: threading.Event | None = None) -> None:
         import av
 
         if fps is not None and not fps > 0:
             raise ValueError(f"fps must be > 0 (got {fps})")
+        if not max_pixels >= 1:
+            raise ValueError(f"max_pixels must be >= 1 (got {max_pixels})")
         self.fps = fps
+        self.max_pixels = int(max_pixels)
+        self.budget = budget or VideoBudget()
+        self.cancel = cancel
         src = str(source)
         self.name = name or src
         opts: dict[str, str] = {}
@@ -136,6 +176,8 @@ class VideoReader:
             if width * height > max_pixels:
                 raise VideoError(f"{self.name}: frames of {width}x{height} pixels exceed the limit of "
                                  f"{max_pixels} pixels")
+            # FFmpeg's own limit: the decoder refuses to allocate a bigger frame (the header may lie)
+            ctx.options = {**ctx.options, "max_pixels": str(self.max_pixels)}
             rate = stream.average_rate or stream.guessed_rate or stream.base_rate
             duration = None
             if stream.duration is not None and stream.time_base is not None:
@@ -161,7 +203,8 @@ class VideoReader:
         self._container.close()
 
     def frames(self) -> Iterator[Frame]:
-        """The sampled frames in order; raises ``VideoError`` when the data is damaged."""
+        """The sampled frames in order; raises ``VideoError`` when the data is damaged,
+        ``VideoBudgetExceeded`` past the budget, ``VideoCancelled`` once the cancel event is set."""
         import av
 
         step = None if self.fps is None else 1.0 / self.fps
@@ -171,9 +214,11 @@ class VideoReader:
         last_t = 0.0
         index = -1
         t0: float | None = None
+        deadline = None if self.budget.max_seconds is None else time.monotonic() + self.budget.max_seconds
         try:
             for frame in self._container.decode(self._stream):
                 index += 1
+                self._check(index, deadline, frame)
                 t = _frame_time(frame, index, self.info.fps)
                 if t0 is None:
                     t0 = t
@@ -192,6 +237,11 @@ class VideoReader:
                 cut_pending = False
         except av.error.ExitError:  # FFmpeg stopped on a pending Ctrl-C
             raise KeyboardInterrupt from None
+        except av.error.ArgumentError as exc:  # EINVAL: mostly FFmpeg's max_pixels refusing a frame
+            size = f"{self.info.width}x{self.info.height}"
+            raise VideoError(f"{self.name}: a frame after {last_t:.1f} s cannot be decoded within the limit "
+                             f"of {self.max_pixels} pixels (frames bigger than the header's {size}, or "
+                             f"damaged data: {_reason(exc)})") from None
         except av.error.FFmpegError as exc:
             raise VideoError(f"{self.name}: the video is damaged at {last_t:.1f} s "
                              f"({_reason(exc)})") from None
@@ -202,6 +252,22 @@ class VideoReader:
         if declared and last_t + frame_s < 0.9 * declared - 0.5:
             raise VideoError(f"{self.name}: the video ends at {last_t:.1f} s of its declared "
                              f"{declared:.1f} s (truncated or damaged)")
+
+    def _check(self, index: int, deadline: float | None, frame) -> None:
+        """Every decoded frame, before any work on it: cancel, budget, pixel limit."""
+        if self.cancel is not None and self.cancel.is_set():
+            raise VideoCancelled(f"{self.name}: cancelled after {index} frames")
+        max_frames = self.budget.max_frames
+        if max_frames is not None and index >= max_frames:
+            raise VideoBudgetExceeded(f"{self.name}: the video has more than {max_frames} frames: it exceeds "
+                                      "the frame budget")
+        if deadline is not None and time.monotonic() > deadline:
+            raise VideoBudgetExceeded(f"{self.name}: stopped after {self.budget.max_seconds:g} s of work "
+                                      f"({index} frames decoded): the video exceeds the time budget")
+        if frame.width * frame.height > self.max_pixels:
+            raise VideoError(f"{self.name}: a frame of {frame.width}x{frame.height} pixels exceeds the "
+                             f"limit of {self.max_pixels} pixels (the header said "
+                             f"{self.info.width}x{self.info.height})")
 
 
 def upright(rgb: np.ndarray, rotation: int) -> np.ndarray:

@@ -267,7 +267,7 @@ async function startJob(ev) {
   bar.hidden = false;
   while (job.state === "queued" || job.state === "running") {
     bar.value = job.progress;
-    say("#job-status", `job ${job.id}: ${job.state}, ${job.seen}/${job.total} photos`);
+    say("#job-status", `job ${job.id}: ${job.state}, ${job.processed}/${job.total} photos`);
     await new Promise((r) => setTimeout(r, 1000));
     try { job = await apiJson(`/v1/jobs/${job.id}`); } catch (e) { say("#job-status", explain(e), true); return; }
   }
