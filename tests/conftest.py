@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.server_answers import no_server_path_in_answers  # noqa: F401 (autouse: no server path in answers)
+
 REPO = Path(__file__).resolve().parents[1]
 # ../shared/faces beside the repo; FACEBANK_SHARED_FACES points elsewhere (e.g. from a git worktree)
 SHARED_FACES = Path(os.environ.get("FACEBANK_SHARED_FACES") or REPO.parent / "shared" / "faces")

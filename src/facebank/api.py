@@ -23,7 +23,7 @@ from facebank.gallery import open_gallery
 from facebank.gallery.base import FaceRecord, Gallery, PhotoRecord, validate_name
 from facebank.gallery.index import ExactIndex
 from facebank.identify import cosine_from_l2
-from facebank.pipeline import FacePipeline, PhotoFaces, choose_face, process_stream
+from facebank.pipeline import FacePipeline, PhotoBytes, PhotoFaces, choose_face, process_stream
 from facebank.settings import Settings
 from facebank.types import EnrollReport, IdentifiedFace, PersonInfo, PhotoResult, Verification
 
@@ -152,18 +152,20 @@ class FaceBank:
             if total_now:
                 bar.total = total_now - 1  # type: ignore[attr-defined]
 
+        within = walk.confine_to if walk is not None else None
         with (run_type or EnrollRun)(self, source) as run:
             if walk is not None:
                 walk.on_skip = run.problem
 
-            def todo() -> Iterator[str]:
+            def todo() -> Iterator[PhotoBytes]:
+                # each photo is read and hashed ONCE, here: its bytes and digest go to the worker
                 for person, path in items:
                     name = run.saw(person, str(path))
                     if name is None:
                         not_processed()
                         continue
                     try:
-                        data = images.read_bytes(path)
+                        data = images.read_bytes(path, within=within)
                     except images.ImageError as exc:
                         run.problem(str(path), str(exc))
                         not_processed()
@@ -173,7 +175,7 @@ class FaceBank:
                         not_processed()
                         continue
                     labels[str(path)] = (name, digest, len(data))
-                    yield str(path)
+                    yield PhotoBytes(str(path), data, digest)
 
             stream = process_stream(todo(), self.settings, self._pipeline)
             bar = progress(stream, total=total, desc="enroll", unit="photo")
@@ -389,6 +391,9 @@ class EnrollRun:
             self.flush()
 
     def flush(self) -> None:
+        """Write the pending photos. A photo counts as enrolled only when THIS run stored it: the
+        gallery ignores a photo another process stored first (same sha256); one stored by another
+        run meanwhile counts as already known."""
         if self._pending:
             faces = self.gallery.add_photos(self._pending, self.model_id, self.run_id)
             self.counts["faces_added"] += faces

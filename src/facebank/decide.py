@@ -26,9 +26,10 @@ scored against everyone else), and the threshold is the ``far`` quantile of thos
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 import numpy as np
 
@@ -122,6 +123,7 @@ class DistanceRule:
     combine: str = "nearest"
     name: str = "distance"
     unit: str = "L2 distance between unit embeddings"
+    valid_range: ClassVar[tuple[float, float]] = (0.0, 2.0)  # two unit vectors are 0 to 2 apart
 
     @property
     def default_threshold(self) -> float:
@@ -145,6 +147,7 @@ class MarginRule:
     combine: str = "nearest"
     name: str = "margin"
     unit: str = "L2 distance minus weight x gap to the next person"
+    valid_range: ClassVar[tuple[float, float]] = (-math.inf, math.inf)  # may be negative; finite
 
     @property
     def default_threshold(self) -> float:
@@ -171,6 +174,7 @@ class TNormRule:
     combine: str = "nearest"
     name: str = "tnorm"
     unit: str = "standard deviations from the query's cohort of other people"
+    valid_range: ClassVar[tuple[float, float]] = (-math.inf, math.inf)  # a z-score: any finite number
     default_threshold: float = -7.4  # LFW dev people, FAR 1 %, cohort 20
 
     def fit(self, gallery: GalleryFaces) -> TNormRule:
@@ -201,6 +205,7 @@ class ZNormRule:
     sample: int = 2000
     name: str = "znorm"
     unit: str = "standard deviations from the person's impostor distances"
+    valid_range: ClassVar[tuple[float, float]] = (-math.inf, math.inf)  # a z-score: any finite number
     default_threshold: float = -4.6  # LFW dev people, FAR 1 %
     _mu: np.ndarray | None = None
     _sd: np.ndarray | None = None
@@ -241,6 +246,7 @@ class SpreadRule:
     combine: str = "nearest"
     name: str = "spread"
     unit: str = "L2 distance / the person's own spread"
+    valid_range: ClassVar[tuple[float, float]] = (0.0, math.inf)  # a distance over a spread: >= 0, finite
     default_threshold: float = 0.85  # LFW dev people, FAR 1 %
     _spread: np.ndarray | None = None
 
@@ -326,6 +332,35 @@ def names_combine(spec: str) -> bool:
 
 
 # ---- the operating point, estimated from the gallery itself ---------------------------------------
+def threshold_range(rule: DecisionRule) -> tuple[float, float]:
+    """The closed range of thresholds that mean something in ``rule``'s unit (always finite values:
+    an infinite bound means "any finite number"). Rules that declare none take any finite number."""
+    low, high = getattr(rule, "valid_range", (-math.inf, math.inf))
+    return float(low), float(high)
+
+
+def check_threshold(rule: DecisionRule | str, value: float) -> float:
+    """``value`` as a threshold of ``rule`` (a rule or a spec such as ``"margin:weight=0.5"``), or a
+    ``ValueError`` saying the rule's range: NaN and infinities are never thresholds (``inf`` would
+    name every stranger), and an L2 distance lies in [0, 2]."""
+    r = parse(rule) if isinstance(rule, str) else rule
+    low, high = threshold_range(r)
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"threshold {value!r} is not a number") from None
+    if not math.isfinite(v) or not low <= v <= high:
+        if math.isinf(low) and math.isinf(high):
+            want = "any finite number"
+        elif math.isinf(high):
+            want = f"a finite number >= {low:g}"
+        else:
+            want = f"a number from {low:g} to {high:g}"
+        raise ValueError(f"threshold {value!r} is out of range for the {r.name} rule: its unit is "
+                         f"{r.unit}, so the threshold must be {want}")
+    return v
+
+
 @dataclass(frozen=True)
 class OperatingPoint:
     """The threshold (in the rule's unit) for a target false accept rate, and how it was found.
@@ -423,7 +458,7 @@ class Decision:
 
         if dist.people != self.people:
             dist = _reorder(dist, self.people)
-        thr = self.point.threshold if threshold is None else threshold
+        thr = self.point.threshold if threshold is None else check_threshold(self.rule, threshold)
         combine = getattr(self.rule, "combine", "nearest")
         return assign(dist, thr, combine if combine in ("nearest", "mean") else "nearest",
                       scores=self.rule.scores(dist) if dist.nearest.shape[1] else None)
@@ -470,7 +505,8 @@ def decision_for(vectors: np.ndarray, names: tuple[str, ...] | list[str], spec: 
     g = gallery_faces(vectors, names)
     rule.fit(g)
     if threshold is not None:
-        point = OperatingPoint(rule.key(), float(threshold), far, "settings", 0, len(g.people))
+        point = OperatingPoint(rule.key(), check_threshold(rule, threshold), far, "settings", 0,
+                               len(g.people))
     else:
         point = calibrate_gallery(rule, g, far)
     log.info("decision %s: threshold %.4f (%s) for %d people", rule.key(), point.threshold, point.source,

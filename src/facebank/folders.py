@@ -11,7 +11,12 @@ enrollment, evaluation). A folder tree is user input like any other:
   that entry's problem: it is reported and the walk goes on;
 - a photo-named entry that is no regular file (a FIFO, a device such as ``/dev/zero``) is reported
   and never opened, so reading it cannot block or fill memory;
-- hidden entries (``.name``) are not walked; the order is stable (sorted by name).
+- hidden entries (``.name``) are not walked; the order is stable (sorted by name);
+- a walk ``confine_to`` a folder (the server's enroll root) never leaves it: every link is
+  resolved, one that leads outside is that entry's problem (its message names nothing outside),
+  and the reader checks the file it actually opened (``images.read_bytes(within=...)``), so a link
+  swapped in after the walk cannot lead out either. A user's own walk (no ``confine_to``) follows
+  links out of the tree, by design (a person's folder that lives elsewhere).
 
 This module is a leaf: it imports nothing of facebank, so ``images`` and everything else can use it.
 """
@@ -57,9 +62,12 @@ class FolderWalk:
     called for every skipped entry as it is found (e.g. to add it to an enrollment's problems).
     """
 
-    def __init__(self, root: str | Path, on_skip: OnSkip | None = None) -> None:
+    def __init__(self, root: str | Path, on_skip: OnSkip | None = None,
+                 confine_to: str | Path | None = None) -> None:
         self.root = Path(root)
         self.on_skip = on_skip
+        #: the real folder no entry may lead out of (None: links out of the tree are followed)
+        self.confine_to: Path | None = Path(os.path.realpath(confine_to)) if confine_to is not None else None
         self.skipped: list[SkippedEntry] = []
         self._visited: set[tuple[int, int]] = set()
         try:
@@ -73,7 +81,8 @@ class FolderWalk:
         given as the root is yielded itself."""
         start = self.root if folder is None else Path(folder)
         if folder is None and _is_file(start):
-            yield start
+            if self._inside(start):
+                yield start
             return
         if not self._enter(start, is_link=folder is not None and start.is_symlink()):
             return
@@ -91,7 +100,8 @@ class FolderWalk:
                 if self._enter(path, is_link=_is_link(entry)):
                     stack.append(iter(self._list(path)))
             elif kind == "file" and is_image_path(entry.name):
-                yield Path(entry.path)
+                if self._inside(Path(entry.path)):
+                    yield Path(entry.path)
             elif kind == "other" and is_image_path(entry.name):
                 self._skip(entry.path, "not a regular file (a device, FIFO or socket); not read")
 
@@ -117,9 +127,24 @@ class FolderWalk:
 
     def count(self) -> int:
         """How many photos a fresh walk of the root finds (for progress bars; skips not reported)."""
-        return sum(1 for _ in FolderWalk(self.root).photos())
+        return sum(1 for _ in FolderWalk(self.root, confine_to=self.confine_to).photos())
 
     # -- internals --------------------------------------------------------------------------------
+    def _inside(self, path: Path) -> bool:
+        """Without ``confine_to``, always; with it: does ``path``, every link resolved, lie inside?
+        (A link out is reported without naming where it leads.)"""
+        if self.confine_to is None:
+            return True
+        try:
+            real = Path(os.path.realpath(path, strict=True))
+        except (OSError, RuntimeError, ValueError) as exc:
+            self._skip(path, f"not followed: {_why(exc)}")
+            return False
+        if real == self.confine_to or self.confine_to in real.parents:
+            return True
+        self._skip(path, "not followed: a link that leads outside the folder this walk may read")
+        return False
+
     def _skip(self, path: str | Path, reason: str) -> None:
         item = SkippedEntry(str(path), reason)
         self.skipped.append(item)
@@ -157,6 +182,8 @@ class FolderWalk:
             self._skip(folder, f"cannot open this folder: {_why(exc)}")
             return False
         key = (st.st_dev, st.st_ino)
+        if self.confine_to is not None and not self._inside(folder):
+            return False
         if is_link:
             try:
                 target = folder.resolve(strict=True)
@@ -165,12 +192,13 @@ class FolderWalk:
                 return False
             root = self._real_root
             if root is not None and (target == root or root in target.parents):
-                self._skip(folder, f"link not followed: it leads back into the folder being walked "
-                                   f"({target}), which is walked once through its real path")
+                self._skip(folder, "link not followed: it leads back into the folder being walked"
+                                   f"{self._shown(target)}, which is walked once through its real path")
                 return False
             if root is not None and target in root.parents:
-                self._skip(folder, f"link not followed: it leads to {target}, a folder that contains "
-                                   "the folder being walked (a loop)")
+                where = "a folder" if self.confine_to is not None else f"{target}, a folder"
+                self._skip(folder, f"link not followed: it leads to {where} that contains the folder "
+                                   "being walked (a loop)")
                 return False
         if key in self._visited:
             self._skip(folder, "folder not walked again: already visited through another path" +
@@ -178,6 +206,10 @@ class FolderWalk:
             return False
         self._visited.add(key)
         return True
+
+    def _shown(self, target: Path) -> str:
+        """' (TARGET)' for messages; nothing in a confined walk (its messages name no real path)."""
+        return "" if self.confine_to is not None else f" ({target})"
 
 
 def _is_link(entry: os.DirEntry[str]) -> bool:

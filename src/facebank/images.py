@@ -73,9 +73,15 @@ class LoadedImage:
         return round(self.width * self.scale), round(self.height * self.scale)
 
 
-def read_bytes(source: str | Path | bytes, max_bytes: int = MAX_FILE_BYTES) -> bytes:
+def read_bytes(source: str | Path | bytes, max_bytes: int = MAX_FILE_BYTES,
+               within: str | Path | None = None) -> bytes:
     """The bytes of a photo file. Any failure to read it (missing, a folder, permission denied, an
-    I/O error, a device or FIFO, bigger than ``max_bytes``) is an ``ImageError`` naming the file."""
+    I/O error, a device or FIFO, a special file that has no data ready, bigger than ``max_bytes``)
+    is an ``ImageError`` naming the file.
+
+    ``within``: a real (resolved) folder the file must lie in. The file opened is checked, not its
+    name: the real path of the open descriptor must be inside ``within`` (a link swapped in
+    between the walk and this open cannot lead out), and the message names nothing outside."""
     if isinstance(source, bytes | bytearray | memoryview):
         return bytes(source)
     path = Path(source)
@@ -93,23 +99,80 @@ def read_bytes(source: str | Path | bytes, max_bytes: int = MAX_FILE_BYTES) -> b
     except OSError as exc:
         raise ImageError(f"cannot open {path}: {exc.strerror or exc}", "unreadable_file") from None
     try:
-        mode = os.fstat(fd).st_mode
-        if stat.S_ISDIR(mode):
+        if within is not None and not opened_inside(fd, within, path):
+            raise ImageError(f"not read: {path} leads outside the folder it may be read from",
+                             "outside_root")
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
             raise ImageError(f"is a folder, not a photo: {path}", "file_not_found")
-        if not stat.S_ISREG(mode):
+        if not stat.S_ISREG(st.st_mode):
             raise ImageError(f"not a regular file (a device, FIFO or socket): {path}", "unreadable_file")
-        with os.fdopen(fd, "rb", closefd=False) as f:
-            data = f.read(max_bytes + 1)
-    except ImageError:
-        raise
-    except OSError as exc:
-        raise ImageError(f"cannot read {path}: {exc.strerror or exc}", "unreadable_file") from None
+        if st.st_size == 0:
+            # an empty file, or a kernel file (/proc, /sys) that shows no size: neither is a photo,
+            # and reading the second kind may block, never end or consume data (/proc/kmsg)
+            if _is_kernel_file(fd):
+                raise ImageError(f"not a photo: {path} is a kernel file (/proc, /sys); not read",
+                                 "unreadable_file")
+            raise ImageError(f"empty file (0 bytes): {path}", "empty_file")
+        data = _read_all(fd, path, max_bytes, st.st_size)
     finally:
         os.close(fd)
-    if len(data) > max_bytes:
+    return data
+
+
+def _is_kernel_file(fd: int) -> bool:
+    try:
+        real = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return False
+    return real.startswith(("/proc/", "/sys/"))
+
+
+def _read_all(fd: int, path: Path, max_bytes: int, size: int) -> bytes:
+    """Every byte of an open regular file of ``size`` bytes (at most ``max_bytes`` + 1): a read
+    that gives nothing (no data ready) or fewer bytes than the file holds is this file's error."""
+    chunks: list[bytes] = []
+    total = 0
+    while total <= max_bytes:
+        try:
+            chunk = os.read(fd, min(1 << 20, max_bytes + 1 - total))
+        except BlockingIOError:
+            raise ImageError(f"cannot read {path}: no data ready (a special file, not a photo)",
+                             "unreadable_file") from None
+        except OSError as exc:
+            raise ImageError(f"cannot read {path}: {exc.strerror or exc}", "unreadable_file") from None
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+    if total > max_bytes:
         raise ImageError(f"file too large: {path} is over {max_bytes // 2**20} MiB, no photo is",
                          "image_too_large")
-    return data
+    if total < size:
+        raise ImageError(f"cannot read {path}: read {total} of its {size} bytes (the file shrank while "
+                         "being read, or a read failed)", "unreadable_file")
+    return b"".join(chunks)
+
+
+def opened_inside(fd: int, folder: str | Path, path: str | Path | None = None) -> bool:
+    """Does the open descriptor ``fd`` refer to a file inside the real folder ``folder``? Checked
+    through ``/proc/self/fd`` (the file actually opened, whatever links its name went through);
+    where there is no ``/proc``, by the real path of ``path`` AND its (device, inode) being the
+    open file's."""
+    real_root = Path(os.path.realpath(folder))
+    try:
+        real = Path(os.readlink(f"/proc/self/fd/{fd}"))
+    except OSError:
+        if path is None:
+            return False
+        real = Path(os.path.realpath(path))
+        try:
+            st, opened = os.stat(real), os.fstat(fd)
+        except OSError:
+            return False
+        if (st.st_dev, st.st_ino) != (opened.st_dev, opened.st_ino):
+            return False
+    return real.is_absolute() and (real == real_root or real_root in real.parents)
 
 
 def load_image(source: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
@@ -126,7 +189,8 @@ def load_image(source: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXELS)
 
 
 def load_reduced(source: str | Path | bytes, min_side: int,
-                 max_pixels: int = DEFAULT_MAX_PIXELS, any_format: bool = False) -> LoadedImage:
+                 max_pixels: int = DEFAULT_MAX_PIXELS, any_format: bool = False,
+                 sha256: str | None = None) -> LoadedImage:
     """Decode a photo at the smallest size the JPEG decoder can give whose longer side is still at
     least ``min_side`` (DCT scaling by 1/2, 1/4 or 1/8: a 16 MP photo needed at 1,280 px decodes at
     2,000 px in a fraction of the time and memory of a full decode). Other formats, and photos
@@ -137,11 +201,13 @@ def load_reduced(source: str | Path | bytes, min_side: int,
     ``any_format``: other formats too are reduced, by the largest integer factor that keeps the
     longer side at least ``min_side``, right after decoding and before the RGB copy (the server:
     a 77 kB PNG of 8,900 x 8,900 pixels then costs its 79 MB grey decode, not 240 MB of RGB).
+
+    ``sha256``: the digest of ``source``'s bytes when the caller has it already (not hashed again).
     """
     data = read_bytes(source)
     if not data:
         raise ImageError("empty file (0 bytes)", "empty_file")
-    digest = hashlib.sha256(data).hexdigest()
+    digest = sha256 or hashlib.sha256(data).hexdigest()
     rgb, fmt = decode(data, max_pixels=max_pixels, draft_min_side=max(0, min_side),
                       reduce_min_side=max(0, min_side) if any_format else 0)
     scale, size = 1.0, None

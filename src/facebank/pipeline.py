@@ -39,6 +39,16 @@ class PhotoFaces:
     notes: tuple[str, ...] = field(default=())
 
 
+@dataclass(frozen=True, eq=False)
+class PhotoBytes:
+    """A photo already read (and hashed) by the caller: the worker decodes these bytes instead of
+    reading the file again (one read and one hash per photo)."""
+
+    path: str
+    data: bytes
+    sha256: str
+
+
 class FacePipeline:
     """Detect -> landmarks -> align -> embed for one process. Build once, reuse for many photos."""
 
@@ -190,14 +200,18 @@ class FacePipeline:
             for d, lm, v in zip(dets, lms, vecs, strict=True)
         ]
 
-    def photo(self, source: str | Path | bytes, name: str | None = None) -> PhotoFaces:
+    def photo(self, source: str | Path | bytes | PhotoBytes, name: str | None = None) -> PhotoFaces:
         """Load and process one photo; never raises for a bad photo (the error is in the result).
-        Big JPEGs are decoded no larger than detection needs (``photo_faces``)."""
+        Big JPEGs are decoded no larger than detection needs (``photo_faces``). A ``PhotoBytes`` is
+        not read nor hashed again."""
+        digest = None
+        if isinstance(source, PhotoBytes):
+            name, digest, source = name or source.path, source.sha256, source.data
         label = name or (str(source) if not isinstance(source, bytes | bytearray) else "<bytes>")
         s = self.settings
         try:
             data = images.read_bytes(source)
-            img = images.load_reduced(data, s.detect_max_side, max_pixels=s.max_pixels)
+            img = images.load_reduced(data, s.detect_max_side, max_pixels=s.max_pixels, sha256=digest)
         except images.ImageError as exc:
             return PhotoFaces(label, error=str(exc))
         width, height = img.photo_size
@@ -264,26 +278,28 @@ def _init_worker(settings_json: str) -> None:
     _WORKER = FacePipeline(settings.model_copy(update={"threads": 1}))
 
 
-def _work(path: str) -> PhotoFaces:
+def _work(item: str | PhotoBytes) -> PhotoFaces:
     assert _WORKER is not None
-    return _WORKER.photo(path)
+    return _WORKER.photo(item)
 
 
 def worker_count(settings: Settings) -> int:
     return settings.workers if settings.workers > 0 else (os.cpu_count() or 1)
 
 
-def process_stream(paths: Iterable[str | Path], settings: Settings,
+def process_stream(paths: Iterable[str | Path | PhotoBytes], settings: Settings,
                    pipeline: FacePipeline | None = None) -> Iterator[PhotoFaces]:
     """Process photos in order of ``paths`` (consumed lazily), in worker processes when there are
     several cores. At most a few photos per worker are in flight, so memory stays bounded. Works
     from scripts without a ``__main__`` guard, notebooks and threads (see ``facebank.parallel``);
-    where workers cannot start, the photos are processed in this process instead."""
+    where workers cannot start, the photos are processed in this process instead. A ``PhotoBytes``
+    item travels with its bytes (the worker does not read the file again)."""
     def local():
         pipe = pipeline or FacePipeline(settings)
         return lambda p: pipe.photo(p)
 
-    yield from ordered_map(_work, (str(p) for p in paths), worker_count(settings), local,
+    items = (p if isinstance(p, PhotoBytes) else str(p) for p in paths)
+    yield from ordered_map(_work, items, worker_count(settings), local,
                            initializer=_init_worker, initargs=(settings.model_dump_json(),))
 
 

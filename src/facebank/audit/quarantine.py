@@ -5,9 +5,11 @@ quarantine folder (``DIR/<person>/<photo>``); a name already taken gets `` (1)``
 Every move is appended to ``DIR/facebank-undo-<stamp>.jsonl`` and ``.sh`` *as it happens*, so an
 interrupted run can still be undone: ``sh DIR/facebank-undo-<stamp>.sh`` or ``undo(path)``.
 
-Refused: a quarantine folder inside the audited folder (the next audit would walk it), photos that
-are symbolic links or are reached through one (never follow a link out of the folder), anything
-outside the audited folder.
+Refused: a quarantine folder that is, lies inside (the next audit would walk it) or contains the
+audited folder (compared by real path and by device/inode, ``facebank.outputs``), photos that are
+symbolic links or are reached through one (never follow a link out of the folder), anything outside
+the audited folder. Nothing is ever written outside the quarantine folder: a folder inside it that
+is a link (``DIR/<person>`` -> elsewhere) is refused for the photos that would go there.
 """
 
 from __future__ import annotations
@@ -47,12 +49,19 @@ class QuarantineReport:
 
 
 def check_destination(root: str | Path, dest: str | Path) -> tuple[Path, Path]:
-    """(root, dest) resolved; raises QuarantineError when dest is root or inside it."""
+    """(root, dest) resolved; raises QuarantineError when dest is root, inside it or contains it
+    (by real path, or by device and inode: a bind mount or a second path of the same folder)."""
+    from facebank.outputs import OutputClash, check_output
+
     root_r = Path(root).resolve()
     dest_r = Path(dest).resolve()
     if dest_r == root_r or dest_r.is_relative_to(root_r):
         raise QuarantineError(f"the quarantine folder {dest} is inside the audited folder {root}; "
                               "choose a folder outside it")
+    try:
+        check_output(dest, [root], "the quarantine folder")
+    except OutputClash as exc:
+        raise QuarantineError(str(exc)) from None
     if dest_r.exists() and not dest_r.is_dir():
         raise QuarantineError(f"{dest} exists and is not a folder")
     return root_r, dest_r
@@ -121,6 +130,11 @@ def quarantine(root: str | Path, paths: Iterable[str | Path], dest: str | Path) 
             try:
                 target = dest_r / rel
                 target.parent.mkdir(parents=True, exist_ok=True)
+                if Path(os.path.realpath(target.parent)) != target.parent:
+                    problems.append((p, f"the quarantine folder {target.parent.relative_to(dest_r)} is a "
+                                        "link (or lies under one); nothing is moved out of the quarantine "
+                                        "folder; not moved"))
+                    continue
                 target = _free_name(target)
                 if logs is None:
                     logs = _open_undo(undo_json, undo_sh)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -34,7 +35,14 @@ DetectorOpt = typer.Option(None, "--detector", help="mtcnn (default), hog, mmod 
 EmbedderOpt = typer.Option(None, "--embedder", help="fast (default), dlib or onnx (--onnx-model)")
 OnnxOpt = typer.Option(None, "--onnx-model", help="ONNX face model file; its card is MODEL.json")
 FlipOpt = typer.Option(None, "--flip/--no-flip", help="average each face with its mirror image")
-WorkersOpt = typer.Option(None, "--workers", "-j", help="worker processes (0 = one per core)")
+def _workers(value: int | None) -> int | None:
+    if value is not None and value < 0:
+        raise fail(f"--workers {value}: must be 0 (one per core) or more", 2)
+    return value
+
+
+WorkersOpt = typer.Option(None, "--workers", "-j", help="worker processes (0 = one per core)",
+                          callback=_workers)
 CropOpt = typer.Option(None, "--crop-fallback", help="auto | always (photos are face crops) | never")
 
 
@@ -117,6 +125,7 @@ def make_settings(gallery: str | None = None, **flags: object) -> Settings:
         field = str(err["loc"][0]) if err.get("loc") else "?"
         where = f"--{field.replace('_', '-')}" if field in update else f"FACEBANK_{field.upper()}"
         raise fail(f"{where} {err.get('input')!r}: {err['msg']}", 2) from None
+    _check_numbers(s, update)
     for field in ("detector", "embedder"):
         if field in update:
             from facebank import detect, embed
@@ -126,6 +135,40 @@ def make_settings(gallery: str | None = None, **flags: object) -> Settings:
                 raise fail(f"--{field} {update[field]!r}: unknown {field}; choose one of "
                            f"{', '.join(known)}", 2)
     return s
+
+
+def _check_numbers(s: Settings, given: dict[str, object]) -> None:
+    """Numbers a Settings field accepts by type but that mean nothing: one 'error:' line, exit 2.
+    (Workers and threads >= 0; the identification threshold in its decision rule's range, never
+    NaN or infinite; L2 thresholds of verification and clustering in [0, 2].)"""
+    from facebank import decide
+
+    def where(field: str) -> str:
+        return f"--{field.replace('_', '-')}" if field in given else f"FACEBANK_{field.upper()}"
+
+    for field in ("workers", "threads"):
+        if getattr(s, field) < 0:
+            raise fail(f"{where(field)} {getattr(s, field)}: must be 0 (one per core) or more", 2)
+    if s.threshold is not None:
+        try:
+            decide.check_threshold(s.decision, s.threshold)
+        except ValueError as exc:
+            raise fail(f"{where('threshold')}: {exc}", 2) from None
+    for field in ("verify_threshold", "cluster_threshold"):
+        check_number(getattr(s, field), where(field), 0.0, 2.0, "an L2 distance between unit embeddings")
+
+
+def check_number(value: float | None, flag: str, low: float, high: float, unit: str = "",
+                 open_low: bool = False, open_high: bool = False) -> None:
+    """Exit 2 with one 'error:' line unless ``value`` (None: not given) is a finite number in the
+    range (closed unless ``open_low`` / ``open_high``)."""
+    if value is None:
+        return
+    ok = math.isfinite(value) and (low < value if open_low else low <= value) \
+        and (value < high if open_high else value <= high)
+    if not ok:
+        span = f"{'(' if open_low else '['}{low:g}, {high:g}{')' if open_high else ']'}"
+        raise fail(f"{flag} {value!r}: must be a number in {span}" + (f" ({unit})" if unit else ""), 2)
 
 
 def open_bank(settings: Settings, must_exist: bool = False):
@@ -158,6 +201,21 @@ def progress(it: Iterable, **kwargs: object) -> Iterable:
 def fail(message: str, code: int = 1) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(code)
+
+
+def check_output(output: Path | str | None, inputs: Iterable[Path | str | None], flag: str) -> None:
+    """Exit 2 with one 'error:' line when ``output`` is, contains or lies inside an input
+    (``facebank.outputs.check_output``: resolved paths and device/inode, so links, hard links and
+    bind mounts are caught). Nothing to check when ``output`` is None."""
+    if output is None:
+        return
+    from facebank.outputs import OutputClash
+    from facebank.outputs import check_output as check
+
+    try:
+        check(output, [p for p in inputs if p is not None], flag)
+    except OutputClash as exc:
+        raise fail(str(exc), 2) from None
 
 
 def _say_skipped(path: str, reason: str) -> None:

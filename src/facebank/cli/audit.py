@@ -17,6 +17,7 @@ from facebank.cli.app import (
     OnnxOpt,
     WorkersOpt,
     app,
+    check_output,
     fail,
     make_settings,
     progress,
@@ -67,6 +68,8 @@ def audit(
         raise fail("--min-confidence must be between 0 and 1", 2)
     if not folder.is_dir():
         raise fail(f"{folder} is not a folder (want one sub-folder per person)", 2)
+    check_output(report, [folder], "--report")
+    check_output(quarantine_dir, [folder], "--quarantine")
     if quarantine_dir is not None:
         from facebank.audit.quarantine import QuarantineError, check_destination
 

@@ -19,6 +19,8 @@ from facebank.cli.app import (
     OnnxOpt,
     WorkersOpt,
     app,
+    check_number,
+    check_output,
     fail,
     make_settings,
     open_bank,
@@ -115,6 +117,8 @@ def cluster(
     from facebank.cluster.engine import cluster_report, method_from_settings, recluster
 
     settings = make_settings(gallery)
+    check_number(threshold, "--threshold", 0.0, 2.0, "an L2 distance between unit embeddings")
+    check_output(report, [] if "://" in settings.gallery else [settings.gallery], "--report")
     try:
         algo = method_from_settings(settings, method, threshold, min_size)
     except (ValueError, TypeError) as exc:

@@ -18,6 +18,8 @@ from facebank.cli.app import (
     OnnxOpt,
     WorkersOpt,
     app,
+    check_number,
+    check_output,
     expand_named,
     fail,
     make_settings,
@@ -36,6 +38,7 @@ from facebank.cli.video import (
     identify_video,
     is_video_run,
 )
+from facebank.outputs import OutputClash, file_ids
 
 
 def _bank(gallery: str | None, must_exist: bool = False, **flags: object):
@@ -99,6 +102,13 @@ def identify(
     """Name every face in PHOTOS, or say 'unknown' (and why). Given a VIDEO (.mp4, .mkv, .mov, ...):
     the faces are followed as tracks and each track is named (a timeline and who is on screen how
     long; --start/--end for a part; --annotate OUT.mp4, --report)."""
+    check_output(annotate, photos, "--annotate")
+    check_output(report, photos, "--report")
+    if keep_unknown:  # the kept faces are JPEGs written into the gallery's photos folder
+        from facebank.gallery.uploads import default_uploads_dir
+
+        kept = default_uploads_dir(make_settings(gallery).gallery)
+        check_output(kept, photos, f"--keep-unknown (writes faces into {kept})")
     if is_video_run(photos, fps, every_frame, report, keep_unknown, start, end, summary):
         return identify_video(photos[0], gallery=gallery, threshold=threshold, as_json=as_json,
                               annotate=annotate, report=report, fps=fps, every_frame=every_frame,
@@ -135,6 +145,7 @@ def identify(
         except OSError as exc:
             raise fail(f"--annotate {annotate}: {exc.strerror or exc}", 2) from None
     failed = 0
+    inputs = file_ids(p for p, _ in named) if annotate else set()
     try:
         results = fb.identify_many([p for p, _ in named], progress=progress, total=len(named))
         for result, (_, rel) in zip(results, named, strict=True):
@@ -144,7 +155,10 @@ def identify(
             else:
                 _print_result(result)
             if annotate and result.error is None:
-                _write_annotated(result, annotate / rel)
+                try:
+                    _write_annotated(result, annotate / rel, inputs)
+                except OutputClash as exc:
+                    typer.echo(f"  not written: {exc}", err=True)
     except Exception as exc:
         raise fail(str(exc)) from None
     if annotate:
@@ -177,11 +191,13 @@ _WRITABLE = {"JPEG": "JPEG", "MPO": "JPEG", "PNG": "PNG", "WEBP": "WEBP", "BMP":
              "TIFF": "TIFF", "PPM": "PPM"}
 
 
-def _write_annotated(result, out: Path) -> Path:
+def _write_annotated(result, out: Path, inputs: set[tuple[int, int]] | None = None) -> Path:
     """The photo with boxes and names at ``out`` (the input's relative path below --annotate), in
-    the input's format."""
+    the input's format. Never written into an input photo: ``out`` being one of ``inputs``
+    (device, inode) is refused, and the file is written through a new file renamed over ``out``."""
     from facebank.draw import annotate
     from facebank.images import load_image
+    from facebank.outputs import check_output_file, write_replacing
 
     img = load_image(result.path)
     drawn = annotate(img.rgb, result)
@@ -189,9 +205,9 @@ def _write_annotated(result, out: Path) -> Path:
     if fmt is None:
         fmt, out = "PNG", out.with_name(out.name + ".png")
     out.parent.mkdir(parents=True, exist_ok=True)
+    check_output_file(out, inputs or set(), "--annotate")
     options = {"quality": 90} if fmt in ("JPEG", "WEBP") else {}
-    drawn.save(out, format=fmt, **options)
-    return out
+    return write_replacing(out, lambda tmp: drawn.save(tmp, format=fmt, **options))
 
 
 @app.command()
@@ -206,6 +222,7 @@ def verify(
     from facebank import FaceBank
     from facebank.gallery.sqlite import SqliteGallery
 
+    check_number(threshold, "--threshold", 0.0, 2.0, "an L2 distance between unit embeddings")
     settings = make_settings(None, detector=detector, embedder=embedder, flip=flip)
     fb = FaceBank(SqliteGallery(":memory:"), settings=settings)
     try:
@@ -299,6 +316,7 @@ def demo(
     from facebank.demo import run_demo
 
     faces = faces or default_faces_dir()
+    check_output(out, [train, test, faces / "5celeb" if train is None else None], "--out")
     if train is None and not (faces / "5celeb" / "train").is_dir():
         raise fail(
             f"no demo photos at {faces}/5celeb. Run it on your own photos instead:\n"

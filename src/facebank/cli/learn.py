@@ -16,6 +16,8 @@ from facebank.cli.app import (
     OnnxOpt,
     WorkersOpt,
     app,
+    check_number,
+    check_output,
     fail,
     make_settings,
     progress,
@@ -102,6 +104,9 @@ def train(
     crop_fallback: str = CropOpt, multi_face: str = MultiOpt, retry: str = RetryOpt, jitter: int = JitterOpt,
 ) -> None:
     """Train a classifier on FOLDER and save it (use it with 'facebank identify --model FILE')."""
+    check_number(threshold, "--threshold", 0.0, 2.0, "an L2 distance between unit embeddings")
+    check_number(far, "--far", 0.0, 1.0, "a false accept rate", open_low=True, open_high=True)
+    check_output(out, [folder], "--out")
     from facebank.learn.calibrate import calibrate
     from facebank.learn.models import save_model
 
@@ -159,6 +164,7 @@ def evaluate(
 ) -> None:
     """Measure classifiers: fixed train/test folders (--test), k-fold (default), repeated splits
     (--repeats N), or open set (--open-set: TAR at FAR 1% / 0.1% with people held out as unknown)."""
+    check_output(report, [folder, test], "--report")
     from facebank.evaluate import protocols
     from facebank.report import build
 
@@ -204,6 +210,7 @@ def benchmark_lfw(
     workers: int = WorkersOpt,
 ) -> None:
     """LFW View 2 verification: mean accuracy +- std over 10 folds, ROC, TAR at FAR."""
+    check_output(report, [root], "--report")
     from dataclasses import replace
 
     from facebank.evaluate.cache import LFW_POLICY
@@ -253,6 +260,7 @@ def benchmark_lfw_openset(
 ) -> None:
     """LFW open set: people with >= 2 photos known (half their photos enrolled, the rest probes),
     everyone else a stranger; DIR at FAR 1 % / 0.1 %, rank-1 and the automatic threshold per rule."""
+    check_number(target_far, "--target-far", 0.0, 1.0, "a false accept rate", open_low=True, open_high=True)
     from dataclasses import replace
 
     from facebank.evaluate.cache import LFW_POLICY
@@ -287,6 +295,7 @@ def benchmark_openset(
 ) -> None:
     """Open set of a folder: KNOWN people enrolled with half their photos, their other photos probes,
     the other people strangers; DIR at FAR 1 % / 0.1 %, rank-1 and the automatic threshold per rule."""
+    check_number(target_far, "--target-far", 0.0, 1.0, "a false accept rate", open_low=True, open_high=True)
     from facebank.evaluate.openset import run_folder_open_set, study_text
 
     settings, policy = _settings(detector=detector, embedder=embedder, onnx_model=onnx_model, flip=flip,
@@ -320,6 +329,7 @@ def study_gallery_size(
     crop_fallback: str = CropOpt, multi_face: str = MultiOpt, retry: str = RetryOpt, jitter: int = JitterOpt,
 ) -> None:
     """Accuracy vs photos per person for the centroid and nearest-face rules."""
+    check_output(report, [folder], "--report")
     from facebank.evaluate.study import gallery_size_study
     from facebank.report import build
 
@@ -353,6 +363,8 @@ def calibrate(
     crop_fallback: str = CropOpt, multi_face: str = MultiOpt, retry: str = RetryOpt, jitter: int = JitterOpt,
 ) -> None:
     """The "unknown" threshold (L2 distance) for a target false accept rate, from held-out people."""
+    check_number(far, "--far", 0.0, 1.0, "a false accept rate", open_low=True, open_high=True)
+    check_output(report, [folder], "--report")
     from facebank.learn.calibrate import calibrate as run
     from facebank.report import build
     from facebank.report.html import Report

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import math
 from pathlib import Path
 
 import typer
@@ -82,10 +83,13 @@ def serve(
     from facebank.server import ServerConfig, create_app
     from facebank.server.auth import ApiKeyStore, KeyStoreError
 
+    if not 1 <= port <= 65535:
+        raise fail(f"--port {port}: must be a port number from 1 to 65535", 2)
     settings = make_settings(gallery, threshold=threshold, detector=detector, embedder=embedder,
                              onnx_model=onnx_model, video_max_frames=video_max_frames,
                              video_max_seconds=video_max_seconds)
-    if max_upload_mb <= 0 or pipelines < 1 or job_workers < 1 or (max_pixels is not None and max_pixels < 1):
+    upload_ok = math.isfinite(max_upload_mb) and max_upload_mb > 0
+    if not upload_ok or pipelines < 1 or job_workers < 1 or (max_pixels is not None and max_pixels < 1):
         raise fail("--max-upload-mb and --max-pixels must be > 0, --pipelines and --job-workers >= 1", 2)
     if not 0 < max_upload_storage_mb < float("inf"):
         raise fail(f"--max-upload-storage-mb must be a number > 0, not {max_upload_storage_mb}", 2)

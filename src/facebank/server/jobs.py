@@ -536,7 +536,7 @@ class FolderJobs:
         assert root is not None
         try:
             pool = self.pipelines(timeout=600)
-            walk = FolderWalk(root)
+            walk = FolderWalk(root, confine_to=self.enroll_root)
             job.total = walk.count()
             settings = self.settings.model_copy(update={"workers": self.workers})
             bank = FaceBank(self.gallery, settings=settings)

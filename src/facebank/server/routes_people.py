@@ -176,6 +176,7 @@ async def add_photos(name: str = NamePath,
     """Each photo's largest face is enrolled (the server's multi-face policy). All files must be
     images, or nothing is stored. The photos are kept on the server so they can be shown later."""
     name = clean_name(name)
+    await run_in_threadpool(person_summary, ctx, name)  # 404 at once, before any photo is read or decoded
     uploads = [(p.filename or f"photo {i + 1}", await read_upload(p)) for i, p in enumerate(photos)]
     return await run_in_threadpool(_add_photos, ctx, name, uploads)
 
