@@ -408,7 +408,7 @@ class Decision:
         from facebank.identify import assign
 
         if dist.people != self.people:
-            dist = _reorder(dist, self.people)
+            dist = reorder(dist, self.people)
         thr = self.point.threshold if threshold is None else threshold
         combine = getattr(self.rule, "combine", "nearest")
         return assign(dist, thr, combine if combine in ("nearest", "mean") else "nearest",
@@ -418,7 +418,8 @@ class Decision:
         return {**self.point.summary(), "unit": self.rule.unit}
 
 
-def _reorder(dist: PersonDistances, people: tuple[str, ...]) -> PersonDistances:
+def reorder(dist: PersonDistances, people: tuple[str, ...]) -> PersonDistances:
+    """``dist`` with its columns in the order of ``people`` (a person ``dist`` lacks: infinite)."""
     pos = {p: i for i, p in enumerate(dist.people)}
     m = dist.nearest.shape[0]
     near = np.full((m, len(people)), np.inf, np.float32)
