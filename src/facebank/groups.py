@@ -21,7 +21,7 @@ How a group is decided (``decide_group``):
    variance is that of a mean of about ``2n/pi`` faces). With ``mu`` the strangers' typical score
    and ``rho`` the share of the variance that belongs to the person (intraclass correlation), the
    strangers' group score has the same false rate at
-   ``thr_n = mu - (mu - thr_1) * sqrt(rho + (1 - rho) / m)``, ``m = 2n/pi`` (n >= 3, else n),
+   ``thr_n = mu - (mu - thr_1) * sqrt(rho + (1 - rho) / m)``, ``m = max(2, 2n/pi)`` (n >= 3, else n),
    where ``thr_1`` is the gallery's single-photo threshold (``Decision.point.threshold``). So
    ``thr_1 = thr_n`` for one face, the bound relaxes as the evidence grows, and it never gets
    tighter than the single-photo threshold. ``mu`` and ``rho`` come from strangers' faces of known
@@ -156,8 +156,7 @@ class GroupCalibration:
     def threshold(self, effective: float) -> float:
         """The threshold (rule's unit) for a group of ``effective`` independent faces."""
         n = max(1.0, float(effective))
-        m = 2.0 * n / math.pi if n >= 3 else n
-        m = max(1.0, m)
+        m = max(2.0, 2.0 * n / math.pi) if n >= 3 else n  # the median of n ~ the mean of 2n/pi
         mu, t1 = self.stranger_score, self.threshold_1
         if not math.isfinite(mu) or mu <= t1:
             return t1
@@ -254,40 +253,48 @@ def _level(points: OperatingPoints, level: float) -> float | None:
 
 def calibrate(decision: Decision, gallery: Sequence[np.ndarray] = (), cohort: Sequence[np.ndarray] = (),
               points: OperatingPoints | None = None) -> GroupCalibration:
-    """The group calibration of ``decision`` from the strangers at hand: ``gallery`` (the gallery's
-    own people as strangers, from ``gallery_stranger_groups``), ``cohort`` (other groups, from
-    ``cohort_groups``) and, for tiny galleries, the model's ``points``."""
-    groups: list[np.ndarray] = []
-    sources = []
+    """The group calibration of ``decision`` from the strangers at hand, in this order: ``gallery``
+    (the gallery's own people as strangers, from ``gallery_stranger_groups``); when they are too few,
+    with ``cohort`` (other groups, from ``cohort_groups``: they may hold enrolled people, which only
+    makes the bound stricter); and for what is still missing, the model's ``points``
+    (``impostor_l2`` at level 0.5 for the ``distance`` rule, ``extra["group_icc"]``)."""
     own = [np.asarray(g, np.float64) for g in gallery if len(g)]
-    if own:
-        groups += own
-        sources.append(f"{len(own)} enrolled people as strangers")
     coh = [np.asarray(c, np.float64) for c in cohort if len(c)]
-    if coh:
-        groups += coh
-        sources.append(f"{len(coh)} cohort groups")
-    faces = np.concatenate(groups) if groups else np.zeros(0)
-    faces = faces[np.isfinite(faces)]
     t1 = float(decision.point.threshold)
     unit = decision.rule.unit
-    key = decision.rule.key()
-    rule_name = getattr(decision.rule, "name", "")
-    mu = float(np.median(faces)) if len(faces) >= MIN_STRANGER_SCORES else None
-    if mu is None and points is not None and rule_name == "distance":
+    sources: list[str] = []
+
+    def pooled(gs: list[np.ndarray]) -> np.ndarray:
+        f = np.concatenate(gs) if gs else np.zeros(0)
+        return f[np.isfinite(f)]
+
+    groups = own
+    mu: float | None = None
+    icc: float | None = None
+    if len(pooled(own)) >= MIN_STRANGER_SCORES and _icc(own) is not None:
+        mu, icc = float(np.median(pooled(own))), _icc(own)
+        sources.append(f"{len(own)} enrolled people as strangers")
+    elif own or coh:
+        groups = own + coh
+        faces = pooled(groups)
+        if len(faces) >= MIN_STRANGER_SCORES:
+            mu = float(np.median(faces))
+        icc = _icc(groups)
+        sources.append(f"{len(own)} enrolled people as strangers and {len(coh)} cohort groups")
+    if mu is None and points is not None and getattr(decision.rule, "name", "") == "distance":
         mu = _level(points, 0.5)
         if mu is not None:
             sources.append(f"model {points.model_id}'s impostor distances")
-    icc = _icc(groups)
     if icc is None and points is not None and "group_icc" in points.extra:
         icc = float(points.extra["group_icc"])
         sources.append(f"model {points.model_id}'s intraclass correlation")
+    n_faces = len(pooled(groups))
     if mu is None or icc is None or not math.isfinite(icc):
         why = "too few strangers' faces to relax the single-photo threshold"
-        return GroupCalibration(key, unit, t1, float("nan"), 1.0, len(faces), len(groups),
+        return GroupCalibration(decision.rule.key(), unit, t1, float("nan"), 1.0, n_faces, len(groups),
                                 "; ".join(sources + [why]))
-    return GroupCalibration(key, unit, t1, mu, max(MIN_ICC, min(1.0, icc)), len(faces), len(groups),
-                            "; ".join(sources))
+    return GroupCalibration(decision.rule.key(), unit, t1, mu, max(MIN_ICC, min(1.0, icc)), n_faces,
+                            len(groups), "; ".join(sources))
 
 
 # ---- the decision for one group ------------------------------------------------------------------
@@ -354,17 +361,26 @@ def decide_group(embeddings: np.ndarray, decision: Decision, distances: Distance
     people the group was told it is not (never named nor candidate); ``threshold`` (rule's unit)
     overrides the single-photo threshold (the group bound is then relaxed from it)."""
     e = unit_rows(embeddings) if len(embeddings) else np.zeros((0, 1), np.float32)
+    if len(e) == 0 or not decision.people:
+        return decide_scored(e, None, decision, calibration, np.zeros(0, np.int64), (), threshold)
+    used = thin(e, times_s, distinct, max_faces=max_faces)
+    return decide_scored(e, distances(e), decision, calibration, used, barred, threshold)
+
+
+def decide_scored(e: np.ndarray, dist: PersonDistances | None, decision: Decision,
+                  calibration: GroupCalibration, used: np.ndarray, barred: Iterable[str] = (),
+                  threshold: float | None = None) -> GroupDecision:
+    """``decide_group`` once the group's distances to the gallery (``dist``, rows of ``e``) and its
+    independent faces (``used``, indices into ``e``) are known (lets callers batch the distances)."""
     unit = decision.rule.unit
     if len(e) == 0:
         return GroupDecision(None, None, math.inf, math.nan, unit, (), 0, 0, math.inf, "no_faces")
-    if not decision.people:
+    if not decision.people or dist is None:
         return GroupDecision(None, None, math.inf, math.nan, unit, (), 0, 0, math.inf, "empty_gallery")
     cal = calibration
     if threshold is not None:
         cal = GroupCalibration(cal.rule, cal.unit, float(threshold), cal.stranger_score, cal.icc,
                                cal.stranger_faces, cal.stranger_groups, cal.source + "; threshold given")
-    used = thin(e, times_s, distinct, max_faces=max_faces)
-    dist = distances(e)
     if dist.people != decision.people:
         dist = reorder(dist, decision.people)
     bar = np.zeros((len(e), len(decision.people)), bool)
@@ -372,9 +388,9 @@ def decide_group(embeddings: np.ndarray, decision: Decision, distances: Distance
     if barred:
         bar[:, [j for j, p in enumerate(decision.people) if p in barred]] = True
     s = _scores(decision, dist, bar)
+    used_t = tuple(int(i) for i in used)
     if not np.isfinite(s).any():
-        return GroupDecision(None, None, math.inf, math.nan, unit, tuple(used.tolist()), len(used), 0,
-                             math.inf, "no_match")
+        return GroupDecision(None, None, math.inf, math.nan, unit, used_t, len(used), 0, math.inf, "no_match")
     t1 = cal.threshold_1
     thr = cal.threshold(len(used))
     med = np.median(s[used], axis=0)
@@ -385,18 +401,15 @@ def decide_group(embeddings: np.ndarray, decision: Decision, distances: Distance
     votes = np.bincount(best[named_single], minlength=len(decision.people))
     top = int(np.argmax(votes))
     majority = bool(votes[top] * 2 > len(s))
-    if majority and top != c and med[top] > thr:
+    if majority and top != c and med[c] > thr:
         c = top
-    table = _distance_table(decision, dist)
-    d = float(np.median(table[used, c]))
+    d = float(np.median(_distance_table(decision, dist)[used, c]))
     agree = int((best[used] == c).sum())
     named_by_score = bool(med[c] <= thr)
     named = named_by_score or (majority and top == c)
     return GroupDecision(decision.people[c] if named else None, decision.people[c], float(med[c]), float(thr),
-                         unit, tuple(int(i) for i in used), len(used), agree, d,
-                         None if named else "no_match", by_majority=named and not named_by_score)
-
-
+                         unit, used_t, len(used), agree, d, None if named else "no_match",
+                         by_majority=named and not named_by_score)
 
 
 # ---- one gallery state, ready to decide groups ------------------------------------------------------
@@ -448,8 +461,13 @@ class GroupContext:
                 return hit
         decision = bank.decision()
         index = bank.index()
-        data = bank.gallery.embeddings()
-        gallery = gallery_faces(data.vectors, data.names) if len(data.names) else None
+        if all(hasattr(index, a) for a in ("vectors", "labels", "people")):
+            gallery: GalleryFaces | None = GalleryFaces.from_index(index)
+        else:
+            data = bank.gallery.embeddings()
+            gallery = gallery_faces(data.vectors, data.names)
+        if gallery is not None and not len(gallery.vectors):
+            gallery = None
         model_id = bank.gallery.model_id
         try:
             points = points_for(model_id) if model_id else None

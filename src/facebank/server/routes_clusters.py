@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 
+from facebank.cluster.suggest import SuggestionCache
 from facebank.gallery.base import FaceInfo, NotFound, PersonNotFound
 from facebank.server.context import ServerContext, get_ctx, require_read_key, require_write
 from facebank.server.errors import ApiError
@@ -24,6 +25,8 @@ from facebank.server.schemas import (
     ClusterList,
     ClusterName,
     ClusterNamed,
+    ClusterReject,
+    ClusterRejected,
     FaceDetail,
     FaceList,
     FaceMove,
@@ -71,7 +74,15 @@ def list_clusters(limit: int = Query(50, ge=1, le=500, description="clusters in 
     first; ``suggested`` is the enrolled person the cluster looks like (null: nobody under the
     threshold). Faces seen once stay alone (``alone`` counts them)."""
     groups = ctx.face_groups.get()
-    out = [Cluster(id=g.cluster, size=g.size, suggested=g.suggested,
+    live = SuggestionCache.of(ctx.bank).get().clusters
+
+    def suggestion(cluster: int) -> dict:
+        s = live.get(cluster)
+        if s is None or s.person is None:
+            return {"suggested": None}
+        return {"suggested": s.person, "score": round(s.score, 6), "agree": s.agree, "faces_used": s.faces}
+
+    out = [Cluster(id=g.cluster, size=g.size, **suggestion(g.cluster),
                    faces=[ClusterFace(id=f.face_id, box=[round(v) for v in f.box], photo_sha256=f.sha256,
                                       image_url=face_url(f.face_id)) for f in g.faces[:faces_per_cluster]])
            for g in groups.clusters[offset:offset + limit]]
@@ -96,6 +107,25 @@ def name_cluster(body: ClusterName, cluster_id: int = ClusterPath,
             raise ApiError(404, "cluster_not_found", f"no cluster with id {cluster_id}") from None
         return ClusterNamed(cluster=cluster_id, person=person_summary(ctx, name), created=not existed,
                             faces_named=n)
+
+
+@router.post("/clusters/{cluster_id}/reject", tags=["clusters"],
+             response_model=ClusterRejected, dependencies=[Depends(require_write)],
+             responses=errors(400, 401, 403, 404, 422), summary="Say a cluster is NOT a person")
+def reject_cluster(body: ClusterReject, cluster_id: int = ClusterPath,
+                   ctx: ServerContext = Depends(get_ctx)) -> ClusterRejected:
+    """Every face of the cluster is recorded as not ``name``: that person is never suggested for these
+    faces again (whatever later scans, namings or clusterings do). One transaction."""
+    name = clean_name(body.name)
+    with ctx.write_lock:
+        ids = [f.face_id for f in ctx.gallery.faces(cluster=cluster_id, unassigned=True)]
+        if not ids:
+            raise ApiError(404, "cluster_not_found", f"no cluster with id {cluster_id}")
+        try:
+            ctx.gallery.reject(ids, name)
+        except NotFound:
+            raise ApiError(404, "cluster_not_found", f"no cluster with id {cluster_id}") from None
+        return ClusterRejected(cluster=cluster_id, person=name, faces=len(ids))
 
 
 # -- faces ---------------------------------------------------------------------------------------

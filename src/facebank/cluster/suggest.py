@@ -1,0 +1,215 @@
+"""Suggestions that appear and stay current: the named person each unnamed cluster and each loose
+face most likely is, from all its faces (``facebank.groups``), with its score and how many faces
+agree.
+
+Computed on read and cached per gallery state (``Gallery.version()``, which every write of any
+process bumps): after a scan, a naming, a merge or a face taken out, the next read has them, no
+``facebank cluster`` needed. Only what changed is decided again: a cluster or loose face keeps its
+suggestion while its faces, the people it was told it is not, and the named people (their faces
+and the decision's threshold) stay the same. The faces of all changed groups are scored against the
+gallery in one batch.
+
+A person a face was told it is not (``Gallery.reject``: a rejected suggestion, a face taken out of
+a named person) is never suggested for that face, nor for a cluster holding it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import threading
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from facebank.decide import reorder
+from facebank.gallery.index import PersonDistances
+from facebank.groups import BankLike, GroupContext, GroupDecision, decide_scored, thin, unit_rows
+
+log = logging.getLogger(__name__)
+
+BATCH = 4096  # faces scored against the gallery per matrix product
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """The person an unnamed cluster (``cluster``) or loose face (``face``) most likely is.
+
+    ``person``: the suggestion (None: nobody is likely enough; ``candidate`` is then the nearest
+    person); ``score`` and ``threshold``: the group score and its bound (``unit``: the decision
+    rule's, lower = more alike); ``agree`` of ``faces`` independent faces have the person as their
+    own best match; ``size``: faces in the group."""
+
+    cluster: int | None
+    face: int | None
+    person: str | None
+    candidate: str | None
+    score: float
+    threshold: float
+    unit: str
+    agree: int
+    faces: int
+    size: int
+
+    def agreement(self) -> str:
+        return f"{self.agree} of {self.faces} faces agree"
+
+    def to_json(self) -> dict:
+        def num(x: float) -> float | None:
+            return round(float(x), 6) if math.isfinite(x) else None
+
+        return {"cluster": self.cluster, "face": self.face, "suggested": self.person,
+                "candidate": self.candidate, "score": num(self.score), "threshold": num(self.threshold),
+                "unit": self.unit, "agree": self.agree, "faces": self.faces, "size": self.size}
+
+
+@dataclass(frozen=True)
+class Suggestions:
+    """Every unnamed cluster's and loose face's suggestion (``clusters``: by cluster id; ``loose``: by
+    face id), for gallery version ``version``; ``decided``: groups decided again for this version."""
+
+    clusters: dict[int, Suggestion]
+    loose: dict[int, Suggestion]
+    version: int
+    decided: int
+
+    def for_face(self, face_id: int, cluster: int | None) -> Suggestion | None:
+        return self.clusters.get(cluster) if cluster is not None else self.loose.get(face_id)
+
+
+def _named_key(ctx: GroupContext, index: object) -> str:
+    """What the named side of every decision depends on: people, their faces, the thresholds."""
+    h = hashlib.sha256()
+    h.update("\x00".join(ctx.decision.people).encode())
+    h.update(repr((ctx.decision.point.threshold, ctx.decision.rule.key(), ctx.distinct)).encode())
+    ids = getattr(index, "face_ids", None)
+    h.update(np.asarray(ids, np.int64).tobytes() if ids is not None else str(ctx.version).encode())
+    for g in ctx.gallery_groups:
+        h.update(np.asarray(g, np.float64).tobytes())
+    return h.hexdigest()
+
+
+class SuggestionCache:
+    """The suggestions of one ``FaceBank``'s gallery, decided again only where something changed.
+    Thread-safe; ``SuggestionCache.of(bank)`` shares one per bank."""
+
+    def __init__(self, bank: BankLike) -> None:
+        self.bank = bank
+        self._lock = threading.Lock()
+        self._current: Suggestions | None = None
+        self._memo: dict[tuple, Suggestion] = {}  # (named key, face ids, barred) -> suggestion
+
+    @classmethod
+    def of(cls, bank: BankLike) -> SuggestionCache:
+        with _LOCK:
+            cache = _CACHES.get(bank)
+            if cache is None:
+                cache = _CACHES[bank] = cls(bank)
+            return cache
+
+    def get(self) -> Suggestions:
+        with self._lock:
+            version = self.bank.gallery.version()
+            if self._current is None or self._current.version != version:
+                self._current = self._compute(version)
+            return self._current
+
+    def _compute(self, version: int) -> Suggestions:
+        gallery = self.bank.gallery
+        todo = gallery.unassigned_faces()
+        if not len(todo):
+            self._memo = {}
+            return Suggestions({}, {}, version, 0)
+        if not self.bank.decision().people:
+            return Suggestions({}, {}, version, 0)
+        ctx = GroupContext.of(self.bank)
+        named = _named_key(ctx, self.bank.index())
+        rejected = gallery.rejections(todo.face_ids.tolist())
+        ids = todo.face_ids
+        members: dict[int, list[int]] = {}
+        loose: list[int] = []
+        for i, c in enumerate(todo.clusters.tolist()):
+            if c >= 0:
+                members.setdefault(int(c), []).append(i)
+            else:
+                loose.append(i)
+        groups: list[tuple[int | None, int | None, np.ndarray]] = \
+            [(c, None, np.asarray(rows, np.int64)) for c, rows in members.items()] + \
+            [(None, int(ids[i]), np.asarray([i], np.int64)) for i in loose]
+        memo: dict[tuple, Suggestion] = {}
+        pending: list[tuple[tuple, int | None, int | None, np.ndarray, frozenset[str]]] = []
+        for c, f, rows in groups:
+            barred = frozenset().union(*(rejected.get(int(ids[r]), frozenset()) for r in rows))
+            key = (named, c, tuple(ids[rows].tolist()), barred)
+            old = self._memo.get(key)
+            if old is not None:
+                memo[key] = old
+            else:
+                pending.append((key, c, f, rows, barred))
+        if pending:
+            decided = decide_groups(ctx, todo.vectors, [(rows, barred) for _, _, _, rows, barred in pending])
+            for (key, c, f, rows, _), g in zip(pending, decided, strict=True):
+                memo[key] = _suggestion(c, f, g, len(rows))
+        self._memo = memo
+        clusters = {k[1]: s for k, s in memo.items() if k[1] is not None}
+        faces = {s.face: s for s in memo.values() if s.face is not None}
+        log.info("suggestions for %d clusters and %d loose faces (%d decided again)", len(clusters),
+                 len(faces), len(pending))
+        return Suggestions(clusters, faces, version, len(pending))
+
+
+def decide_groups(ctx: GroupContext, vectors: np.ndarray,
+                  groups: Sequence[tuple[np.ndarray, frozenset[str]]]) -> list[GroupDecision]:
+    """The group decision of each (rows of ``vectors``, people barred) in ``groups``; the faces of
+    all groups are scored against the gallery in batches of ``BATCH``."""
+    if not groups:
+        return []
+    cal = ctx.calibration()
+    vectors = unit_rows(vectors)
+    used = [rows[thin(vectors[rows], None, ctx.distinct)] for rows, _ in groups]
+    flat = np.concatenate(used)
+    near, mean = [], []
+    people = ctx.decision.people
+    for start in range(0, len(flat), BATCH):
+        dist = ctx.distances(vectors[flat[start:start + BATCH]])
+        if dist.people != people:
+            dist = reorder(dist, people)
+        near.append(np.asarray(dist.nearest))
+        mean.append(np.asarray(dist.mean))
+    near_all, mean_all = np.concatenate(near), np.concatenate(mean)
+    out, pos = [], 0
+    for (_, barred), u in zip(groups, used, strict=True):
+        d = PersonDistances(people, near_all[pos:pos + len(u)], mean_all[pos:pos + len(u)])
+        pos += len(u)
+        out.append(decide_scored(vectors[u], d, ctx.decision, cal, np.arange(len(u)), barred))
+    return out
+
+
+def suggest_clusters(bank: BankLike, face_ids: np.ndarray, vectors: np.ndarray,
+                     labels: np.ndarray) -> dict[int, Suggestion]:
+    """The suggestion of each cluster of a new clustering (``labels``, -1 = alone) of unassigned faces
+    (``facebank cluster`` stores them with the clusters)."""
+    if not len(face_ids) or not bank.decision().people:
+        return {}
+    ctx = GroupContext.of(bank)
+    rejected = bank.gallery.rejections(np.asarray(face_ids).tolist())
+    groups, names = [], []
+    for c in sorted(set(np.asarray(labels).tolist()) - {-1}):
+        rows = np.flatnonzero(labels == c)
+        barred = frozenset().union(*(rejected.get(int(face_ids[r]), frozenset()) for r in rows))
+        groups.append((rows, barred))
+        names.append(int(c))
+    return {c: _suggestion(c, None, g, len(rows))
+            for c, g, (rows, _) in zip(names, decide_groups(ctx, vectors, groups), groups, strict=True)}
+
+
+def _suggestion(cluster: int | None, face: int | None, g: GroupDecision, size: int) -> Suggestion:
+    return Suggestion(cluster, face, g.person, g.candidate, g.score, g.threshold, g.unit, g.agree, g.faces,
+                      size)
+
+
+_CACHES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_LOCK = threading.Lock()
