@@ -168,3 +168,31 @@ def test_rest_cluster_listing_has_the_live_suggestion_and_reject_route(setup):
         assert c["suggested"] != "person06"
         assert client.post("/v1/clusters/99/reject", json={"name": "person06"}).status_code == 404
         assert client.post("/v1/clusters/3/reject", json={"name": "nobody"}).status_code == 404
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_rejections_behave_the_same_on_every_gallery(kind, tmp_path):
+    from facebank.gallery import open_gallery
+    from tests.pg_fixtures import new_database_url
+
+    world = World(3)
+    g = open_gallery(str(tmp_path / "g.db") if kind == "sqlite" else new_database_url())
+    try:
+        a, b = world.person(), world.person()
+        g.add_photos([photo(1, "ann", world.faces(a, 1)), photo(2, "bea", world.faces(b, 1))], MODEL)
+        ids = scan(g, 10, world.faces(a, 3))
+        assert g.reject(ids, "ann") == 3 and g.reject(ids[:1], "ann") == 0  # twice: recorded once
+        assert g.rejections() == {i: frozenset({"ann"}) for i in ids}
+        assert g.rejections([ids[0]]) == {ids[0]: frozenset({"ann"})} and g.rejections([]) == {}
+        with pytest.raises(NotFound):
+            g.reject([10**9], "ann")
+        with pytest.raises(PersonNotFound):
+            g.reject(ids, "cid")
+        g.move_face(ids[0], "ann")  # the user says it IS ann after all: that rejection goes
+        assert ids[0] not in g.rejections()
+        g.merge_people("ann", "bea")  # rejections follow the person they were about
+        assert g.rejections() == {i: frozenset({"bea"}) for i in ids[1:]}
+        g.remove_person("bea")
+        assert g.rejections() == {}
+    finally:
+        g.close()
