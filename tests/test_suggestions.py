@@ -196,3 +196,22 @@ def test_rejections_behave_the_same_on_every_gallery(kind, tmp_path):
         assert g.rejections() == {}
     finally:
         g.close()
+
+
+def test_rest_faces_alone_carry_their_own_suggestion(setup):
+    from facebank.server import ServerConfig
+    from facebank.server.auth import ApiKeyStore
+    from facebank.server.testing import LiveServer
+    from facebank.settings import Settings
+
+    path, world, centres = setup
+    with SqliteGallery(path) as g:
+        (face,) = scan(g, 1000, world.faces(centres[11], 1, spread=0.2))
+    with ApiKeyStore(path) as keys:
+        _, key = keys.create("tests", scope="write")
+    with LiveServer(ServerConfig(settings=Settings(gallery=str(path)))) as live, \
+            httpx.Client(base_url=live.url, headers={"X-API-Key": key}, timeout=60) as client:
+        r = client.get("/v1/faces", params={"alone": "true"})
+        assert r.status_code == 200, r.text
+        (f,) = r.json()["faces"]
+        assert f["id"] == face and f["suggested"] == "person11"

@@ -9,6 +9,7 @@ photo is named by its sha256 and a face by its id. Reading needs a ``read`` key 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Path, Query, Response
@@ -144,8 +145,10 @@ def list_faces(person: str | None = Query(None, max_length=200, description="thi
         found = ctx.gallery.faces(person=clean_name(person))
     elif cluster is not None:
         found = ctx.gallery.faces(cluster=cluster, unassigned=True)
-    else:
-        found = list(ctx.face_groups.get().alone)
+    else:  # faces alone: each with its own live suggestion (facebank.cluster.suggest)
+        live = SuggestionCache.of(ctx.bank).get().loose
+        found = [replace(f, suggested=live[f.face_id].person if f.face_id in live else None)
+                 for f in ctx.face_groups.get().alone]
     return FaceList(faces=[_detail(f) for f in found[offset:offset + limit]], total=len(found))
 
 
