@@ -44,12 +44,12 @@ import math
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import numpy as np
 
-from facebank.decide import Decision, GalleryFaces, gallery_faces, reorder
+from facebank.decide import Decision, GalleryFaces, calibrate_gallery, gallery_faces, reorder
 from facebank.embed.points import NotCalibrated, OperatingPoints, points_for
 from facebank.gallery.base import Gallery
 from facebank.gallery.index import PersonDistances
@@ -434,6 +434,16 @@ class GroupContext:
     points: OperatingPoints | None
     distinct: float
     version: int
+    gallery: GalleryFaces | None = None
+
+    def at_far(self, far: float) -> GroupContext:
+        """This context with the single-photo threshold estimated for another false accept rate
+        (``decide.calibrate_gallery``; a threshold the user set is kept)."""
+        point = self.decision.point
+        if point.source == "settings" or point.far == far or self.gallery is None:
+            return self
+        new = calibrate_gallery(self.decision.rule, self.gallery, far)
+        return replace(self, decision=Decision(self.decision.rule, new, self.decision.people))
 
     def calibration(self, cohort: Sequence[np.ndarray] = ()) -> GroupCalibration:
         """The calibration from the gallery's people, ``cohort`` (from ``cohort_scores``) and points
@@ -475,7 +485,7 @@ class GroupContext:
             log.info("no operating points for groups of faces (%s): single-photo thresholds", exc)
             points = None
         own = tuple(gallery_stranger_groups(decision, gallery)) if gallery is not None and points else ()
-        ctx = cls(decision, index.person_distances, own, points, distinct_l2(points), version)
+        ctx = cls(decision, index.person_distances, own, points, distinct_l2(points), version, gallery)
         with _CACHE_LOCK:
             _CACHE[bank] = ctx
         return ctx

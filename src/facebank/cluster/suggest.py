@@ -32,6 +32,10 @@ from facebank.groups import BankLike, GroupContext, GroupDecision, decide_scored
 log = logging.getLogger(__name__)
 
 BATCH = 4096  # faces scored against the gallery per matrix product
+# A suggestion is a question to the user ("looks like X: 9 of 11 faces agree"), not a decision: its
+# single-photo threshold is estimated for this false accept rate (the group bound relaxes from it).
+# Chosen on LFW people with 5-9 photos only (bench/bench_groups.py suggest), with strangers scanned too.
+SUGGEST_FAR = 0.05
 
 
 @dataclass(frozen=True)
@@ -96,18 +100,19 @@ class SuggestionCache:
     """The suggestions of one ``FaceBank``'s gallery, decided again only where something changed.
     Thread-safe; ``SuggestionCache.of(bank)`` shares one per bank."""
 
-    def __init__(self, bank: BankLike) -> None:
+    def __init__(self, bank: BankLike, far: float = SUGGEST_FAR) -> None:
         self.bank = bank
+        self.far = far
         self._lock = threading.Lock()
         self._current: Suggestions | None = None
         self._memo: dict[tuple, Suggestion] = {}  # (named key, face ids, barred) -> suggestion
 
     @classmethod
-    def of(cls, bank: BankLike) -> SuggestionCache:
+    def of(cls, bank: BankLike, far: float = SUGGEST_FAR) -> SuggestionCache:
         with _LOCK:
             cache = _CACHES.get(bank)
-            if cache is None:
-                cache = _CACHES[bank] = cls(bank)
+            if cache is None or cache.far != far:
+                cache = _CACHES[bank] = cls(bank, far)
             return cache
 
     def get(self) -> Suggestions:
@@ -125,7 +130,7 @@ class SuggestionCache:
             return Suggestions({}, {}, version, 0)
         if not self.bank.decision().people:
             return Suggestions({}, {}, version, 0)
-        ctx = GroupContext.of(self.bank)
+        ctx = GroupContext.of(self.bank).at_far(self.far)
         named = _named_key(ctx, self.bank.index())
         rejected = gallery.rejections(todo.face_ids.tolist())
         ids = todo.face_ids
@@ -189,12 +194,12 @@ def decide_groups(ctx: GroupContext, vectors: np.ndarray,
 
 
 def suggest_clusters(bank: BankLike, face_ids: np.ndarray, vectors: np.ndarray,
-                     labels: np.ndarray) -> dict[int, Suggestion]:
+                     labels: np.ndarray, far: float = SUGGEST_FAR) -> dict[int, Suggestion]:
     """The suggestion of each cluster of a new clustering (``labels``, -1 = alone) of unassigned faces
     (``facebank cluster`` stores them with the clusters)."""
     if not len(face_ids) or not bank.decision().people:
         return {}
-    ctx = GroupContext.of(bank)
+    ctx = GroupContext.of(bank).at_far(far)
     rejected = bank.gallery.rejections(np.asarray(face_ids).tolist())
     groups, names = [], []
     for c in sorted(set(np.asarray(labels).tolist()) - {-1}):
