@@ -3,7 +3,8 @@ and suggestions for clusters and loose faces. Writes bench/results/groups_*.json
 
     .venv/bin/python bench/bench_groups.py suggest  [--faces ../shared/faces] [--seed 0]
     .venv/bin/python bench/bench_groups.py strangers [--tracks 200] [--seconds 8] [--fps 2]
-    .venv/bin/python bench/bench_groups.py known    [--seconds-per-photo 2] [--photos-per-track 4]
+    .venv/bin/python bench/bench_groups.py known    [--seconds-per-photo 2] [--photos-per-track 3]
+    .venv/bin/python bench/bench_groups.py scale    [--people 2000] [--clusters 5000] [--unassigned 100000]
 
 Photos are embedded once through the evaluation cache (``facebank.evaluate.cache``: default
 settings, MTCNN + dlib's ResNet on onnxruntime with flip; LFW photos where no face is found fall back
@@ -382,9 +383,82 @@ def cmd_known(args: argparse.Namespace) -> None:
            "(the selection rule was fixed on dev). dlib ResNet (fast).")
 
 
+def cmd_scale(args: argparse.Namespace) -> None:
+    """CPU seconds of the live suggestions at library scale (synthetic unit embeddings of the
+    geometry of tests/test_groups.py: two faces of a person ~0.3 apart, two people ~0.6-0.8)."""
+    import resource
+    import time
+
+    from facebank.cluster.suggest import SuggestionCache
+
+    def cpu() -> float:
+        r = resource.getrusage(resource.RUSAGE_SELF)
+        return r.ru_utime + r.ru_stime
+
+    rng = np.random.default_rng(0)
+    dim = 128
+
+    def unit(x: np.ndarray) -> np.ndarray:
+        return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
+
+    mean = unit(rng.normal(size=dim))
+
+    def person() -> np.ndarray:
+        return unit(mean + 0.55 * unit(rng.normal(size=dim)))
+
+    def faces(c: np.ndarray, n: int, spread: float) -> np.ndarray:
+        return unit(c + spread * rng.normal(size=(n, dim)) / np.sqrt(dim))
+
+    people, per, clusters, size = args.people, 5, args.clusters, 5
+    loose = args.unassigned - clusters * size
+    centres = [person() for _ in range(people)]
+    with tempfile.TemporaryDirectory() as tmp:
+        g = SqliteGallery(Path(tmp) / "g.db")
+        named = [(f"p{j}", v) for j, c in enumerate(centres) for v in faces(c, per, 0.22)]
+        add(g, named, 0)
+        items = [(None, v) for i in range(clusters)
+                 for v in faces(centres[i % people] if i % 2 else person(), size, 0.4)]
+        items += [(None, v) for v in faces(mean, loose, 6.0)]  # strangers' loose faces
+        add(g, items, len(named))
+        fs = g.unassigned_faces()
+        g.set_clusters({int(f): (i // size if i < clusters * size else None)
+                        for i, f in enumerate(fs.face_ids)})
+        fb = FaceBank(g)
+        cache = SuggestionCache.of(fb)
+        t, w = cpu(), time.perf_counter()
+        full = cache.get()
+        fig = {"named_faces": len(named), "people": people, "unassigned_faces": len(fs),
+               "clusters": len(full.clusters), "loose": len(full.loose),
+               "full_cpu_s": round(cpu() - t, 2), "full_wall_s": round(time.perf_counter() - w, 2)}
+        add(g, [(None, faces(centres[3], 1, 0.2)[0])], 10**7)
+        t, w = cpu(), time.perf_counter()
+        after = cache.get()
+        fig.update({"after_scan_of_one_face_decided": after.decided, "after_scan_cpu_s": round(cpu() - t, 2),
+                    "after_scan_wall_s": round(time.perf_counter() - w, 2)})
+        c = next(iter(full.clusters))
+        g.reject([int(f) for f in fs.face_ids[:size]], "p0")
+        t, w = cpu(), time.perf_counter()
+        after = cache.get()
+        fig.update({"after_reject_decided": after.decided, "after_reject_cpu_s": round(cpu() - t, 2)})
+        g.name_cluster(c, "Newcomer")
+        t, w = cpu(), time.perf_counter()
+        after = cache.get()
+        fig.update({"after_naming_decided": after.decided, "after_naming_cpu_s": round(cpu() - t, 2),
+                    "after_naming_wall_s": round(time.perf_counter() - w, 2)})
+        fb.close()
+    print(fig, flush=True)
+    record("groups_scale", fig, notes="live suggestions (facebank.cluster.suggest) on a synthetic library: "
+           "CPU seconds of this process (the machine is shared: wall time is load-dependent) for the first "
+           "read, and the next read after a scan of one face, a rejection and a naming. A naming changes the "
+           "named people: every group is decided again.")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("part", choices=["suggest", "strangers", "known"])
+    ap.add_argument("part", choices=["suggest", "strangers", "known", "scale"])
+    ap.add_argument("--people", type=int, default=2000)
+    ap.add_argument("--clusters", type=int, default=5000)
+    ap.add_argument("--unassigned", type=int, default=100_000)
     ap.add_argument("--faces", default=str(REPO.parent / "shared" / "faces"))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--tracks", type=int, default=200)
@@ -399,7 +473,8 @@ def main() -> None:
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("facebank").setLevel(logging.WARNING)
-    {"suggest": cmd_suggest, "strangers": cmd_strangers, "known": cmd_known}[args.part](args)
+    parts = {"suggest": cmd_suggest, "strangers": cmd_strangers, "known": cmd_known, "scale": cmd_scale}
+    parts[args.part](args)
 
 
 if __name__ == "__main__":

@@ -85,7 +85,7 @@ def test_cli_identify_video_json_report_and_annotated_copy(reel, celeb_gallery, 
                   "--report", str(rep))
     assert res.returncode == 0, res.stderr
     rows = [json.loads(line) for line in res.stdout.splitlines()]
-    keys = ["track", "name", "distance", "start", "end", "frames", "box"]
+    keys = ["track", "name", "distance", "start", "end", "frames", "box", "score", "faces_used"]
     assert rows and all(list(r) == keys for r in rows)
     people = {"ben_afflek", "elton_john", "jerry_seinfeld", "madonna", "mindy_kaling"}
     assert {r["name"] for r in rows} >= people

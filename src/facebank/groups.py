@@ -39,12 +39,13 @@ Units: ``score`` and ``threshold`` are in the decision rule's unit (``unit``; L2
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -341,7 +342,7 @@ class GroupDecision:
                 "reason": self.reason}
 
 
-def _distance_table(decision: Decision, dist: PersonDistances) -> np.ndarray:
+def distance_table(decision: Decision, dist: PersonDistances) -> np.ndarray:
     combine = getattr(decision.rule, "combine", "nearest")
     near, mean = np.asarray(dist.nearest, np.float64), np.asarray(dist.mean, np.float64)
     if combine == "mean":
@@ -369,9 +370,10 @@ def decide_group(embeddings: np.ndarray, decision: Decision, distances: Distance
 
 def decide_scored(e: np.ndarray, dist: PersonDistances | None, decision: Decision,
                   calibration: GroupCalibration, used: np.ndarray, barred: Iterable[str] = (),
-                  threshold: float | None = None) -> GroupDecision:
+                  threshold: float | None = None, scores: np.ndarray | None = None) -> GroupDecision:
     """``decide_group`` once the group's distances to the gallery (``dist``, rows of ``e``) and its
-    independent faces (``used``, indices into ``e``) are known (lets callers batch the distances)."""
+    independent faces (``used``, indices into ``e``) are known (lets callers batch the distances);
+    ``scores``: the rule's scores of ``dist`` when already computed (nobody barred)."""
     unit = decision.rule.unit
     if len(e) == 0:
         return GroupDecision(None, None, math.inf, math.nan, unit, (), 0, 0, math.inf, "no_faces")
@@ -387,7 +389,10 @@ def decide_scored(e: np.ndarray, dist: PersonDistances | None, decision: Decisio
     barred = set(barred)
     if barred:
         bar[:, [j for j, p in enumerate(decision.people) if p in barred]] = True
-    s = _scores(decision, dist, bar)
+    if scores is not None and not barred:
+        s = np.where(np.isfinite(scores), scores, np.inf)
+    else:
+        s = _scores(decision, dist, bar)
     used_t = tuple(int(i) for i in used)
     if not np.isfinite(s).any():
         return GroupDecision(None, None, math.inf, math.nan, unit, used_t, len(used), 0, math.inf, "no_match")
@@ -403,7 +408,7 @@ def decide_scored(e: np.ndarray, dist: PersonDistances | None, decision: Decisio
     majority = bool(votes[top] * 2 > len(s))
     if majority and top != c and med[c] > thr:
         c = top
-    d = float(np.median(_distance_table(decision, dist)[used, c]))
+    d = float(np.median(distance_table(decision, dist)[used, c]))
     agree = int((best[used] == c).sum())
     named_by_score = bool(med[c] <= thr)
     named = named_by_score or (majority and top == c)
@@ -435,6 +440,8 @@ class GroupContext:
     distinct: float
     version: int
     gallery: GalleryFaces | None = None
+    signature: str | None = None  # the named side: people, their faces, the settings deciding them
+    _at_far: dict = field(default_factory=dict, repr=False)
 
     def at_far(self, far: float) -> GroupContext:
         """This context with the single-photo threshold estimated for another false accept rate
@@ -442,8 +449,17 @@ class GroupContext:
         point = self.decision.point
         if point.source == "settings" or point.far == far or self.gallery is None:
             return self
-        new = calibrate_gallery(self.decision.rule, self.gallery, far)
-        return replace(self, decision=Decision(self.decision.rule, new, self.decision.people))
+        key = round(far, 9)
+        with _CACHE_LOCK:
+            hit = self._at_far.get(key)
+        if hit is not None:
+            return hit
+        scores = np.concatenate(self.gallery_groups) if self.gallery_groups else None
+        new = calibrate_gallery(self.decision.rule, self.gallery, far, scores=scores)
+        ctx = replace(self, decision=Decision(self.decision.rule, new, self.decision.people), _at_far={})
+        with _CACHE_LOCK:
+            self._at_far[key] = ctx
+        return ctx
 
     def calibration(self, cohort: Sequence[np.ndarray] = ()) -> GroupCalibration:
         """The calibration from the gallery's people, ``cohort`` (from ``cohort_scores``) and points
@@ -469,8 +485,15 @@ class GroupContext:
             hit = _CACHE.get(bank)
             if hit is not None and hit.version == version:
                 return hit
-        decision = bank.decision()
         index = bank.index()
+        signature = _signature(bank, index)
+        if hit is not None and signature is not None and hit.signature == signature:
+            # a write that left the named people as they were (a scan, a clustering, a rejection)
+            hit = replace(hit, version=version)
+            with _CACHE_LOCK:
+                _CACHE[bank] = hit
+            return hit
+        decision = bank.decision()
         if all(hasattr(index, a) for a in ("vectors", "labels", "people")):
             gallery: GalleryFaces | None = GalleryFaces.from_index(index)
         else:
@@ -485,10 +508,29 @@ class GroupContext:
             log.info("no operating points for groups of faces (%s): single-photo thresholds", exc)
             points = None
         own = tuple(gallery_stranger_groups(decision, gallery)) if gallery is not None and points else ()
-        ctx = cls(decision, index.person_distances, own, points, distinct_l2(points), version, gallery)
+        ctx = cls(decision, index.person_distances, own, points, distinct_l2(points), version, gallery,
+                  signature)
         with _CACHE_LOCK:
             _CACHE[bank] = ctx
         return ctx
+
+
+def _signature(bank: BankLike, index: object) -> str | None:
+    """What a decision on ``bank`` depends on besides the unassigned faces: the named faces (ids and
+    people), the model and the settings; None when the index does not tell its face ids."""
+    ids = getattr(index, "face_ids", None)
+    people = getattr(index, "people", None)
+    labels = getattr(index, "labels", None)
+    if ids is None or people is None or labels is None:
+        return None
+    h = hashlib.sha256()
+    h.update(np.asarray(ids, np.int64).tobytes())
+    h.update(np.asarray(labels, np.int64).tobytes())
+    h.update("\x00".join(people).encode())
+    settings = getattr(bank, "settings", None)
+    knobs = [getattr(settings, k, None) for k in ("decision", "threshold", "target_far", "rule")]
+    h.update(repr((bank.gallery.model_id, knobs)).encode())
+    return h.hexdigest()
 
 
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

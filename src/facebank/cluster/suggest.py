@@ -27,7 +27,15 @@ import numpy as np
 
 from facebank.decide import reorder
 from facebank.gallery.index import PersonDistances
-from facebank.groups import BankLike, GroupContext, GroupDecision, decide_scored, thin, unit_rows
+from facebank.groups import (
+    BankLike,
+    GroupContext,
+    GroupDecision,
+    decide_scored,
+    distance_table,
+    thin,
+    unit_rows,
+)
 
 log = logging.getLogger(__name__)
 
@@ -185,12 +193,46 @@ def decide_groups(ctx: GroupContext, vectors: np.ndarray,
         near.append(np.asarray(dist.nearest))
         mean.append(np.asarray(dist.mean))
     near_all, mean_all = np.concatenate(near), np.concatenate(mean)
-    out, pos = [], 0
-    for (_, barred), u in zip(groups, used, strict=True):
-        d = PersonDistances(people, near_all[pos:pos + len(u)], mean_all[pos:pos + len(u)])
-        pos += len(u)
-        out.append(decide_scored(vectors[u], d, ctx.decision, cal, np.arange(len(u)), barred))
-    return out
+    starts = np.cumsum([0] + [len(u) for u in used])
+    out: list[GroupDecision | None] = [None] * len(groups)
+    # one face and nobody barred (most loose faces): the single-photo decision, for all at once
+    single = [i for i, ((_, barred), u) in enumerate(zip(groups, used, strict=True))
+              if len(u) == 1 and not barred]
+    if single:
+        rows = starts[single]
+        d = PersonDistances(people, near_all[rows], mean_all[rows])
+        s = np.asarray(ctx.decision.rule.scores(d), np.float64)
+        s = np.where(np.isfinite(s), s, np.inf)
+        best = np.argmin(s, axis=1)
+        score = s[np.arange(len(rows)), best]
+        table = distance_table(ctx.decision, d)
+        thr = cal.threshold(1)
+        for k, i in enumerate(single):
+            ok = bool(np.isfinite(score[k]))
+            named = ok and bool(score[k] <= thr)
+            out[i] = GroupDecision(people[best[k]] if named else None, people[best[k]] if ok else None,
+                                   float(score[k]), thr, ctx.decision.rule.unit, (0,), 1, int(ok),
+                                   float(table[k, best[k]]), None if named else "no_match")
+    # the rest: the rule's scores of all unbarred groups' faces in batches (rows are scored alone)
+    plain = [i for i, ((_, barred), g) in enumerate(zip(groups, out, strict=True))
+             if g is None and not barred]
+    scored: dict[int, np.ndarray] = {}
+    for k in range(0, len(plain), max(1, BATCH // 64)):
+        part = plain[k:k + max(1, BATCH // 64)]
+        rows = np.concatenate([np.arange(starts[i], starts[i + 1]) for i in part])
+        s = np.asarray(ctx.decision.rule.scores(PersonDistances(people, near_all[rows], mean_all[rows])),
+                       np.float64)
+        pos = 0
+        for i in part:
+            n = starts[i + 1] - starts[i]
+            scored[i] = s[pos:pos + n]
+            pos += n
+    for i, ((_, barred), u) in enumerate(zip(groups, used, strict=True)):
+        if out[i] is None:
+            d = PersonDistances(people, near_all[starts[i]:starts[i + 1]], mean_all[starts[i]:starts[i + 1]])
+            out[i] = decide_scored(vectors[u], d, ctx.decision, cal, np.arange(len(u)), barred,
+                                   scores=scored.pop(i, None))
+    return [g for g in out if g is not None]
 
 
 def suggest_clusters(bank: BankLike, face_ids: np.ndarray, vectors: np.ndarray,

@@ -24,6 +24,9 @@ class VideoTrack(BaseModel):
     end: float = Field(description="seconds of video of its last sighting")
     frames: int = Field(description="analysed frames it was seen in")
     box: list[int] = Field(description="its largest face, [x1, y1, x2, y2] pixels of the frame")
+    score: float | None = Field(None, description="the track's group score in the decision rule's unit "
+                                "(lower = more alike; see facebank.groups); null when nobody is enrolled")
+    faces_used: int | None = Field(None, description="the track's independent faces its name comes from")
 
 
 class VideoJob(BaseModel):
