@@ -105,7 +105,8 @@ def thin(embeddings: np.ndarray, times_s: Sequence[float] | np.ndarray | None = 
 
     A face is kept when (with ``times_s``) it is at least ``spacing_s`` seconds after the last kept
     face and (always) farther than ``distinct`` (L2) from every kept face. More than ``max_faces``
-    kept: ``max_faces`` of them, evenly spread."""
+    kept: ``max_faces`` of them, evenly spread (a group of more than ``4 * max_faces`` faces is
+    thinned from that many of its faces, evenly spread)."""
     e = unit_rows(embeddings) if len(embeddings) else np.zeros((0, 1), np.float32)
     n = len(e)
     if n == 0:
@@ -115,18 +116,21 @@ def thin(embeddings: np.ndarray, times_s: Sequence[float] | np.ndarray | None = 
         t = np.asarray(times_s, np.float64).ravel()
         if len(t) != n or not np.isfinite(t).all():
             raise ValueError(f"times_s must hold one finite time per embedding ({n}), not {len(t)}")
-    kept: list[int] = [0]
-    kept_vecs = [e[0]]
-    last_t = None if t is None else t[0]
+    # a big group (a cluster of thousands): candidates evenly spread over it, a few per face kept
+    cand = np.arange(n) if n <= 4 * max_faces else \
+        np.unique(np.linspace(0, n - 1, 4 * max_faces).round().astype(np.int64))
+    kept_vecs = np.empty((len(cand), e.shape[1]), np.float32)
+    kept: list[int] = []
+    last_t = -math.inf
     # max dot product = min distance; distance > distinct  <=>  dot < 1 - distinct^2 / 2
     max_dot = 1.0 - distinct * distinct / 2.0
-    for i in range(1, n):
+    for i in cand.tolist():
         if t is not None and t[i] - last_t < spacing_s:
             continue
-        if distinct > 0 and float(np.max(np.stack(kept_vecs) @ e[i])) >= max_dot:
+        if kept and distinct > 0 and float(np.max(kept_vecs[:len(kept)] @ e[i])) >= max_dot:
             continue
+        kept_vecs[len(kept)] = e[i]
         kept.append(i)
-        kept_vecs.append(e[i])
         if t is not None:
             last_t = t[i]
     idx = np.asarray(kept, np.int64)
