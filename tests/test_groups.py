@@ -148,3 +148,46 @@ def test_strangers_groups_are_named_no_more_often_than_strangers_photos(bank):
         fa_photos += sum(n is not None for n in names)
         photos += len(names)
     assert fa_groups / 60 <= max(fa_photos / photos, 1 / 60)
+
+
+# ---- the same on real photos: a stranger's still panned and zoomed is one face ---------------------------
+def panned(rgb: np.ndarray, n: int) -> list[np.ndarray]:
+    """``n`` frames of a still slowly panned and zoomed (640x360, the still shrunk into the middle)."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    out = []
+    for i in range(n):
+        u = i / max(n - 1, 1)
+        scale = min(560 / w, 320 / h) * (0.85 + 0.15 * u)
+        m = np.array([[scale, 0, 320 - scale * w / 2 + 60 * (u - 0.5)], [0, scale, 180 - scale * h / 2]])
+        out.append(cv2.warpAffine(rgb, m, (640, 360), borderValue=(90, 90, 90)))
+    return out
+
+
+@pytest.mark.shared
+def test_real_strangers_panned_still_is_one_face_and_not_named(celeb_gallery, faces_dir):
+    from facebank.images import load_image
+
+    stranger = sorted((faces_dir / "lfw" / "images" / "Aaron_Eckhart").glob("*.jpg"))[0]
+    with FaceBank(celeb_gallery) as fb:
+        embs, times = [], []
+        for i, frame in enumerate(panned(load_image(stranger).rgb, 16)):
+            found = fb.pipeline.faces(frame)
+            if found:
+                embs.append(max(found, key=lambda f: f.box.area).embedding)
+                times.append(i * 0.5)
+        assert len(embs) >= 12
+        m = name_embeddings(fb, np.stack(embs), times_s=np.asarray(times))
+        assert m.name is None and m.faces_used is not None and m.faces_used <= 3
+        # a known person's photos from the held-out val set, each panned: named from all of them
+        person = faces_dir / "5celeb" / "val" / "madonna"
+        embs, times = [], []
+        for k, photo in enumerate(sorted(person.iterdir())[:3]):
+            for i, frame in enumerate(panned(load_image(photo).rgb, 4)):
+                found = fb.pipeline.faces(frame)
+                if found:
+                    embs.append(max(found, key=lambda f: f.box.area).embedding)
+                    times.append(k * 2.0 + i * 0.5)
+        m = name_embeddings(fb, np.stack(embs), times_s=np.asarray(times))
+        assert m.name == "madonna" and m.faces_used >= 2
