@@ -159,7 +159,8 @@ def test_watch_prints_start_and_end_events_of_a_file(streamable, celeb_gallery):
     ends = [e for e in events if e["event"] == "end"]
     assert len(starts) == len(ends) >= 4
     assert {e["track"] for e in starts} == {e["track"] for e in ends}
-    assert set(ends[0]) == {"event", "track", "name", "distance", "start", "end", "frames", "box"}
+    assert set(ends[0]) == {"event", "track", "name", "distance", "start", "end", "frames", "box", "score",
+                            "faces_used"}
     named = [e["name"] for e in ends if e["frames"] >= 2]
     assert named == [s.people[0] for s in streamable.shots]
 
