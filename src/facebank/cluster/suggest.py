@@ -104,16 +104,28 @@ def _named_key(ctx: GroupContext, index: object) -> str:
     return h.hexdigest()
 
 
+@dataclass(frozen=True, eq=False)
+class _State:
+    """One gallery version as the suggestions see it: every group's rows, people barred, memo key."""
+
+    version: int
+    ctx: GroupContext | None
+    vectors: np.ndarray
+    groups: dict[tuple[str, int], tuple[np.ndarray, frozenset[str], tuple]]  # ("c"|"f", id) -> ...
+
+
 class SuggestionCache:
-    """The suggestions of one ``FaceBank``'s gallery, decided again only where something changed.
+    """The suggestions of one ``FaceBank``'s gallery, decided again only where something changed, and
+    only when asked for (``some``: a page of clusters or faces; ``get``: all of them).
     Thread-safe; ``SuggestionCache.of(bank)`` shares one per bank."""
 
     def __init__(self, bank: BankLike, far: float = SUGGEST_FAR) -> None:
         self.bank = bank
         self.far = far
         self._lock = threading.Lock()
-        self._current: Suggestions | None = None
-        self._memo: dict[tuple, Suggestion] = {}  # (named key, face ids, barred) -> suggestion
+        self._state: _State | None = None
+        self._all: Suggestions | None = None
+        self._memo: dict[tuple, Suggestion] = {}  # (named key, cluster, face ids, barred) -> suggestion
 
     @classmethod
     def of(cls, bank: BankLike, far: float = SUGGEST_FAR) -> SuggestionCache:
@@ -124,54 +136,78 @@ class SuggestionCache:
             return cache
 
     def get(self) -> Suggestions:
+        """Every unnamed cluster's and loose face's suggestion."""
         with self._lock:
-            version = self.bank.gallery.version()
-            if self._current is None or self._current.version != version:
-                self._current = self._compute(version)
-            return self._current
+            state = self._current()
+            if self._all is None or self._all.version != state.version:
+                decided = self._ensure(state, list(state.groups))
+                self._all = self._collect(state, list(state.groups), decided)
+                log.info("suggestions for %d clusters and %d loose faces (%d decided again)",
+                         len(self._all.clusters), len(self._all.loose), decided)
+            return self._all
 
-    def _compute(self, version: int) -> Suggestions:
+    def some(self, clusters: Sequence[int] = (), faces: Sequence[int] = ()) -> Suggestions:
+        """The suggestions of these clusters and loose faces only (ids that are not unnamed clusters or
+        loose faces are left out): what a page of the People view needs."""
+        with self._lock:
+            state = self._current()
+            keys = [k for k in [("c", int(c)) for c in clusters] + [("f", int(f)) for f in faces]
+                    if k in state.groups]
+            decided = self._ensure(state, keys)
+            return self._collect(state, keys, decided)
+
+    def _current(self) -> _State:
+        version = self.bank.gallery.version()
+        if self._state is not None and self._state.version == version:
+            return self._state
         gallery = self.bank.gallery
         todo = gallery.unassigned_faces()
-        if not len(todo):
+        if not len(todo) or not self.bank.decision().people:
+            self._state = _State(version, None, np.zeros((0, 0), np.float32), {})
             self._memo = {}
-            return Suggestions({}, {}, version, 0)
-        if not self.bank.decision().people:
-            return Suggestions({}, {}, version, 0)
+            return self._state
         ctx = GroupContext.of(self.bank).at_far(self.far)
         named = _named_key(ctx, self.bank.index())
         rejected = gallery.rejections(todo.face_ids.tolist())
         ids = todo.face_ids
         members: dict[int, list[int]] = {}
-        loose: list[int] = []
+        groups: dict[tuple[str, int], tuple[np.ndarray, frozenset[str], tuple]] = {}
         for i, c in enumerate(todo.clusters.tolist()):
             if c >= 0:
                 members.setdefault(int(c), []).append(i)
             else:
-                loose.append(i)
-        groups: list[tuple[int | None, int | None, np.ndarray]] = \
-            [(c, None, np.asarray(rows, np.int64)) for c, rows in members.items()] + \
-            [(None, int(ids[i]), np.asarray([i], np.int64)) for i in loose]
-        memo: dict[tuple, Suggestion] = {}
-        pending: list[tuple[tuple, int | None, int | None, np.ndarray, frozenset[str]]] = []
-        for c, f, rows in groups:
-            barred = frozenset().union(*(rejected.get(int(ids[r]), frozenset()) for r in rows))
-            key = (named, c, tuple(ids[rows].tolist()), barred)
-            old = self._memo.get(key)
-            if old is not None:
-                memo[key] = old
-            else:
-                pending.append((key, c, f, rows, barred))
-        if pending:
-            decided = decide_groups(ctx, todo.vectors, [(rows, barred) for _, _, _, rows, barred in pending])
-            for (key, c, f, rows, _), g in zip(pending, decided, strict=True):
-                memo[key] = _suggestion(c, f, g, len(rows))
-        self._memo = memo
-        clusters = {k[1]: s for k, s in memo.items() if k[1] is not None}
-        faces = {s.face: s for s in memo.values() if s.face is not None}
-        log.info("suggestions for %d clusters and %d loose faces (%d decided again)", len(clusters),
-                 len(faces), len(pending))
-        return Suggestions(clusters, faces, version, len(pending))
+                barred = rejected.get(int(ids[i]), frozenset())
+                groups[("f", int(ids[i]))] = (np.asarray([i], np.int64), barred,
+                                              (named, None, (int(ids[i]),), barred))
+        for c, rows in members.items():
+            r = np.asarray(rows, np.int64)
+            barred = frozenset().union(*(rejected.get(int(ids[k]), frozenset()) for k in rows))
+            groups[("c", c)] = (r, barred, (named, c, tuple(ids[r].tolist()), barred))
+        live = {g[2] for g in groups.values()}
+        self._memo = {k: v for k, v in self._memo.items() if k in live}
+        self._state = _State(version, ctx, todo.vectors, groups)
+        return self._state
+
+    def _ensure(self, state: _State, keys: list[tuple[str, int]]) -> int:
+        """Decide the groups of ``keys`` not decided yet for this state; returns how many."""
+        pending = [k for k in keys if state.groups[k][2] not in self._memo]
+        if pending and state.ctx is not None:
+            decided = decide_groups(state.ctx, state.vectors,
+                                    [(state.groups[k][0], state.groups[k][1]) for k in pending])
+            for k, g in zip(pending, decided, strict=True):
+                rows, _, key = state.groups[k]
+                self._memo[key] = _suggestion(k[1] if k[0] == "c" else None, k[1] if k[0] == "f" else None,
+                                              g, len(rows))
+        return len(pending)
+
+    def _collect(self, state: _State, keys: list[tuple[str, int]], decided: int) -> Suggestions:
+        clusters: dict[int, Suggestion] = {}
+        loose: dict[int, Suggestion] = {}
+        for k in keys:
+            s = self._memo.get(state.groups[k][2])
+            if s is not None:
+                (clusters if k[0] == "c" else loose)[k[1]] = s
+        return Suggestions(clusters, loose, state.version, decided)
 
 
 def decide_groups(ctx: GroupContext, vectors: np.ndarray,

@@ -75,7 +75,8 @@ def list_clusters(limit: int = Query(50, ge=1, le=500, description="clusters in 
     first; ``suggested`` is the enrolled person the cluster looks like (null: nobody under the
     threshold). Faces seen once stay alone (``alone`` counts them)."""
     groups = ctx.face_groups.get()
-    live = SuggestionCache.of(ctx.bank).get().clusters
+    page = groups.clusters[offset:offset + limit]
+    live = SuggestionCache.of(ctx.bank).some(clusters=[g.cluster for g in page]).clusters  # this page only
 
     def suggestion(cluster: int) -> dict:
         s = live.get(cluster)
@@ -86,7 +87,7 @@ def list_clusters(limit: int = Query(50, ge=1, le=500, description="clusters in 
     out = [Cluster(id=g.cluster, size=g.size, **suggestion(g.cluster),
                    faces=[ClusterFace(id=f.face_id, box=[round(v) for v in f.box], photo_sha256=f.sha256,
                                       image_url=face_url(f.face_id)) for f in g.faces[:faces_per_cluster]])
-           for g in groups.clusters[offset:offset + limit]]
+           for g in page]
     return ClusterList(clusters=out, total=len(groups.clusters), alone=len(groups.alone),
                        unassigned=groups.faces)
 
@@ -145,10 +146,12 @@ def list_faces(person: str | None = Query(None, max_length=200, description="thi
         found = ctx.gallery.faces(person=clean_name(person))
     elif cluster is not None:
         found = ctx.gallery.faces(cluster=cluster, unassigned=True)
-    else:  # faces alone: each with its own live suggestion (facebank.cluster.suggest)
-        live = SuggestionCache.of(ctx.bank).get().loose
-        found = [replace(f, suggested=live[f.face_id].person if f.face_id in live else None)
-                 for f in ctx.face_groups.get().alone]
+    else:  # faces alone: each with its own live suggestion (facebank.cluster.suggest), this page only
+        alone = ctx.face_groups.get().alone
+        page = alone[offset:offset + limit]
+        live = SuggestionCache.of(ctx.bank).some(faces=[f.face_id for f in page]).loose
+        found = [replace(f, suggested=live[f.face_id].person if f.face_id in live else None) for f in page]
+        return FaceList(faces=[_detail(f) for f in found], total=len(alone))
     return FaceList(faces=[_detail(f) for f in found[offset:offset + limit]], total=len(found))
 
 
