@@ -106,12 +106,28 @@ def _named_key(ctx: GroupContext, index: object) -> str:
 
 @dataclass(frozen=True, eq=False)
 class _State:
-    """One gallery version as the suggestions see it: every group's rows, people barred, memo key."""
+    """One gallery version as the suggestions see it: each group's rows, the people it is barred
+    from and its memo key (loose faces looked up on demand: a library holds many)."""
 
     version: int
     ctx: GroupContext | None
     vectors: np.ndarray
-    groups: dict[tuple[str, int], tuple[np.ndarray, frozenset[str], tuple]]  # ("c"|"f", id) -> ...
+    named: str
+    clusters: dict[int, tuple[np.ndarray, frozenset[str], tuple]]
+    loose_rows: dict[int, int]  # face id -> row
+    rejected: dict[int, frozenset[str]]
+
+    def has(self, k: tuple[str, int]) -> bool:
+        return k[1] in self.clusters if k[0] == "c" else k[1] in self.loose_rows
+
+    def keys(self) -> list[tuple[str, int]]:
+        return [("c", c) for c in self.clusters] + [("f", f) for f in self.loose_rows]
+
+    def group(self, k: tuple[str, int]) -> tuple[np.ndarray, frozenset[str], tuple]:
+        if k[0] == "c":
+            return self.clusters[k[1]]
+        barred = self.rejected.get(k[1], frozenset())
+        return np.asarray([self.loose_rows[k[1]]], np.int64), barred, (self.named, None, (k[1],), barred)
 
 
 class SuggestionCache:
@@ -140,8 +156,9 @@ class SuggestionCache:
         with self._lock:
             state = self._current()
             if self._all is None or self._all.version != state.version:
-                decided = self._ensure(state, list(state.groups))
-                self._all = self._collect(state, list(state.groups), decided)
+                keys = state.keys()
+                decided = self._ensure(state, keys)
+                self._all = self._collect(state, keys, decided)
                 log.info("suggestions for %d clusters and %d loose faces (%d decided again)",
                          len(self._all.clusters), len(self._all.loose), decided)
             return self._all
@@ -152,7 +169,7 @@ class SuggestionCache:
         with self._lock:
             state = self._current()
             keys = [k for k in [("c", int(c)) for c in clusters] + [("f", int(f)) for f in faces]
-                    if k in state.groups]
+                    if state.has(k)]
             decided = self._ensure(state, keys)
             return self._collect(state, keys, decided)
 
@@ -162,49 +179,51 @@ class SuggestionCache:
             return self._state
         gallery = self.bank.gallery
         todo = gallery.unassigned_faces()
-        if not len(todo) or not self.bank.decision().people:
-            self._state = _State(version, None, np.zeros((0, 0), np.float32), {})
+        base = GroupContext.of(self.bank) if len(todo) else None  # reused while the named people stay
+        if base is None or not base.decision.people:
+            self._state = _State(version, None, np.zeros((0, 0), np.float32), "", {}, {}, {})
             self._memo = {}
             return self._state
-        ctx = GroupContext.of(self.bank).at_far(self.far)
+        ctx = base.at_far(self.far)
         named = _named_key(ctx, self.bank.index())
         rejected = gallery.rejections(todo.face_ids.tolist())
         ids = todo.face_ids
-        members: dict[int, list[int]] = {}
-        groups: dict[tuple[str, int], tuple[np.ndarray, frozenset[str], tuple]] = {}
-        for i, c in enumerate(todo.clusters.tolist()):
-            if c >= 0:
-                members.setdefault(int(c), []).append(i)
-            else:
-                barred = rejected.get(int(ids[i]), frozenset())
-                groups[("f", int(ids[i]))] = (np.asarray([i], np.int64), barred,
-                                              (named, None, (int(ids[i]),), barred))
-        for c, rows in members.items():
-            r = np.asarray(rows, np.int64)
-            barred = frozenset().union(*(rejected.get(int(ids[k]), frozenset()) for k in rows))
-            groups[("c", c)] = (r, barred, (named, c, tuple(ids[r].tolist()), barred))
-        live = {g[2] for g in groups.values()}
-        self._memo = {k: v for k, v in self._memo.items() if k in live}
-        self._state = _State(version, ctx, todo.vectors, groups)
+        in_cluster = todo.clusters >= 0
+        loose_rows = dict(zip(ids[~in_cluster].tolist(), np.flatnonzero(~in_cluster).tolist(), strict=True))
+        clusters: dict[int, tuple[np.ndarray, frozenset[str], tuple]] = {}
+        rows_all = np.flatnonzero(in_cluster)
+        if len(rows_all):
+            order = rows_all[np.argsort(todo.clusters[rows_all], kind="stable")]
+            labels = todo.clusters[order]
+            cuts = np.flatnonzero(np.diff(labels)) + 1
+            for r in np.split(order, cuts):
+                c = int(todo.clusters[r[0]])
+                barred = frozenset().union(*(rejected.get(int(ids[k]), frozenset()) for k in r)) if rejected \
+                    else frozenset()
+                clusters[c] = (r, barred, (named, c, tuple(ids[r].tolist()), barred))
+        if self._state is None or self._state.named != named or len(self._memo) > 2 * len(ids) + 16:
+            keep = {g[2] for g in clusters.values()}
+            self._memo = {k: v for k, v in self._memo.items()
+                          if k in keep or (k[0] == named and k[1] is None and k[2][0] in loose_rows)}
+        self._state = _State(version, ctx, todo.vectors, named, clusters, loose_rows, rejected)
         return self._state
 
     def _ensure(self, state: _State, keys: list[tuple[str, int]]) -> int:
         """Decide the groups of ``keys`` not decided yet for this state; returns how many."""
-        pending = [k for k in keys if state.groups[k][2] not in self._memo]
+        pending = [(k, state.group(k)) for k in keys]
+        pending = [(k, g) for k, g in pending if g[2] not in self._memo]
         if pending and state.ctx is not None:
-            decided = decide_groups(state.ctx, state.vectors,
-                                    [(state.groups[k][0], state.groups[k][1]) for k in pending])
-            for k, g in zip(pending, decided, strict=True):
-                rows, _, key = state.groups[k]
+            decided = decide_groups(state.ctx, state.vectors, [(g[0], g[1]) for _, g in pending])
+            for (k, (rows, _, key)), d in zip(pending, decided, strict=True):
                 self._memo[key] = _suggestion(k[1] if k[0] == "c" else None, k[1] if k[0] == "f" else None,
-                                              g, len(rows))
+                                              d, len(rows))
         return len(pending)
 
     def _collect(self, state: _State, keys: list[tuple[str, int]], decided: int) -> Suggestions:
         clusters: dict[int, Suggestion] = {}
         loose: dict[int, Suggestion] = {}
         for k in keys:
-            s = self._memo.get(state.groups[k][2])
+            s = self._memo.get(state.group(k)[2])
             if s is not None:
                 (clusters if k[0] == "c" else loose)[k[1]] = s
         return Suggestions(clusters, loose, state.version, decided)
