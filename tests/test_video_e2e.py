@@ -85,7 +85,7 @@ def test_cli_identify_video_json_report_and_annotated_copy(reel, celeb_gallery, 
                   "--report", str(rep))
     assert res.returncode == 0, res.stderr
     rows = [json.loads(line) for line in res.stdout.splitlines()]
-    keys = ["track", "name", "distance", "start", "end", "frames", "box"]
+    keys = ["track", "name", "distance", "start", "end", "frames", "box", "score", "faces_used"]
     assert rows and all(list(r) == keys for r in rows)
     people = {"ben_afflek", "elton_john", "jerry_seinfeld", "madonna", "mindy_kaling"}
     assert {r["name"] for r in rows} >= people
@@ -159,7 +159,8 @@ def test_watch_prints_start_and_end_events_of_a_file(streamable, celeb_gallery):
     ends = [e for e in events if e["event"] == "end"]
     assert len(starts) == len(ends) >= 4
     assert {e["track"] for e in starts} == {e["track"] for e in ends}
-    assert set(ends[0]) == {"event", "track", "name", "distance", "start", "end", "frames", "box"}
+    assert set(ends[0]) == {"event", "track", "name", "distance", "start", "end", "frames", "box", "score",
+                            "faces_used"}
     named = [e["name"] for e in ends if e["frames"] >= 2]
     assert named == [s.people[0] for s in streamable.shots]
 

@@ -56,7 +56,7 @@ def test_an_uploaded_video_becomes_a_job_with_progress_and_named_tracks(client, 
         seen.append(job["progress"])
     assert job["state"] == "finished", job
     assert job["progress"] == 1.0 and seen == sorted(seen)
-    keys = ["track", "name", "distance", "start", "end", "frames", "box"]
+    keys = ["track", "name", "distance", "start", "end", "frames", "box", "score", "faces_used"]
     assert job["tracks"] and all(list(t) == keys for t in job["tracks"])
     named = [t["name"] for t in job["tracks"] if t["frames"] >= 2]
     assert named == [s.people[0] for s in clip.shots]

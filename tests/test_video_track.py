@@ -143,7 +143,7 @@ def test_json_has_exactly_the_documented_keys():
     tr.update(1.0, [face(10, unit(1))], RGB)
     (t,) = tr.finish()
     d = t.to_json()
-    assert list(d) == ["track", "name", "distance", "start", "end", "frames", "box"]
+    assert list(d) == ["track", "name", "distance", "start", "end", "frames", "box", "score", "faces_used"]
     assert d["name"] is None and d["distance"] is None and d["start"] == 1.0 and d["box"] == [10, 50, 70, 110]
 
 

@@ -413,19 +413,21 @@ def impostor_scores(rule: DecisionRule, gallery: GalleryFaces, sample: int = 300
 
 
 def calibrate_gallery(rule: DecisionRule, gallery: GalleryFaces, far: float = 0.01,
-                      safety: float = SAFETY, prior_people: float | None = None) -> OperatingPoint:
+                      safety: float = SAFETY, prior_people: float | None = None,
+                      scores: np.ndarray | None = None) -> OperatingPoint:
     """The threshold naming at most ``far`` of strangers, estimated from the gallery's own people
     (each person in turn a stranger); the rule's default when the gallery is too small to tell.
 
     A gallery of few people says little about strangers (its estimate rests on a handful of pairs
     of people), so the estimate is pulled towards the rule's default threshold as if that came
     from ``prior_people`` people: ``(P * estimate + prior_people * default) / (P + prior_people)``.
-    ``safety`` < 1 aims at ``safety * far``."""
+    ``safety`` < 1 aims at ``safety * far``. ``scores``: the impostor scores when already computed
+    (``impostor_scores``), e.g. to estimate the threshold at several rates."""
     prior_people = PRIOR_PEOPLE if prior_people is None else prior_people
     people = len(gallery.people)
     if people < MIN_PEOPLE:
         return OperatingPoint(rule.key(), rule.default_threshold, far, "default", 0, people)
-    s = impostor_scores(rule, gallery)
+    s = impostor_scores(rule, gallery) if scores is None else np.asarray(scores, np.float64)
     s = s[np.isfinite(s)]
     if len(s) < MIN_IMPOSTORS:
         return OperatingPoint(rule.key(), rule.default_threshold, far, "default", len(s), people)
@@ -457,7 +459,7 @@ class Decision:
         from facebank.identify import assign
 
         if dist.people != self.people:
-            dist = _reorder(dist, self.people)
+            dist = reorder(dist, self.people)
         thr = self.point.threshold if threshold is None else check_threshold(self.rule, threshold)
         combine = getattr(self.rule, "combine", "nearest")
         return assign(dist, thr, combine if combine in ("nearest", "mean") else "nearest",
@@ -467,7 +469,8 @@ class Decision:
         return {**self.point.summary(), "unit": self.rule.unit}
 
 
-def _reorder(dist: PersonDistances, people: tuple[str, ...]) -> PersonDistances:
+def reorder(dist: PersonDistances, people: tuple[str, ...]) -> PersonDistances:
+    """``dist`` with its columns in the order of ``people`` (a person ``dist`` lacks: infinite)."""
     pos = {p: i for i, p in enumerate(dist.people)}
     m = dist.nearest.shape[0]
     near = np.full((m, len(people)), np.inf, np.float32)

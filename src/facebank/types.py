@@ -126,7 +126,8 @@ class Match:
     once per photo).
     ``decision_score`` is the decision rule's own score (its
     unit depends on the rule, see ``facebank.decide``; lower = more alike; the face is named when it
-    is at most the rule's threshold); None when the raw distance decided.
+    is at most the rule's threshold); None when the raw distance decided. ``faces_used``: for a group
+    of faces (a video track, see ``facebank.groups``), the independent faces its name comes from.
     """
 
     name: str | None
@@ -137,6 +138,7 @@ class Match:
     mean_distance: float | None = None
     decision_score: float | None = None
     reason: str | None = None
+    faces_used: int | None = None  # a group of faces (video track): independent faces it was named from
 
     def explain(self) -> str:
         """Why the face is unknown, in words ('' when it is named)."""

@@ -108,13 +108,17 @@ def cluster(
                                     help="largest L2 distance between two faces that links them"),
     min_size: int = typer.Option(None, "--min-size", help="hdbscan/dbscan: faces per cluster at least"),
     as_json: bool = typer.Option(False, "--json", help="one JSON object per unassigned face per line: "
-                                 '{"path", "box", "cluster", "suggested"} (cluster null = alone)'),
+                                 '{"path", "box", "cluster", "suggested", "score"} (cluster null = alone; '
+                                 "suggested: the person its cluster, or the face alone, most likely is; "
+                                 "score: that suggestion's group score in the decision rule's unit)"),
     report: Path = typer.Option(None, "--report", help="write an HTML page: a row of thumbnails per cluster"),
 ) -> None:
     """Group the unassigned faces of the gallery into people. Clusters named before stay their
-    people; a cluster that looks like someone in the gallery gets that name as a suggestion.
-    Then: facebank people name CLUSTER NAME."""
+    people; a cluster or a face alone that looks like someone in the gallery (from all its faces)
+    gets that name as a suggestion, with how many of its faces agree.
+    Then: facebank people name CLUSTER NAME (or: facebank people reject CLUSTER NAME)."""
     from facebank.cluster.engine import cluster_report, method_from_settings, recluster
+    from facebank.cluster.suggest import SuggestionCache
 
     settings = make_settings(gallery)
     check_number(threshold, "--threshold", 0.0, 2.0, "an L2 distance between unit embeddings")
@@ -123,30 +127,67 @@ def cluster(
         algo = method_from_settings(settings, method, threshold, min_size)
     except (ValueError, TypeError) as exc:
         raise fail(str(exc), 2) from None
-    g = _gallery(gallery)
+    bank = open_bank(settings, must_exist=True)
+    g = bank.gallery
     try:
-        summary = recluster(g, algo, settings.threshold)
+        summary = recluster(g, algo, settings.threshold, bank=bank)
         faces = g.faces(unassigned=True)
+        live = SuggestionCache.of(bank).get()
         if report is not None:
             cluster_report(g, report, max_pixels=settings.max_pixels)
     except Exception as exc:
         raise fail(str(exc)) from None
     finally:
-        g.close()
+        bank.close()
     if as_json:
         for f in faces:
+            sug = live.for_face(f.face_id, f.cluster)
+            named = sug is not None and sug.person is not None
             row = {"path": f.path, "box": [round(v) for v in f.box], "cluster": f.cluster,
-                   "suggested": f.suggested}
+                   "suggested": sug.person if named else None,
+                   "score": round(sug.score, 6) if named else None}
             sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
     else:
         from facebank.cluster.groups import group_faces
 
-        for g in group_faces(faces).clusters:
-            hint = f"  looks like {g.suggested}" if g.suggested else ""
-            typer.echo(f"cluster {g.cluster}: {g.size} faces{hint}")
+        groups = group_faces(faces)
+        for grp in groups.clusters:
+            sug = live.clusters.get(grp.cluster)
+            hint = f"  looks like {sug.person} ({sug.agreement()})" if sug and sug.person else ""
+            typer.echo(f"cluster {grp.cluster}: {grp.size} faces{hint}")
+        for f in groups.alone:
+            sug = live.loose.get(f.face_id)
+            if sug and sug.person:
+                typer.echo(f"face {f.face_id} (alone): looks like {sug.person}")
     typer.echo(f"{summary.faces} unassigned faces: {summary.clusters} clusters, {summary.alone} alone "
                f"({summary.method}, threshold {summary.threshold:.2f}; {summary.seconds:.1f} s)"
                + (f"; report: {report}" if report else ""), err=True)
+
+
+@people_app.command("reject")
+def people_reject(target: str = typer.Argument(..., help="a cluster id (as 'facebank cluster' shows it, or "
+                                               "cluster:ID) or a face id as face:ID"),
+                  name: str = typer.Argument(..., help="the person these faces are not"),
+                  gallery: str = GalleryOpt) -> None:
+    """Say that the faces of a cluster (or one face) are NOT person NAME: NAME is never suggested for
+    them again (a later scan, naming or clustering keeps it so)."""
+    kind, _, num = target.rpartition(":")
+    kind = kind.strip().lower() or "cluster"
+    if kind not in ("cluster", "face") or not num.strip().isdigit():
+        raise fail(f"bad target {target!r}: give a cluster id (7 or cluster:7) or a face id (face:123)", 2)
+    ident = int(num)
+    from facebank.gallery.base import NotFound
+
+    with _changing(gallery) as g:
+        if kind == "face":
+            ids = [ident]
+        else:
+            ids = [f.face_id for f in g.faces(cluster=ident, unassigned=True)]
+            if not ids:
+                raise NotFound(f"no cluster {ident} (run 'facebank cluster' to list them)")
+        g.reject(ids, name)
+    what = f"face {ident}" if kind == "face" else f"the {len(ids)} faces of cluster {ident}"
+    typer.echo(f"{what}: not {name}; never suggested again")
 
 
 @people_app.command("name")

@@ -20,6 +20,7 @@ import numpy as np
 from facebank.cluster.groups import group_faces
 from facebank.cluster.methods import ClusterMethod, create
 from facebank.gallery.base import Gallery
+from facebank.groups import BankLike
 from facebank.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -100,9 +101,12 @@ def suggest(gallery: Gallery, vectors: np.ndarray, labels: np.ndarray, threshold
 
 
 def recluster(gallery: Gallery, method: ClusterMethod,
-              suggest_threshold: float | None = None) -> ClusterSummary:
+              suggest_threshold: float | None = None, bank: BankLike | None = None) -> ClusterSummary:
     """Cluster every unassigned face again and store the clusters and suggestions (one transaction).
-    ``suggest_threshold``: L2 distance for a suggestion; None = ``settings.L2_THRESHOLD`` (0.35)."""
+    With ``bank`` (a FaceBank on ``gallery``) each cluster's suggestion comes from all its faces
+    (``facebank.cluster.suggest``, calibrated for the amount of evidence; ``Suggestion.distance`` is
+    then the group score in the decision rule's unit); without, ``suggest_threshold`` (L2 distance;
+    None = ``settings.L2_THRESHOLD``) bounds the median nearest-face distance."""
     from facebank.settings import L2_THRESHOLD
 
     if suggest_threshold is None:  # Settings.threshold is None when the decision rule estimates it
@@ -111,7 +115,13 @@ def recluster(gallery: Gallery, method: ClusterMethod,
     todo = gallery.unassigned_faces()
     labels = method.labels(todo.vectors) if len(todo) else np.zeros(0, np.int64)
     labels = stable_ids(labels, todo.clusters)
-    suggestions = suggest(gallery, todo.vectors, labels, suggest_threshold)
+    if bank is not None:
+        from facebank.cluster.suggest import suggest_clusters
+
+        found = suggest_clusters(bank, todo.face_ids, todo.vectors, labels)
+        suggestions = [Suggestion(c, s.person, s.score) for c, s in sorted(found.items()) if s.person]
+    else:
+        suggestions = suggest(gallery, todo.vectors, labels, suggest_threshold)
     gallery.set_clusters(
         {int(f): (int(c) if c >= 0 else None) for f, c in zip(todo.face_ids, labels, strict=True)},
         {s.cluster: (s.person, s.distance) for s in suggestions})

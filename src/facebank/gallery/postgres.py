@@ -529,6 +529,8 @@ class PostgresGallery:
         name = validate_name(name)
         with self._tx("name_cluster") as db:
             pid = self._ensure_people([name])[name]
+            db.execute("DELETE FROM face_rejections WHERE person_id=%s AND face_id IN"
+                       " (SELECT id FROM faces WHERE cluster=%s AND person_id IS NULL)", (pid, int(cluster)))
             n = db.execute("UPDATE faces SET person_id=%s, cluster=NULL"
                            " WHERE cluster=%s AND person_id IS NULL", (pid, int(cluster))).rowcount
             if not n:
@@ -552,6 +554,7 @@ class PostgresGallery:
             photo_id, photo_person = row
             pid = None if name is None else self._ensure_people([name])[name]
             db.execute("UPDATE faces SET person_id=%s, cluster=NULL WHERE id=%s", (pid, int(face_id)))
+            db.execute("DELETE FROM face_rejections WHERE face_id=%s AND person_id=%s", (int(face_id), pid))
             if photo_person is not None and photo_person != pid:
                 db.execute("UPDATE photos SET person_id=NULL WHERE id=%s", (photo_id,))
         self._changed()
@@ -568,6 +571,8 @@ class PostgresGallery:
                 raise GalleryError(f"cannot merge {source!r} into itself")
             n = db.execute("UPDATE faces SET person_id=%s WHERE person_id=%s", (dst, src)).rowcount
             db.execute("UPDATE photos SET person_id=%s WHERE person_id=%s", (dst, src))
+            db.execute("INSERT INTO face_rejections(face_id, person_id) SELECT face_id, %s"
+                       " FROM face_rejections WHERE person_id=%s ON CONFLICT DO NOTHING", (dst, src))
             db.execute("UPDATE clusters SET suggested_person_id=%s WHERE suggested_person_id=%s", (dst, src))
             db.execute("DELETE FROM people WHERE id=%s", (src,))
         self._changed()
@@ -585,6 +590,41 @@ class PostgresGallery:
                 ' ORDER BY ph.path COLLATE "C", ph.id',
                 (pids, len(pids))).fetchall()
         return [dict(zip(PHOTO_KEYS, r, strict=True)) for r in rows]
+
+    # -- rejections: "this face is not that person" (facebank.cluster.suggest) ----------------------
+    @_retry_on_conflict
+    def reject(self, face_ids: Sequence[int], name: str) -> int:
+        """Record that every face of ``face_ids`` is not ``name`` (never suggested for them again), in
+        ONE transaction; returns the number of new records. ``NotFound`` for a face id that does not
+        exist, ``PersonNotFound`` for an unknown person (nothing is recorded then)."""
+        ids = sorted({int(i) for i in face_ids})
+        with self._tx("reject") as db:
+            pid = self._existing_person(name)
+            found = {int(r[0]) for r in db.execute("SELECT id FROM faces WHERE id = ANY(%s::bigint[])",
+                                                   (ids,)).fetchall()}
+            missing = [i for i in ids if i not in found]
+            if missing:
+                raise NotFound(f"no face with id {missing[0]}")
+            n = db.execute("INSERT INTO face_rejections(face_id, person_id) SELECT f, %s FROM"
+                           " unnest(%s::bigint[]) AS f ON CONFLICT DO NOTHING", (pid, ids)).rowcount
+        self._changed()
+        return int(n)
+
+    def rejections(self, face_ids: Sequence[int] | None = None) -> dict[int, frozenset[str]]:
+        """face id -> the people it was told it is not (only faces with any; ``face_ids``: only those)."""
+        sql = "SELECT r.face_id, p.name FROM face_rejections r JOIN people p ON p.id=r.person_id"
+        args: list[object] = []
+        if face_ids is not None:
+            ids = [int(i) for i in face_ids]
+            if not ids:
+                return {}
+            sql += " WHERE r.face_id = ANY(%s::bigint[])"
+            args.append(ids)
+        out: dict[int, set[str]] = {}
+        with self._lock:
+            for f, name in self._db.execute(sql, args).fetchall():
+                out.setdefault(int(f), set()).add(name)
+        return {f: frozenset(v) for f, v in out.items()}
 
     # -- runs -------------------------------------------------------------------------------------
     def start_run(self, source: str, model_id: str, settings: str) -> int:

@@ -651,6 +651,8 @@ class SqliteGallery:
             if not n:
                 raise NotFound(f"no cluster {cluster} (run 'facebank cluster' to list them)")
             pid = self._ensure_person(db, name)
+            db.execute("DELETE FROM face_rejections WHERE person_id=? AND face_id IN"
+                       " (SELECT id FROM faces WHERE cluster=? AND person_id IS NULL)", (pid, int(cluster)))
             db.execute("UPDATE faces SET person_id=?, cluster=NULL WHERE cluster=? AND person_id IS NULL",
                        (pid, int(cluster)))
             db.execute("DELETE FROM clusters WHERE id=?", (int(cluster),))
@@ -669,6 +671,7 @@ class SqliteGallery:
             photo_id, _, photo_person = row
             pid = None if name is None else self._ensure_person(db, name)
             db.execute("UPDATE faces SET person_id=?, cluster=NULL WHERE id=?", (pid, int(face_id)))
+            db.execute("DELETE FROM face_rejections WHERE face_id=? AND person_id=?", (int(face_id), pid))
             if photo_person is not None and photo_person != pid:
                 db.execute("UPDATE photos SET person_id=NULL WHERE id=?", (photo_id,))
         self._changed()
@@ -682,6 +685,8 @@ class SqliteGallery:
                 raise GalleryError(f"cannot merge {source!r} into itself")
             n = db.execute("UPDATE faces SET person_id=? WHERE person_id=?", (dst, src)).rowcount
             db.execute("UPDATE photos SET person_id=? WHERE person_id=?", (dst, src))
+            db.execute("INSERT OR IGNORE INTO face_rejections(face_id, person_id) SELECT face_id, ?"
+                       " FROM face_rejections WHERE person_id=?", (dst, src))
             db.execute("UPDATE clusters SET suggested_person_id=? WHERE suggested_person_id=?", (dst, src))
             db.execute("DELETE FROM people WHERE id=?", (src,))
         self._changed()
@@ -699,6 +704,36 @@ class SqliteGallery:
             (*pids, len(pids))
         ).fetchall()
         return [dict(zip(PHOTO_KEYS, r, strict=True)) for r in rows]
+
+    # -- rejections: "this face is not that person" (facebank.cluster.suggest) ----------------------
+    def reject(self, face_ids: Sequence[int], name: str) -> int:
+        """Record that every face of ``face_ids`` is not ``name`` (never suggested for them again), in
+        ONE transaction; returns the number of new records. ``NotFound`` for a face id that does not
+        exist, ``PersonNotFound`` for an unknown person (nothing is recorded then)."""
+        ids = sorted({int(i) for i in face_ids})
+        with self._tx() as db:
+            pid = self._existing_person(name)
+            for i in ids:
+                if db.execute("SELECT 1 FROM faces WHERE id=?", (i,)).fetchone() is None:
+                    raise NotFound(f"no face with id {i}")
+            n = db.executemany("INSERT OR IGNORE INTO face_rejections(face_id, person_id) VALUES (?,?)",
+                               [(i, pid) for i in ids]).rowcount
+        self._changed()
+        return int(n)
+
+    def rejections(self, face_ids: Sequence[int] | None = None) -> dict[int, frozenset[str]]:
+        """face id -> the people it was told it is not (only faces with any; ``face_ids``: only those)."""
+        sql = ("SELECT r.face_id, p.name FROM face_rejections r JOIN people p ON p.id=r.person_id")
+        args: list[int] = []
+        if face_ids is not None:
+            args = [int(i) for i in face_ids]
+            if not args:
+                return {}
+            sql += f" WHERE r.face_id IN ({','.join('?' * len(args))})"
+        out: dict[int, set[str]] = {}
+        for f, name in self._db.execute(sql, args):
+            out.setdefault(int(f), set()).add(name)
+        return {f: frozenset(v) for f, v in out.items()}
 
     # -- runs -------------------------------------------------------------------------------------
     def start_run(self, source: str, model_id: str, settings: str) -> int:

@@ -9,10 +9,12 @@ photo is named by its sha256 and a face by its id. Reading needs a ``read`` key 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 
+from facebank.cluster.suggest import SuggestionCache
 from facebank.gallery.base import FaceInfo, NotFound, PersonNotFound
 from facebank.server.context import ServerContext, get_ctx, require_read_key, require_write
 from facebank.server.errors import ApiError
@@ -23,6 +25,8 @@ from facebank.server.schemas import (
     ClusterList,
     ClusterName,
     ClusterNamed,
+    ClusterReject,
+    ClusterRejected,
     FaceDetail,
     FaceList,
     FaceMove,
@@ -70,10 +74,19 @@ def list_clusters(limit: int = Query(50, ge=1, le=500, description="clusters in 
     first; ``suggested`` is the enrolled person the cluster looks like (null: nobody under the
     threshold). Faces seen once stay alone (``alone`` counts them)."""
     groups = ctx.face_groups.get()
-    out = [Cluster(id=g.cluster, size=g.size, suggested=g.suggested,
+    page = groups.clusters[offset:offset + limit]
+    live = SuggestionCache.of(ctx.bank).some(clusters=[g.cluster for g in page]).clusters  # this page only
+
+    def suggestion(cluster: int) -> dict:
+        s = live.get(cluster)
+        if s is None or s.person is None:
+            return {"suggested": None}
+        return {"suggested": s.person, "score": round(s.score, 6), "agree": s.agree, "faces_used": s.faces}
+
+    out = [Cluster(id=g.cluster, size=g.size, **suggestion(g.cluster),
                    faces=[ClusterFace(id=f.face_id, box=[round(v) for v in f.box], photo_sha256=f.sha256,
                                       image_url=face_url(f.face_id)) for f in g.faces[:faces_per_cluster]])
-           for g in groups.clusters[offset:offset + limit]]
+           for g in page]
     return ClusterList(clusters=out, total=len(groups.clusters), alone=len(groups.alone),
                        unassigned=groups.faces)
 
@@ -97,6 +110,25 @@ def name_cluster(body: ClusterName, cluster_id: int = ClusterPath,
                             faces_named=n)
 
 
+@router.post("/clusters/{cluster_id}/reject", tags=["clusters"],
+             response_model=ClusterRejected, dependencies=[Depends(require_write)],
+             responses=errors(400, 401, 403, 404, 422), summary="Say a cluster is NOT a person")
+def reject_cluster(body: ClusterReject, cluster_id: int = ClusterPath,
+                   ctx: ServerContext = Depends(get_ctx)) -> ClusterRejected:
+    """Every face of the cluster is recorded as not ``name``: that person is never suggested for these
+    faces again (whatever later scans, namings or clusterings do). One transaction."""
+    name = clean_name(body.name)
+    with ctx.write_lock:
+        ids = [f.face_id for f in ctx.gallery.faces(cluster=cluster_id, unassigned=True)]
+        if not ids:
+            raise ApiError(404, "cluster_not_found", f"no cluster with id {cluster_id}")
+        try:
+            ctx.gallery.reject(ids, name)
+        except NotFound:
+            raise ApiError(404, "cluster_not_found", f"no cluster with id {cluster_id}") from None
+        return ClusterRejected(cluster=cluster_id, person=name, faces=len(ids))
+
+
 # -- faces ---------------------------------------------------------------------------------------
 @router.get("/faces", tags=["clusters"],
             response_model=FaceList, dependencies=[Depends(require_read_key)],
@@ -113,8 +145,12 @@ def list_faces(person: str | None = Query(None, max_length=200, description="thi
         found = ctx.gallery.faces(person=clean_name(person))
     elif cluster is not None:
         found = ctx.gallery.faces(cluster=cluster, unassigned=True)
-    else:
-        found = list(ctx.face_groups.get().alone)
+    else:  # faces alone: each with its own live suggestion (facebank.cluster.suggest), this page only
+        alone = ctx.face_groups.get().alone
+        page = alone[offset:offset + limit]
+        live = SuggestionCache.of(ctx.bank).some(faces=[f.face_id for f in page]).loose
+        found = [replace(f, suggested=live[f.face_id].person if f.face_id in live else None) for f in page]
+        return FaceList(faces=[_detail(f) for f in found], total=len(alone))
     return FaceList(faces=[_detail(f) for f in found[offset:offset + limit]], total=len(found))
 
 

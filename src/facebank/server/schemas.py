@@ -217,6 +217,9 @@ class VideoTrack(BaseModel):
     end: float = Field(description="seconds of video of its last sighting")
     frames: int = Field(description="analysed frames it was seen in")
     box: list[int] = Field(description="its largest face, [x1, y1, x2, y2] pixels of the frame")
+    score: float | None = Field(None, description="the track's group score in the decision rule's unit "
+                                "(lower = more alike; see facebank.groups); null when nobody is enrolled")
+    faces_used: int | None = Field(None, description="the track's independent faces its name comes from")
 
 
 class VideoJob(BaseModel):
@@ -328,8 +331,15 @@ class ClusterFace(BaseModel):
 class Cluster(BaseModel):
     id: int
     size: int = Field(description="faces in the cluster")
-    suggested: str | None = Field(description="the enrolled person these faces match under the threshold")
+    suggested: str | None = Field(description="the named person these faces most likely are, from all of "
+                                  "them (null: nobody likely enough)")
     faces: list[ClusterFace] = Field(description="the first faces of the cluster (see the faces parameter)")
+    score: float | None = Field(None, description="the suggestion's group score, in the decision rule's unit "
+                                "(lower = more alike; null: no suggestion)")
+    agree: int | None = Field(None, description="of the cluster's independent faces (faces_used), how many "
+                              "have the suggested person as their own best match")
+    faces_used: int | None = Field(None, description="the cluster's independent faces the suggestion "
+                                   "rests on")
 
 
 class ClusterList(BaseModel):
@@ -337,6 +347,16 @@ class ClusterList(BaseModel):
     total: int = Field(description="clusters in all")
     alone: int = Field(description="unnamed faces in no cluster (seen once, or not clustered yet)")
     unassigned: int = Field(description="unnamed faces in all")
+
+
+class ClusterReject(BaseModel):
+    name: str = Field(min_length=1, max_length=200, description="the person these faces are not")
+
+
+class ClusterRejected(BaseModel):
+    cluster: int
+    person: str = Field(description="never suggested for these faces again")
+    faces: int = Field(description="faces of the cluster the rejection was recorded for")
 
 
 class ClusterName(BaseModel):

@@ -1,11 +1,14 @@
-"""A name per track, from all its embeddings at once (not frame by frame: no flicker).
+"""A name per track, from all its faces at once (not frame by frame: no flicker).
 
-Each embedding of a track is scored against every person of the gallery by the gallery's decision
-rule (``facebank.decide``, as for a photo); a person's score for the track is the median over the
-track's embeddings, so a few blurred or turned frames do not decide. The best person names the
-track when that median is within the rule's threshold. Two
-tracks on screen at the same time never get the same person: the farther one becomes unknown
-(with the person as its candidate), like two faces of one photo.
+A track is a group of faces of one person, named by ``facebank.groups``: its faces are thinned to
+independent evidence (at least 0.5 s apart and visibly different: a still that is panned or zoomed
+counts once), a person's group score is the median of the gallery's decision scores over those
+faces, and the threshold relaxes with the number of independent faces so that strangers' tracks
+are named no more often than strangers' photos (calibrated on the gallery's own people and on the
+other tracks of the same video). A track is never less certain than its frames: when the
+single-photo rule names one person for most of its frames, the track is that person. Two tracks on
+screen at the same time never get the same person: the farther one becomes unknown (with the
+person as its candidate), like two faces of one photo.
 """
 
 from __future__ import annotations
@@ -16,49 +19,63 @@ from collections.abc import Sequence
 import numpy as np
 
 from facebank.api import FaceBank
+from facebank.groups import GroupCalibration, GroupContext, GroupDecision
 from facebank.identify import cosine_from_l2
 from facebank.types import Match
 from facebank.video.track import Track
 
 
-def name_embeddings(bank: FaceBank, embeddings: np.ndarray, threshold: float | None = None) -> Match:
-    """The person of a set of embeddings of one face. The gallery's decision rule
-    (``bank.decision()``, see ``facebank.decide``) scores every embedding against every person; a
-    person's score for the set is the median over its embeddings, and the best person names it when
-    that is within the rule's threshold (``threshold``, in the rule's unit, overrides).
-    ``Match.distance`` is the median L2 distance to that person, ``decision_score`` the median score."""
-    from facebank.decide import _reorder
+def _match(g: GroupDecision) -> Match:
+    if g.candidate is None:
+        return Match(None, float("inf"), -1.0, reason=g.reason or "empty_gallery", faces_used=g.faces)
+    return Match(name=g.person, distance=g.distance, score=cosine_from_l2(g.distance), candidate=g.candidate,
+                 decision_score=g.score, reason=g.reason, faces_used=g.faces)
 
+
+def name_embeddings(bank: FaceBank, embeddings: np.ndarray, threshold: float | None = None,
+                    times_s: Sequence[float] | np.ndarray | None = None,
+                    calibration: GroupCalibration | None = None) -> Match:
+    """The person of a set of embeddings of one face (``facebank.groups``): ``Match.decision_score``
+    is the group score (median decision score over the independent faces, the rule's unit),
+    ``distance`` the median L2 distance to that person, ``faces_used`` the independent faces.
+    ``threshold`` (the rule's unit) overrides the single-photo threshold the group bound relaxes from."""
     e = np.asarray(embeddings, np.float32).reshape(len(embeddings), -1)
-    dist = bank.index().person_distances(e)
-    if not dist.people or len(e) == 0:
+    if len(e) == 0 or not bank.decision().people:
         return Match(None, float("inf"), -1.0, reason="empty_gallery")
-    decision = bank.decision()
-    if dist.people != decision.people:
-        dist = _reorder(dist, decision.people)
-    thr = decision.point.threshold if threshold is None else threshold
-    scores = np.asarray(decision.rule.scores(dist), np.float64)
-    per_person = np.median(np.where(np.isfinite(scores), scores, 1e6), axis=0)
-    k = int(np.argmin(per_person))
-    combine = getattr(decision.rule, "combine", bank.settings.rule)
-    table = dist.mean if combine == "mean" else dist.nearest
-    d = float(np.median(table[:, k]))
-    named = bool(per_person[k] <= thr)
-    return Match(
-        name=dist.people[k] if named else None, distance=d, score=cosine_from_l2(d),
-        candidate=dist.people[k], nearest_face_distance=float(np.median(dist.nearest[:, k])),
-        mean_distance=float(np.median(dist.mean[:, k])), decision_score=float(per_person[k]),
-        reason=None if named else "no_match",
-    )
+    ctx = GroupContext.of(bank)
+    return _match(ctx.decide(e, times_s, calibration, threshold=threshold))
 
 
-def name_track(bank: FaceBank, track: Track, threshold: float | None = None) -> Track:
-    return dataclasses.replace(track, match=name_embeddings(bank, track.embeddings, threshold))
+def embedding_times(track: Track) -> np.ndarray | None:
+    """The video time (s) of each kept embedding of ``track`` (one every ``stride`` sightings, the
+    stride a power of two), or None when they cannot be told."""
+    n, k = len(track.times_s), len(track.embeddings)
+    stride = 1
+    while stride <= max(n, 1):
+        if -(-n // stride) == k:
+            return np.asarray(track.times_s, np.float64)[::stride][:k]
+        stride *= 2
+    return None
+
+
+def name_track(bank: FaceBank, track: Track, threshold: float | None = None,
+               calibration: GroupCalibration | None = None) -> Track:
+    m = name_embeddings(bank, track.embeddings, threshold, embedding_times(track), calibration)
+    return dataclasses.replace(track, match=m)
 
 
 def name_tracks(bank: FaceBank, tracks: Sequence[Track], threshold: float | None = None) -> tuple[Track, ...]:
-    """Name every track; of two tracks overlapping in time with one name, the farther is unknown."""
-    named = [t if t.match is not None else name_track(bank, t, threshold) for t in tracks]
+    """Name every track, the other tracks of the video being the cohort of strangers each track is
+    calibrated with; of two tracks overlapping in time with one name, the farther is unknown."""
+    named = list(tracks)
+    if len(named) > 1 and bank.decision().people:  # named again: a name given alone had no cohort
+        ctx = GroupContext.of(bank)
+        cohort = ctx.cohort_scores([t.embeddings for t in named])
+        for i in range(len(named)):
+            cal = ctx.calibration([c for j, c in enumerate(cohort) if j != i])
+            named[i] = name_track(bank, named[i], threshold, cal)
+    else:
+        named = [t if t.match is not None else name_track(bank, t, threshold) for t in named]
     order = sorted(range(len(named)), key=lambda i: _score(named[i]))
     kept: list[Track] = []
     out: dict[int, Track] = {}

@@ -86,7 +86,8 @@ class Track:
         return self.end_s - self.start_s
 
     def to_json(self) -> dict:
-        """The public JSON of a track: ``{"track","name","distance","start","end","frames","box"}``."""
+        """The public JSON of a track: ``{"track","name","distance","start","end","frames","box","score",
+        "faces_used"}`` (``score``: the group score in the decision rule's unit, see ``facebank.groups``)."""
         d = self.match.distance if self.match else float("nan")
         return {
             "track": self.id,
@@ -96,7 +97,13 @@ class Track:
             "end": round(self.end_s, 3),
             "frames": self.frames,
             "box": self.box.as_list(),
+            "score": _finite(self.match.decision_score if self.match else None),
+            "faces_used": self.match.faces_used if self.match else None,
         }
+
+
+def _finite(x: float | None) -> float | None:
+    return round(float(x), 6) if x is not None and np.isfinite(x) else None
 
 
 class _Active:
