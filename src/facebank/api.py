@@ -18,6 +18,7 @@ import numpy as np
 
 from facebank import images
 from facebank.decide import Decision, decision_for
+from facebank.embed.points import OperatingPoints
 from facebank.folders import FolderWalk
 from facebank.gallery import open_gallery
 from facebank.gallery.base import FaceRecord, Gallery, PhotoRecord, validate_name
@@ -85,8 +86,16 @@ class FaceBank:
         if self._decision is None or self._decision[0] != version:
             data = self.gallery.embeddings()
             self._decision = (version, decision_for(data.vectors, data.names, s.decision, s.target_far,
-                                                    s.threshold, s.rule))
+                                                    s.threshold, s.rule, points=self.points()))
         return self._decision[1]
+
+    def points(self) -> OperatingPoints:
+        """The operating points (distance thresholds) of this bank's model: the gallery's model when it
+        holds embeddings, else the embedder's. ``NotCalibrated`` names the command that measures them."""
+        from facebank.embed.points import points_for, points_key
+
+        model_id = self.gallery.model_id or self._model_id()
+        return points_for(points_key(model_id, self.settings.flip))
 
     def close(self) -> None:
         self.gallery.close()
@@ -267,7 +276,9 @@ class FaceBank:
     def verify(self, a: str | Path | bytes, b: str | Path | bytes,
                threshold: float | None = None) -> Verification:
         """Are the main faces of two photos the same person? Raises ValueError without a face."""
-        thr = self.settings.verify_threshold if threshold is None else threshold
+        thr = threshold if threshold is not None else self.settings.verify_threshold
+        if thr is None:
+            thr = self.points().verify_l2
         va, vb = (self.main_face(x).embedding for x in (a, b))
         d = float(np.linalg.norm(va - vb))
         return Verification(same=d <= thr, distance=d, score=cosine_from_l2(d), threshold=thr)

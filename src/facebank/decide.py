@@ -32,6 +32,7 @@ from typing import Protocol
 
 import numpy as np
 
+from facebank.embed.points import DLIB_POINTS, OperatingPoints
 from facebank.gallery.index import PersonDistances, l2_from_dot
 
 log = logging.getLogger(__name__)
@@ -84,12 +85,25 @@ class DecisionRule(Protocol):
     def key(self) -> str: ...
 
 
-# The thresholds galleries of LFW's development people (533 people, dlib's model with flip, the
-# default) estimate for themselves (``calibrate_gallery`` at FAR 1 %, safety 0.5, mean of 5 splits):
-# the prior a small gallery's own estimate is pulled towards. Never measured on the test people;
-# the margin rule's threshold falls by about 0.058 per unit of weight.
-PRIOR_L2 = {"nearest": 0.314, "mean": 0.304, "both": 0.312}
-PRIOR_MARGIN_SLOPE = 0.058
+# The prior a small gallery's own estimate is pulled towards: the thresholds galleries of a model's
+# development people estimate for themselves (``calibrate_gallery`` at FAR 1 %, safety 0.5, mean of 5
+# splits), per combination (``prior_l2``), how the margin rule's threshold falls per unit of weight
+# (``prior_margin_slope``) and the other rules' defaults (``extra``): all per model, from the model's
+# operating points (``facebank.embed.points``; measured by ``facebank models calibrate``). A rule
+# built without points (``points=None``) uses dlib's, the default model's.
+
+
+def rule_points(rule: object) -> OperatingPoints:
+    """The operating points a rule's defaults come from (dlib's when the rule was given none)."""
+    return getattr(rule, "points", None) or DLIB_POINTS
+
+
+def _extra_default(rule: object, name: str) -> float:
+    pts = rule_points(rule)
+    if f"{name}_default" in pts.extra:
+        return float(pts.extra[f"{name}_default"])
+    log.warning("model %s has no %s default in its operating points; using dlib's", pts.model_id, name)
+    return float(DLIB_POINTS.extra[f"{name}_default"])
 
 
 def _table(dist: PersonDistances, combine: str) -> np.ndarray:
@@ -122,10 +136,11 @@ class DistanceRule:
     combine: str = "nearest"
     name: str = "distance"
     unit: str = "L2 distance between unit embeddings"
+    points: OperatingPoints | None = None
 
     @property
     def default_threshold(self) -> float:
-        return PRIOR_L2[self.combine]
+        return rule_points(self).prior_l2[self.combine]
 
     def fit(self, gallery: GalleryFaces) -> DistanceRule:
         return self
@@ -145,10 +160,12 @@ class MarginRule:
     combine: str = "nearest"
     name: str = "margin"
     unit: str = "L2 distance minus weight x gap to the next person"
+    points: OperatingPoints | None = None
 
     @property
     def default_threshold(self) -> float:
-        return PRIOR_L2[self.combine] - PRIOR_MARGIN_SLOPE * self.weight
+        pts = rule_points(self)
+        return pts.prior_l2[self.combine] - pts.prior_margin_slope * self.weight
 
     def fit(self, gallery: GalleryFaces) -> MarginRule:
         return self
@@ -171,7 +188,11 @@ class TNormRule:
     combine: str = "nearest"
     name: str = "tnorm"
     unit: str = "standard deviations from the query's cohort of other people"
-    default_threshold: float = -7.4  # LFW dev people, FAR 1 %, cohort 20
+    points: OperatingPoints | None = None
+
+    @property
+    def default_threshold(self) -> float:  # the model's development people, FAR 1 %, cohort 20
+        return _extra_default(self, "tnorm")
 
     def fit(self, gallery: GalleryFaces) -> TNormRule:
         return self
@@ -201,9 +222,13 @@ class ZNormRule:
     sample: int = 2000
     name: str = "znorm"
     unit: str = "standard deviations from the person's impostor distances"
-    default_threshold: float = -4.6  # LFW dev people, FAR 1 %
+    points: OperatingPoints | None = None
     _mu: np.ndarray | None = None
     _sd: np.ndarray | None = None
+
+    @property
+    def default_threshold(self) -> float:  # the model's development people, FAR 1 %
+        return _extra_default(self, "znorm")
 
     def fit(self, gallery: GalleryFaces) -> ZNormRule:
         p = len(gallery.people)
@@ -241,8 +266,12 @@ class SpreadRule:
     combine: str = "nearest"
     name: str = "spread"
     unit: str = "L2 distance / the person's own spread"
-    default_threshold: float = 0.85  # LFW dev people, FAR 1 %
+    points: OperatingPoints | None = None
     _spread: np.ndarray | None = None
+
+    @property
+    def default_threshold(self) -> float:  # the model's development people, FAR 1 %
+        return _extra_default(self, "spread")
 
     def fit(self, gallery: GalleryFaces) -> SpreadRule:
         p = len(gallery.people)
@@ -252,7 +281,7 @@ class SpreadRule:
             if len(v) >= 2:
                 d = l2_from_dot(v @ v.T)[np.triu_indices(len(v), 1)]
                 spread[j] = float(np.median(d))
-        fill = float(np.nanmedian(spread)) if np.isfinite(spread).any() else 0.4
+        fill = float(np.nanmedian(spread)) if np.isfinite(spread).any() else rule_points(self).verify_l2
         self._spread = np.maximum(np.where(np.isfinite(spread), spread, fill), 0.05)
         return self
 
@@ -334,9 +363,9 @@ class OperatingPoint:
 MIN_PEOPLE = 3
 MIN_IMPOSTORS = 50
 # chosen on the development data only (LFW dev people, pins10 splits of seed 1): a gallery's own
-# estimate counts as much as the prior once it holds 20 people, and aims at half the target FAR
+# estimate counts as much as the prior once it holds ``prior_people`` people (the model's operating
+# points: 20 for dlib), and aims at half the target FAR
 # (a stranger meets all P people, a person left out only P - 1; and the estimate is noisy)
-PRIOR_PEOPLE = 20.0
 SAFETY = 0.5
 
 
@@ -372,7 +401,7 @@ def calibrate_gallery(rule: DecisionRule, gallery: GalleryFaces, far: float = 0.
     of people), so the estimate is pulled towards the rule's default threshold as if that came
     from ``prior_people`` people: ``(P * estimate + prior_people * default) / (P + prior_people)``.
     ``safety`` < 1 aims at ``safety * far``."""
-    prior_people = PRIOR_PEOPLE if prior_people is None else prior_people
+    prior_people = rule_points(rule).prior_people if prior_people is None else prior_people
     people = len(gallery.people)
     if people < MIN_PEOPLE:
         return OperatingPoint(rule.key(), rule.default_threshold, far, "default", 0, people)
@@ -446,11 +475,15 @@ def gallery_faces(vectors: np.ndarray, names: tuple[str, ...] | list[str],
 
 
 def decision_for(vectors: np.ndarray, names: tuple[str, ...] | list[str], spec: str, far: float,
-                 threshold: float | None = None, combine: str | None = None) -> Decision:
+                 threshold: float | None = None, combine: str | None = None,
+                 points: OperatingPoints | None = None) -> Decision:
     """The rule ``spec`` fitted on a gallery's embeddings, with its operating point: ``threshold``
     when given (the user's, e.g. FACEBANK_THRESHOLD), else estimated from the gallery for ``far``.
-    ``combine`` (nearest / mean) applies when ``spec`` names none."""
+    ``combine`` (nearest / mean) applies when ``spec`` names none; ``points``: the model's operating
+    points (the priors of small galleries)."""
     rule = parse(spec)
+    if points is not None and hasattr(rule, "points"):
+        rule.points = points  # type: ignore[attr-defined]
     if combine is not None and "combine=" not in spec and hasattr(rule, "combine"):
         rule.combine = combine  # type: ignore[attr-defined]
     g = gallery_faces(vectors, names)

@@ -50,9 +50,13 @@ class ClusterSummary:
 
 def method_from_settings(settings: Settings, name: str | None = None, threshold: float | None = None,
                          min_size: int | None = None) -> ClusterMethod:
-    return create(name or settings.cluster_method,
-                  threshold=settings.cluster_threshold if threshold is None else threshold,
-                  min_size=min_size)
+    if threshold is None:
+        threshold = settings.cluster_threshold
+    if threshold is None:  # the model's own cluster edge
+        from facebank.embed.points import points_for_settings
+
+        threshold = points_for_settings(settings).cluster_l2
+    return create(name or settings.cluster_method, threshold=threshold, min_size=min_size)
 
 
 def stable_ids(new: np.ndarray, old: np.ndarray) -> np.ndarray:
@@ -102,16 +106,20 @@ def suggest(gallery: Gallery, vectors: np.ndarray, labels: np.ndarray, threshold
 def recluster(gallery: Gallery, method: ClusterMethod,
               suggest_threshold: float | None = None) -> ClusterSummary:
     """Cluster every unassigned face again and store the clusters and suggestions (one transaction).
-    ``suggest_threshold``: L2 distance for a suggestion; None = ``settings.L2_THRESHOLD`` (0.35)."""
-    from facebank.settings import L2_THRESHOLD
+    ``suggest_threshold``: L2 distance for a suggestion; None = the gallery model's ``identify_l2``."""
+    from facebank.embed.points import NotCalibrated, points_for
 
-    if suggest_threshold is None:  # Settings.threshold is None when the decision rule estimates it
-        suggest_threshold = L2_THRESHOLD
+    if suggest_threshold is None and gallery.model_id is not None:  # None: the rule estimates its own
+        try:
+            suggest_threshold = points_for(gallery.model_id).identify_l2
+        except NotCalibrated as exc:  # clusters without suggestions, rather than no clusters
+            log.warning("no suggestions: %s", exc)
     t0 = time.perf_counter()
     todo = gallery.unassigned_faces()
     labels = method.labels(todo.vectors) if len(todo) else np.zeros(0, np.int64)
     labels = stable_ids(labels, todo.clusters)
-    suggestions = suggest(gallery, todo.vectors, labels, suggest_threshold)
+    suggestions = suggest(gallery, todo.vectors, labels, suggest_threshold) if suggest_threshold is not None \
+        else []
     gallery.set_clusters(
         {int(f): (int(c) if c >= 0 else None) for f, c in zip(todo.face_ids, labels, strict=True)},
         {s.cluster: (s.person, s.distance) for s in suggestions})

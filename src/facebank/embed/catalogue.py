@@ -105,6 +105,14 @@ def register_model(name: str, path: Path, licence: str, source: str) -> None:
     _write_installed(table)
 
 
+def note(name: str, **fields: object) -> None:
+    """Remember facts about an installed model (e.g. ``ms_per_face``) in its entry."""
+    table = installed()
+    if name in table:
+        table[name].update(fields)
+        _write_installed(table)
+
+
 def unregister(name: str) -> dict | None:
     table = installed()
     entry = table.pop(name, None)

@@ -126,6 +126,8 @@ DLIB_POINTS = OperatingPoints(
     outlier_l2=0.6,
     far=0.01,
     source="built in: dlib's ResNet, measured by facebank's benchmarks on development data",
+    # the t-norm (cohort 20), z-norm and spread rules' thresholds on LFW's development people, FAR 1 %
+    extra={"tnorm_default": -7.4, "znorm_default": -4.6, "spread_default": 0.85},
 )
 
 _BUILTIN: dict[str, OperatingPoints] = {DLIB_POINTS.model_id: DLIB_POINTS}
@@ -155,6 +157,12 @@ def base_model_id(model_id: str) -> str:
     return model_id.split("|", 1)[0]
 
 
+def points_key(model_id: str, flip: bool = True) -> str:
+    """The key of the points of ``model_id`` with test-time flip on (the default: the model id itself) or
+    off (``MODEL_ID|noflip``: distances shift with flip; ``points_for`` falls back to the flip points)."""
+    return model_id if flip else f"{model_id}|noflip"
+
+
 def points_for(model_id: str) -> OperatingPoints:
     """The operating points of ``model_id``: calibrated ones from the user's data folder first, then
     the built-in ones; ``NotCalibrated`` (saying how to calibrate) when there are none."""
@@ -173,6 +181,23 @@ def points_for(model_id: str) -> OperatingPoints:
         f"model {model_id} has no operating points (thresholds) yet: run "
         f"'facebank models calibrate MODEL' first"
     )
+
+
+def model_id_of(embedder: str, onnx_model: str | None = None) -> str:
+    """The model id of an embedder by name (dlib and fast without loading anything)."""
+    if embedder in ("dlib", "fast"):
+        from facebank.embed.dlib import DLIB_MODEL_ID
+
+        return DLIB_MODEL_ID
+    from facebank.embed import create
+
+    return create(embedder, model=onnx_model).model_id
+
+
+def points_for_settings(settings: object) -> OperatingPoints:
+    """The operating points of the embedder a ``Settings`` names (its model, with its flip)."""
+    mid = model_id_of(getattr(settings, "embedder", "fast"), getattr(settings, "onnx_model", None))
+    return points_for(points_key(mid, bool(getattr(settings, "flip", True))))
 
 
 def save_points(points: OperatingPoints) -> Path:
