@@ -29,6 +29,10 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 
+def _number(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
 class NotCalibrated(LookupError):
     """A model has no operating points yet: the message says which command measures them."""
 
@@ -78,7 +82,21 @@ class OperatingPoints:
                     or not 0.0 <= v <= 2.0:
                 raise ValueError(f"operating points of {self.model_id}: {f} must be an L2 distance in "
                                  f"[0, 2], not {v!r}")
-        if not 0.0 < self.far < 1.0:
+        if not isinstance(self.prior_l2, dict) or not {"nearest", "mean", "both"} <= set(self.prior_l2) \
+                or not all(_number(v) and 0.0 <= v <= 2.0 for v in self.prior_l2.values()):
+            raise ValueError(f"operating points of {self.model_id}: prior_l2 must map nearest, mean and both "
+                             f"to L2 distances in [0, 2]")
+        for f in ("prior_margin_slope", "prior_people"):
+            v = getattr(self, f)
+            if not _number(v) or not 0.0 <= v <= 1000.0:
+                raise ValueError(f"operating points of {self.model_id}: {f} must be a number >= 0, not {v!r}")
+        if not isinstance(self.extra, dict) or not all(_number(v) for v in self.extra.values()):
+            raise ValueError(f"operating points of {self.model_id}: extra must map names to numbers")
+        if not all(_number(v) and 0.0 <= v <= 2.0 for v in self.impostor_l2) \
+                or not all(_number(v) and 0.0 < v < 1.0 for v in self.impostor_levels):
+            raise ValueError(f"operating points of {self.model_id}: impostor_l2 must be L2 distances and "
+                             f"impostor_levels shares in (0, 1)")
+        if not _number(self.far) or not 0.0 < self.far < 1.0:
             raise ValueError(f"operating points of {self.model_id}: far must be in (0, 1), not {self.far!r}")
         if len(self.impostor_levels) != len(self.impostor_l2):
             raise ValueError(f"operating points of {self.model_id}: impostor_levels and impostor_l2 differ "
@@ -102,7 +120,9 @@ class OperatingPoints:
             data = dict(raw)
             for key in ("impostor_levels", "impostor_l2"):
                 if key in data:
-                    data[key] = tuple(float(x) for x in data[key])
+                    if not isinstance(data[key], list):
+                        raise ValueError(f"{where}: {key} must be a list of numbers")
+                    data[key] = tuple(data[key])
             return cls(**data)
         except TypeError as exc:
             raise ValueError(f"{where}: {exc}") from None
@@ -174,7 +194,11 @@ def points_for(model_id: str) -> OperatingPoints:
             except (OSError, ValueError) as exc:
                 raise NotCalibrated(f"the operating points of model {mid} are unreadable ({exc}): run "
                                     f"'facebank models calibrate' again") from None
-            return OperatingPoints.from_json(raw, f"operating points of {mid}")
+            try:
+                return OperatingPoints.from_json(raw, f"operating points of {mid}")
+            except ValueError as exc:
+                raise NotCalibrated(f"{exc} (in {path.name}): run 'facebank models calibrate' "
+                                    f"again") from None
         if mid in _BUILTIN:
             return _BUILTIN[mid]
     raise NotCalibrated(
