@@ -32,8 +32,8 @@ GalleryOpt = typer.Option(None, "--gallery", "-g", help="gallery file (SQLite) o
 # pipeline options shared by every command that embeds photos
 DetectorOpt = typer.Option(None, "--detector", help="mtcnn (default), hog, mmod or crop")
 EmbedderOpt = typer.Option(None, "--embedder", help="fast (default), dlib or onnx (--onnx-model)")
-OnnxOpt = typer.Option(None, "--onnx-model", help="an ONNX face model: a file (its card MODEL.json beside it) "
-                       "or the name of an installed model ('facebank models list'); implies --embedder onnx")
+OnnxOpt = typer.Option(None, "--onnx-model", help="an ONNX face model: a file (its card MODEL.json beside "
+                       "it) or an installed model's name ('facebank models list'); implies --embedder onnx")
 FlipOpt = typer.Option(None, "--flip/--no-flip", help="average each face with its mirror image")
 WorkersOpt = typer.Option(None, "--workers", "-j", help="worker processes (0 = one per core)")
 CropOpt = typer.Option(None, "--crop-fallback", help="auto | always (photos are face crops) | never")

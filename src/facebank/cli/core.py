@@ -33,7 +33,6 @@ from facebank.cli.video import (
     is_video_run,
 )
 
-
 # verify's exit code for "different people" (1 = runtime error, 2 = usage error)
 DIFFERENT_PEOPLE = 3
 
