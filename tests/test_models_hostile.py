@@ -40,8 +40,9 @@ def pool_graph(out_shape, nodes_after=(), out_name="y", name="g"):
     """x [N,3,32,32] -> global average pool -> flatten (N, 3) -> ``nodes_after``."""
     nodes = [helper.make_node("GlobalAveragePool", ["x"], ["g"]), helper.make_node("Flatten", ["g"], ["f"]),
              *nodes_after]
-    return helper.make_graph(nodes, name, [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 32, 32])],
-                             [helper.make_tensor_value_info(out_name, TensorProto.FLOAT, out_shape)])
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 32, 32])
+    y = helper.make_tensor_value_info(out_name, TensorProto.FLOAT, out_shape)
+    return helper.make_graph(nodes, name, [x], [y])
 
 
 def test_a_card_claiming_other_dimensions_than_the_model_gives_is_refused(tmp_path):
@@ -68,7 +69,8 @@ def test_an_output_that_is_not_one_vector_per_face_is_refused(tmp_path):
     m = save(g, tmp_path / "map.onnx")
     emb = OnnxEmbedder(m)  # (N, 3, 1) is still one 3-vector per face
     assert emb.dim == 3
-    g2 = pool_graph(["N", 1], [helper.make_node("ReduceMean", ["f"], ["y"], keepdims=1, axes=[1])], name="one")
+    g2 = pool_graph(["N", 1], [helper.make_node("ReduceMean", ["f"], ["y"], keepdims=1, axes=[1])],
+                    name="one")
     with pytest.raises(ModelError, match="not an embedding"):
         OnnxEmbedder(save(g2, tmp_path / "one.onnx", opset=13))
     # a constant output: the probe sees the same vector for different faces
@@ -149,7 +151,8 @@ def test_a_graph_that_runs_forever_is_stopped_by_the_probe_time_limit(tmp_path, 
          helper.make_tensor_value_info("acc_out", TensorProto.FLOAT, None)])
     trips = numpy_helper.from_array(np.array(10**15, np.int64), "trips")
     cond = numpy_helper.from_array(np.array(True), "cond")
-    g = pool_graph(["N", 3], [helper.make_node("Loop", ["trips", "cond", "f"], ["y"], body=body)], name="forever")
+    g = pool_graph(["N", 3], [helper.make_node("Loop", ["trips", "cond", "f"], ["y"], body=body)],
+                   name="forever")
     g.initializer.extend([trips, cond])
     m = save(g, tmp_path / "forever.onnx")
     monkeypatch.setenv("FACEBANK_PROBE_TIMEOUT", "4")
