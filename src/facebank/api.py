@@ -47,8 +47,17 @@ class FaceBank:
             s = s.model_copy(update=overrides)
         if gallery is not None and not hasattr(gallery, "add_photos"):
             s = s.model_copy(update={"gallery": str(gallery)})
-        self.settings = s
         self.gallery: Gallery = gallery if hasattr(gallery, "add_photos") else open_gallery(s.gallery)
+        if not {"embedder", "onnx_model"} & s.model_fields_set and pipeline is None:
+            # no model named: the gallery's own, or for a new gallery the best installed one
+            from facebank.embed.catalogue import default_embedder
+
+            embedder, onnx_model = default_embedder(self.gallery.model_id)
+            if embedder != s.embedder:
+                s = s.model_copy(update={"embedder": embedder, "onnx_model": onnx_model})
+                log.info("using model %s (%s)", onnx_model or embedder, "the gallery's" if
+                         self.gallery.model_id else "the best installed")
+        self.settings = s
         self._pipeline: FacePipeline | None = pipeline
         self.classifier = None  # a trained classifier (facebank.learn) names faces instead of the gallery
         self._index: ExactIndex | None = None
@@ -270,7 +279,9 @@ class FaceBank:
         if stored is not None and stored != model_id:
             from facebank.gallery.base import ModelMismatch
 
-            raise ModelMismatch(f"the gallery holds {stored!r} embeddings but the embedder is {model_id!r}")
+            raise ModelMismatch(f"the gallery holds {stored!r} embeddings but the embedder is {model_id!r}: "
+                                f"use the gallery's model (leave out --embedder/--onnx-model to use it when "
+                                f"it is installed; 'facebank models list'), or another gallery")
 
     # -- verification -----------------------------------------------------------------------------
     def verify(self, a: str | Path | bytes, b: str | Path | bytes,

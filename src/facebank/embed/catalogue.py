@@ -62,6 +62,50 @@ CATALOGUE: dict[str, CatalogueEntry] = {
     ),
 }
 
+# the built-in model's figure of the same benchmark (dlib's ResNet with flip; README / issue 18), which
+# an installed model must beat to become the default of new galleries
+RANK_FIGURE = "lfw_openset_dir_far1"
+BUILTIN_FIGURES = {"lfw_view2_acc": 0.9930, "lfw_openset_dir_far1": 0.846}
+
+
+def installed_model_ids() -> dict[str, tuple[str, Path]]:
+    """model id -> (name, path) of every installed or added model that loads."""
+    from facebank.embed.onnx import OnnxEmbedder
+
+    out: dict[str, tuple[str, Path]] = {}
+    for name, entry in installed().items():
+        try:
+            out[OnnxEmbedder(entry["path"]).model_id] = (name, Path(entry["path"]))
+        except Exception as exc:  # noqa: BLE001 - a broken entry is skipped (models list shows why)
+            log.info("installed model %s does not load: %s", name, exc)
+    return out
+
+
+def default_embedder(gallery_model_id: str | None) -> tuple[str, str | None]:
+    """(embedder, onnx model) to use when the user named none: the gallery's own model when it holds
+    embeddings (dlib's: ``fast``; another: the installed model with that id), else, for a new gallery,
+    the best installed and calibrated catalogue model by ``RANK_FIGURE``, if it beats dlib's."""
+    from facebank.embed.dlib import DLIB_MODEL_ID
+    from facebank.embed.points import NotCalibrated, points_for
+
+    if gallery_model_id is not None:
+        if gallery_model_id == DLIB_MODEL_ID:
+            return "fast", None
+        found = installed_model_ids().get(gallery_model_id)
+        return ("onnx", found[0]) if found else ("fast", None)
+    best, best_figure = None, BUILTIN_FIGURES[RANK_FIGURE]
+    for mid, (name, _) in installed_model_ids().items():
+        entry = CATALOGUE.get(name)
+        fig = entry.figures.get(RANK_FIGURE) if entry else None
+        if fig is None or fig <= best_figure:
+            continue
+        try:
+            points_for(mid)
+        except (NotCalibrated, ValueError):
+            continue
+        best, best_figure = name, fig
+    return ("onnx", best) if best else ("fast", None)
+
 
 class InstallError(RuntimeError):
     """An install that did not happen: nothing was left in the data folder."""
