@@ -113,13 +113,15 @@ def cluster(
     people; a cluster that looks like someone in the gallery gets that name as a suggestion.
     Then: facebank people name CLUSTER NAME."""
     from facebank.cluster.engine import cluster_report, method_from_settings, recluster
+    from facebank.embed.points import NotCalibrated
 
     settings = make_settings(gallery)
-    try:
-        algo = method_from_settings(settings, method, threshold, min_size)
-    except (ValueError, TypeError) as exc:
-        raise fail(str(exc), 2) from None
     g = _gallery(gallery)
+    try:
+        algo = method_from_settings(settings, method, threshold, min_size, model_id=g.model_id)
+    except (ValueError, TypeError, NotCalibrated) as exc:
+        g.close()
+        raise fail(str(exc), 1 if isinstance(exc, NotCalibrated) else 2) from None
     try:
         summary = recluster(g, algo, settings.threshold)
         faces = g.faces(unassigned=True)

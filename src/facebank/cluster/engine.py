@@ -49,13 +49,16 @@ class ClusterSummary:
 
 
 def method_from_settings(settings: Settings, name: str | None = None, threshold: float | None = None,
-                         min_size: int | None = None) -> ClusterMethod:
+                         min_size: int | None = None, model_id: str | None = None) -> ClusterMethod:
+    """The clustering method; its threshold: ``threshold``, else ``settings.cluster_threshold``, else
+    the cluster edge of ``model_id`` (the gallery's model) or of the settings' embedder."""
     if threshold is None:
         threshold = settings.cluster_threshold
     if threshold is None:  # the model's own cluster edge
-        from facebank.embed.points import points_for_settings
+        from facebank.embed.points import points_for, points_for_settings
 
-        threshold = points_for_settings(settings).cluster_l2
+        pts = points_for(model_id) if model_id else points_for_settings(settings)
+        threshold = pts.cluster_l2
     return create(name or settings.cluster_method, threshold=threshold, min_size=min_size)
 
 
