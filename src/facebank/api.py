@@ -52,7 +52,11 @@ class FaceBank:
             # no model named: the gallery's own, or for a new gallery the best installed one
             from facebank.embed.catalogue import default_embedder
 
-            embedder, onnx_model = default_embedder(self.gallery.model_id)
+            try:
+                embedder, onnx_model = default_embedder(self.gallery.model_id)
+            except Exception as exc:  # noqa: BLE001 - an unreadable data folder: the built-in model
+                log.warning("installed models unreadable (%s); using the built-in model", exc)
+                embedder, onnx_model = s.embedder, s.onnx_model
             if embedder != s.embedder:
                 s = s.model_copy(update={"embedder": embedder, "onnx_model": onnx_model})
                 log.info("using model %s (%s)", onnx_model or embedder, "the gallery's" if

@@ -52,6 +52,10 @@ def method_from_settings(settings: Settings, name: str | None = None, threshold:
                          min_size: int | None = None, model_id: str | None = None) -> ClusterMethod:
     """The clustering method; its threshold: ``threshold``, else ``settings.cluster_threshold``, else
     the cluster edge of ``model_id`` (the gallery's model) or of the settings' embedder."""
+    from facebank.cluster.methods import available
+
+    if (name or settings.cluster_method) not in available():  # a usage error before any model lookup
+        create(name or settings.cluster_method)
     if threshold is None:
         threshold = settings.cluster_threshold
     if threshold is None:  # the model's own cluster edge
