@@ -169,3 +169,11 @@ def test_the_catalogue_pins_mobilefacenet_to_a_commit_and_its_sha256():
     assert e.sha256 == "b7120c095d60094f28a4a54ba6a8bf51b297a6273fb40ef6350dfec1f63d9507"
     assert e.card["template"] == "arcface" and "output_dim" not in e.card
     assert replace(e, name="x").name == "x"
+
+
+def test_onnx_model_implies_the_onnx_embedder_and_a_missing_model_is_one_error_line(tmp_path):
+    photo = tmp_path / "a.jpg"
+    photo.write_bytes(b"not really a photo")
+    res = run("verify", "--onnx-model", "no-such-model", str(photo), str(photo))
+    assert res.exit_code == 1 and res.output.startswith("error: ") and "no-such-model" in res.output
+    assert "models list" in res.output and "Traceback" not in res.output
