@@ -285,7 +285,8 @@ class FaceBank:
 
             raise ModelMismatch(f"the gallery holds {stored!r} embeddings but the embedder is {model_id!r}: "
                                 f"use the gallery's model (leave out --embedder/--onnx-model to use it when "
-                                f"it is installed; 'facebank models list'), or another gallery")
+                                f"it is installed; 'facebank models list'), another gallery, or switch the "
+                                f"gallery to the new model: 'facebank reembed -g GALLERY --onnx-model NEW'")
 
     # -- verification -----------------------------------------------------------------------------
     def verify(self, a: str | Path | bytes, b: str | Path | bytes,

@@ -9,7 +9,17 @@ from pathlib import Path
 
 import typer
 
-from facebank.cli.app import app, fail, progress
+from facebank.cli.app import (
+    EmbedderOpt,
+    FlipOpt,
+    GalleryOpt,
+    OnnxOpt,
+    app,
+    fail,
+    make_settings,
+    open_bank,
+    progress,
+)
 
 models_app = typer.Typer(
     help="Face models: the built-in one (dlib's ResNet), models from the catalogue ('install') and your "
@@ -324,3 +334,40 @@ def remove(name: str = typer.Argument(..., help="an installed or added model")) 
     if path.resolve().is_relative_to(inside):
         shutil.rmtree(path.resolve().parent, ignore_errors=True)
     typer.echo(f"removed {name}")
+
+
+@app.command()
+def reembed(
+    gallery: str = GalleryOpt,
+    embedder: str = EmbedderOpt, onnx_model: str = OnnxOpt, flip: bool = FlipOpt,
+) -> None:
+    """Switch a gallery to another model: every stored face embedded again from its stored box and
+    landmarks (no new detection); faces, clusters, people and ids stay. Resumable (rerun it); a
+    photo no longer on disk is a listed problem and the gallery stays on its old model."""
+    from facebank.api import FaceBank
+    from facebank.gallery.sqlite import SqliteGallery
+    from facebank.reembed import reembed as run
+
+    settings = make_settings(gallery, embedder=embedder, onnx_model=onnx_model, flip=flip)
+    if embedder is None and onnx_model is None:
+        raise fail("name the new model: --onnx-model NAME|PATH or --embedder fast", 2)
+    bank = open_bank(settings, must_exist=True)
+    try:
+        if not isinstance(bank.gallery, SqliteGallery):
+            raise fail("reembed works on SQLite galleries", 2)
+        assert isinstance(bank, FaceBank)
+        rep = run(bank.gallery, settings, progress=progress)
+    except (ValueError, FileNotFoundError) as exc:
+        raise fail(str(exc)) from None
+    finally:
+        bank.close()
+    for path, reason in rep.problems:
+        typer.echo(f"  problem {path}: {reason}", err=True)
+    if rep.switched:
+        typer.echo(f"re-embedded {rep.faces} faces ({rep.embedded} now, {rep.staged} before) with "
+                   f"{rep.model_id} (was {rep.old_model_id}); people, clusters and ids unchanged")
+        return
+    typer.echo(f"{len(rep.problems)} problem(s): the gallery stays on {rep.old_model_id}; "
+               f"{rep.embedded + rep.staged} of {rep.faces} faces are re-embedded and kept: fix the photos "
+               f"and run the same command again")
+    raise typer.Exit(1)
