@@ -88,3 +88,28 @@ def test_calibrate_then_verify_identify_and_scan_with_mobilefacenet(installed, f
     res = run(app, ["scan", str(faces_dir / "detection_edge" / "multi_face"), "-g", str(scan_g),
                     "--onnx-model", "mobilefacenet", "-j", "1"])
     assert res.exit_code == 0 and "0 problems" in res.output, res.output
+
+
+def test_cluster_and_audit_use_mobilefacenets_own_distances(installed, faces_dir, tmp_path):
+    from facebank.embed.points import points_for
+
+    data, _ = installed
+    run = CliRunner().invoke
+    res = run(app, ["models", "calibrate", "mobilefacenet", str(faces_dir / "pins10"), "--limit", "1000"])
+    assert res.exit_code == 0, res.output
+    gallery = tmp_path / "lib.db"
+    res = run(app, ["scan", str(faces_dir / "5celeb" / "val"), "-g", str(gallery), "-j", "1"])
+    assert res.exit_code == 0, res.output
+    from facebank.gallery.sqlite import SqliteGallery
+
+    g = SqliteGallery(gallery)
+    model_id = g.model_id
+    g.close()
+    pts = points_for(model_id)
+    res = run(app, ["cluster", "-g", str(gallery)])
+    assert res.exit_code == 0 and f"threshold {pts.cluster_l2:.2f}" in res.output, res.output
+    clusters = [line for line in res.output.splitlines() if line.startswith("cluster ")]
+    assert 5 <= len(clusters) <= 8  # 5 people (dlib's 0.36 on this model would leave every face alone)
+    res = run(app, ["audit", str(faces_dir / "5celeb" / "val"), "--onnx-model", "mobilefacenet", "-j", "1"])
+    assert "audited 25 photos of 5 people" in res.output and "error:" not in res.output, res.output
+    assert "mislabeled" not in res.output and "outlier" not in res.output
