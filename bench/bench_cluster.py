@@ -47,6 +47,7 @@ from pathlib import Path
 import numpy as np
 
 from facebank.cluster import methods
+from facebank.embed.points import points_for_settings
 from facebank.evaluate.cache import (
     EmbeddingCache,
     FacePolicy,
@@ -124,7 +125,7 @@ def scale(n_faces: int) -> dict:
     from facebank.scale.synthetic import face_like_gallery
 
     data = face_like_gallery(n_faces, seed=1)
-    method = methods.create(Settings().cluster_method, threshold=Settings().cluster_threshold)
+    method = methods.create(Settings().cluster_method, threshold=points_for_settings(Settings()).cluster_l2)
     t0 = time.perf_counter()
     labels = method.labels(data.vectors)
     seconds = time.perf_counter() - t0

@@ -69,7 +69,7 @@ def test_verify_exit_code_tells_same_or_different(faces_dir):
     same = run("verify", "--json", str(a), str(b))
     diff = run("verify", "--json", str(a), str(c))
     assert same.returncode == 0 and json.loads(same.stdout)["same"] is True
-    assert diff.returncode == 2 and json.loads(diff.stdout)["same"] is False
+    assert diff.returncode == 3 and json.loads(diff.stdout)["same"] is False  # 3: different people
 
 
 def test_people_list_shows_the_threshold_the_gallery_estimates_and_identify_reports_its_score(

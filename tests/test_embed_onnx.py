@@ -17,7 +17,8 @@ from facebank.embed import create
 from facebank.embed.onnx import ModelCard, OnnxEmbedder
 
 
-def build_tiny_model(path, size: int = 32, dim: int = 16, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def build_tiny_model(path, size: int = 32, dim: int = 16, seed: int = 0,
+                     batch: int | str = "N") -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     w = rng.normal(size=(8, 3, 3, 3)).astype(np.float32)
     fc = rng.normal(size=(8, dim)).astype(np.float32)
@@ -30,8 +31,8 @@ def build_tiny_model(path, size: int = 32, dim: int = 16, seed: int = 0) -> tupl
             helper.make_node("MatMul", ["f", "fc"], ["y"]),
         ],
         "tiny-face",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, size, size])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", dim])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, 3, size, size])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch, dim])],
         [numpy_helper.from_array(w, "w"), numpy_helper.from_array(fc, "fc")],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
@@ -83,7 +84,7 @@ def test_model_id_names_the_weights(tiny, tmp_path):
     build_tiny_model(other, seed=5)
     (tmp_path / "other.json").write_text((tmp_path / "tiny.json").read_text())
     assert OnnxEmbedder(model).model_id != OnnxEmbedder(other).model_id
-    assert OnnxEmbedder(model).model_id.startswith("onnx:tiny:")
+    assert OnnxEmbedder(model).model_id.startswith("onnx:")
 
 
 def test_registry_builds_it_from_settings(tiny):
@@ -98,8 +99,8 @@ def test_wrong_chip_size_and_bad_cards_are_clear_errors(tiny, tmp_path):
     with pytest.raises(ValueError, match="chips must be"):
         emb.embed(np.zeros((1, 40, 40, 3), np.uint8))
     bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps({"input_size": 32}))
-    with pytest.raises(ValueError, match="output_dim"):
+    bad.write_text(json.dumps({"input_size": "32"}))
+    with pytest.raises(ValueError, match="input_size"):
         ModelCard.load(bad)
     assert emb.embed(np.zeros((0, 32, 32, 3), np.uint8)).shape == (0, 16)
 
@@ -210,3 +211,50 @@ def test_a_card_naming_an_output_the_model_lacks_is_a_clear_error(tiny, tmp_path
     (tmp_path / "tiny.json").write_text(json.dumps({**card, "output": output}))
     with pytest.raises(ValueError, match=message):
         OnnxEmbedder(model)
+
+
+def test_output_dim_and_input_size_come_from_the_graph_when_the_card_leaves_them_out(tiny, tmp_path):
+    model, _, _ = tiny
+    (tmp_path / "tiny.json").write_text(json.dumps({"name": "tiny", "mean": [127.5] * 3, "std": [128.0] * 3}))
+    emb = OnnxEmbedder(model)
+    assert emb.dim == 16 and emb.chip.size == 32
+    (tmp_path / "tiny.json").write_text(json.dumps({"output_dim": 12}))
+    with pytest.raises(ValueError, match="output_dim 12"):
+        OnnxEmbedder(model)
+    (tmp_path / "tiny.json").write_text(json.dumps({"input_size": 64}))
+    with pytest.raises(ValueError, match="input_size 64"):
+        OnnxEmbedder(model)
+
+
+def test_the_card_name_does_not_change_the_model_id_but_the_template_does(tiny, tmp_path):
+    model, _, _ = tiny
+    card = json.loads((tmp_path / "tiny.json").read_text())
+    before = OnnxEmbedder(model).model_id
+    (tmp_path / "tiny.json").write_text(json.dumps({**card, "name": "renamed", "licence": "MIT"}))
+    assert OnnxEmbedder(model).model_id == before
+    (tmp_path / "tiny.json").write_text(json.dumps({**card, "template": "arcface"}))
+    assert OnnxEmbedder(model).model_id != before
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+def test_a_model_with_a_fixed_batch_embeds_any_number_of_faces(tmp_path, batch):
+    model = tmp_path / "fixed.onnx"
+    w, fc = build_tiny_model(model, batch=batch)
+    (tmp_path / "fixed.json").write_text(json.dumps({"mean": [127.5] * 3, "std": [128.0] * 3}))
+    emb = OnnxEmbedder(model)
+    assert emb.batch == batch
+    chips = np.random.default_rng(7).integers(0, 256, size=(5, 32, 32, 3), dtype=np.uint8)
+    np.testing.assert_allclose(emb.embed(chips), reference(chips, w, fc), atol=1e-4)
+    assert emb.embed(chips[:1]).shape == (1, 16)
+
+
+def test_jitter_runs_through_a_batch_one_model(tmp_path):
+    from facebank.evaluate.cache import jittered_chips
+
+    model = tmp_path / "one.onnx"
+    w, fc = build_tiny_model(model, batch=1)
+    (tmp_path / "one.json").write_text(json.dumps({"mean": [127.5] * 3, "std": [128.0] * 3}))
+    chip = np.random.default_rng(8).integers(0, 256, size=(32, 32, 3), dtype=np.uint8)
+    copies = jittered_chips(chip, 4, "seed")
+    out = OnnxEmbedder(model, flip=True).embed(copies)
+    assert out.shape == (5, 16) and np.isfinite(out).all()

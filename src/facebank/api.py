@@ -18,6 +18,7 @@ import numpy as np
 
 from facebank import images
 from facebank.decide import Decision, decision_for
+from facebank.embed.points import OperatingPoints
 from facebank.folders import FolderWalk
 from facebank.gallery import open_gallery
 from facebank.gallery.base import FaceRecord, Gallery, PhotoRecord, validate_name
@@ -46,8 +47,21 @@ class FaceBank:
             s = s.model_copy(update=overrides)
         if gallery is not None and not hasattr(gallery, "add_photos"):
             s = s.model_copy(update={"gallery": str(gallery)})
-        self.settings = s
         self.gallery: Gallery = gallery if hasattr(gallery, "add_photos") else open_gallery(s.gallery)
+        if not {"embedder", "onnx_model"} & s.model_fields_set and pipeline is None:
+            # no model named: the gallery's own, or for a new gallery the best installed one
+            from facebank.embed.catalogue import default_embedder
+
+            try:
+                embedder, onnx_model = default_embedder(self.gallery.model_id)
+            except Exception as exc:  # noqa: BLE001 - an unreadable data folder: the built-in model
+                log.warning("installed models unreadable (%s); using the built-in model", exc)
+                embedder, onnx_model = s.embedder, s.onnx_model
+            if embedder != s.embedder:
+                s = s.model_copy(update={"embedder": embedder, "onnx_model": onnx_model})
+                log.info("using model %s (%s)", onnx_model or embedder, "the gallery's" if
+                         self.gallery.model_id else "the best installed")
+        self.settings = s
         self._pipeline: FacePipeline | None = pipeline
         self.classifier = None  # a trained classifier (facebank.learn) names faces instead of the gallery
         self._index: ExactIndex | None = None
@@ -85,8 +99,16 @@ class FaceBank:
         if self._decision is None or self._decision[0] != version:
             data = self.gallery.embeddings()
             self._decision = (version, decision_for(data.vectors, data.names, s.decision, s.target_far,
-                                                    s.threshold, s.rule))
+                                                    s.threshold, s.rule, points=self.points()))
         return self._decision[1]
+
+    def points(self) -> OperatingPoints:
+        """The operating points (distance thresholds) of this bank's model: the gallery's model when it
+        holds embeddings, else the embedder's. ``NotCalibrated`` names the command that measures them."""
+        from facebank.embed.points import points_for, points_key
+
+        model_id = self.gallery.model_id or self._model_id()
+        return points_for(points_key(model_id, self.settings.flip))
 
     def close(self) -> None:
         self.gallery.close()
@@ -263,13 +285,18 @@ class FaceBank:
         if stored is not None and stored != model_id:
             from facebank.gallery.base import ModelMismatch
 
-            raise ModelMismatch(f"the gallery holds {stored!r} embeddings but the embedder is {model_id!r}")
+            raise ModelMismatch(f"the gallery holds {stored!r} embeddings but the embedder is {model_id!r}: "
+                                f"use the gallery's model (leave out --embedder/--onnx-model to use it when "
+                                f"it is installed; 'facebank models list'), another gallery, or switch the "
+                                f"gallery to the new model: 'facebank reembed -g GALLERY --onnx-model NEW'")
 
     # -- verification -----------------------------------------------------------------------------
     def verify(self, a: str | Path | bytes, b: str | Path | bytes,
                threshold: float | None = None) -> Verification:
         """Are the main faces of two photos the same person? Raises ValueError without a face."""
-        thr = self.settings.verify_threshold if threshold is None else threshold
+        thr = threshold if threshold is not None else self.settings.verify_threshold
+        if thr is None:
+            thr = self.points().verify_l2
         va, vb = (self.main_face(x).embedding for x in (a, b))
         d = float(np.linalg.norm(va - vb))
         return Verification(same=d <= thr, distance=d, score=cosine_from_l2(d), threshold=thr)

@@ -33,6 +33,7 @@ from typing import ClassVar, Protocol
 
 import numpy as np
 
+from facebank.embed.points import DLIB_POINTS, OperatingPoints
 from facebank.gallery.index import PersonDistances, l2_from_dot
 
 log = logging.getLogger(__name__)
@@ -85,12 +86,25 @@ class DecisionRule(Protocol):
     def key(self) -> str: ...
 
 
-# The thresholds galleries of LFW's development people (533 people, dlib's model with flip, the
-# default) estimate for themselves (``calibrate_gallery`` at FAR 1 %, safety 0.5, mean of 5 splits):
-# the prior a small gallery's own estimate is pulled towards. Never measured on the test people;
-# the margin rule's threshold falls by about 0.058 per unit of weight.
-PRIOR_L2 = {"nearest": 0.314, "mean": 0.304, "both": 0.312}
-PRIOR_MARGIN_SLOPE = 0.058
+# The prior a small gallery's own estimate is pulled towards: the thresholds galleries of a model's
+# development people estimate for themselves (``calibrate_gallery`` at FAR 1 %, safety 0.5, mean of 5
+# splits), per combination (``prior_l2``), how the margin rule's threshold falls per unit of weight
+# (``prior_margin_slope``) and the other rules' defaults (``extra``): all per model, from the model's
+# operating points (``facebank.embed.points``; measured by ``facebank models calibrate``). A rule
+# built without points (``points=None``) uses dlib's, the default model's.
+
+
+def rule_points(rule: object) -> OperatingPoints:
+    """The operating points a rule's defaults come from (dlib's when the rule was given none)."""
+    return getattr(rule, "points", None) or DLIB_POINTS
+
+
+def _extra_default(rule: object, name: str) -> float:
+    pts = rule_points(rule)
+    if f"{name}_default" in pts.extra:
+        return float(pts.extra[f"{name}_default"])
+    log.warning("model %s has no %s default in its operating points; using dlib's", pts.model_id, name)
+    return float(DLIB_POINTS.extra[f"{name}_default"])
 
 
 def _table(dist: PersonDistances, combine: str) -> np.ndarray:
@@ -124,10 +138,11 @@ class DistanceRule:
     name: str = "distance"
     unit: str = "L2 distance between unit embeddings"
     valid_range: ClassVar[tuple[float, float]] = (0.0, 2.0)  # two unit vectors are 0 to 2 apart
+    points: OperatingPoints | None = None
 
     @property
     def default_threshold(self) -> float:
-        return PRIOR_L2[self.combine]
+        return rule_points(self).prior_l2[self.combine]
 
     def fit(self, gallery: GalleryFaces) -> DistanceRule:
         return self
@@ -148,10 +163,12 @@ class MarginRule:
     name: str = "margin"
     unit: str = "L2 distance minus weight x gap to the next person"
     valid_range: ClassVar[tuple[float, float]] = (-math.inf, math.inf)  # may be negative; finite
+    points: OperatingPoints | None = None
 
     @property
     def default_threshold(self) -> float:
-        return PRIOR_L2[self.combine] - PRIOR_MARGIN_SLOPE * self.weight
+        pts = rule_points(self)
+        return pts.prior_l2[self.combine] - pts.prior_margin_slope * self.weight
 
     def fit(self, gallery: GalleryFaces) -> MarginRule:
         return self
@@ -175,7 +192,11 @@ class TNormRule:
     name: str = "tnorm"
     unit: str = "standard deviations from the query's cohort of other people"
     valid_range: ClassVar[tuple[float, float]] = (-math.inf, math.inf)  # a z-score: any finite number
-    default_threshold: float = -7.4  # LFW dev people, FAR 1 %, cohort 20
+    points: OperatingPoints | None = None
+
+    @property
+    def default_threshold(self) -> float:  # the model's development people, FAR 1 %, cohort 20
+        return _extra_default(self, "tnorm")
 
     def fit(self, gallery: GalleryFaces) -> TNormRule:
         return self
@@ -206,9 +227,13 @@ class ZNormRule:
     name: str = "znorm"
     unit: str = "standard deviations from the person's impostor distances"
     valid_range: ClassVar[tuple[float, float]] = (-math.inf, math.inf)  # a z-score: any finite number
-    default_threshold: float = -4.6  # LFW dev people, FAR 1 %
+    points: OperatingPoints | None = None
     _mu: np.ndarray | None = None
     _sd: np.ndarray | None = None
+
+    @property
+    def default_threshold(self) -> float:  # the model's development people, FAR 1 %
+        return _extra_default(self, "znorm")
 
     def fit(self, gallery: GalleryFaces) -> ZNormRule:
         p = len(gallery.people)
@@ -247,8 +272,12 @@ class SpreadRule:
     name: str = "spread"
     unit: str = "L2 distance / the person's own spread"
     valid_range: ClassVar[tuple[float, float]] = (0.0, math.inf)  # a distance over a spread: >= 0, finite
-    default_threshold: float = 0.85  # LFW dev people, FAR 1 %
+    points: OperatingPoints | None = None
     _spread: np.ndarray | None = None
+
+    @property
+    def default_threshold(self) -> float:  # the model's development people, FAR 1 %
+        return _extra_default(self, "spread")
 
     def fit(self, gallery: GalleryFaces) -> SpreadRule:
         p = len(gallery.people)
@@ -258,7 +287,7 @@ class SpreadRule:
             if len(v) >= 2:
                 d = l2_from_dot(v @ v.T)[np.triu_indices(len(v), 1)]
                 spread[j] = float(np.median(d))
-        fill = float(np.nanmedian(spread)) if np.isfinite(spread).any() else 0.4
+        fill = float(np.nanmedian(spread)) if np.isfinite(spread).any() else rule_points(self).verify_l2
         self._spread = np.maximum(np.where(np.isfinite(spread), spread, fill), 0.05)
         return self
 
@@ -383,9 +412,9 @@ class OperatingPoint:
 MIN_PEOPLE = 3
 MIN_IMPOSTORS = 50
 # chosen on the development data only (LFW dev people, pins10 splits of seed 1): a gallery's own
-# estimate counts as much as the prior once it holds 20 people, and aims at half the target FAR
+# estimate counts as much as the prior once it holds ``prior_people`` people (the model's operating
+# points: 20 for dlib), and aims at half the target FAR
 # (a stranger meets all P people, a person left out only P - 1; and the estimate is noisy)
-PRIOR_PEOPLE = 20.0
 SAFETY = 0.5
 
 
@@ -423,7 +452,7 @@ def calibrate_gallery(rule: DecisionRule, gallery: GalleryFaces, far: float = 0.
     from ``prior_people`` people: ``(P * estimate + prior_people * default) / (P + prior_people)``.
     ``safety`` < 1 aims at ``safety * far``. ``scores``: the impostor scores when already computed
     (``impostor_scores``), e.g. to estimate the threshold at several rates."""
-    prior_people = PRIOR_PEOPLE if prior_people is None else prior_people
+    prior_people = rule_points(rule).prior_people if prior_people is None else prior_people
     people = len(gallery.people)
     if people < MIN_PEOPLE:
         return OperatingPoint(rule.key(), rule.default_threshold, far, "default", 0, people)
@@ -498,11 +527,15 @@ def gallery_faces(vectors: np.ndarray, names: tuple[str, ...] | list[str],
 
 
 def decision_for(vectors: np.ndarray, names: tuple[str, ...] | list[str], spec: str, far: float,
-                 threshold: float | None = None, combine: str | None = None) -> Decision:
+                 threshold: float | None = None, combine: str | None = None,
+                 points: OperatingPoints | None = None) -> Decision:
     """The rule ``spec`` fitted on a gallery's embeddings, with its operating point: ``threshold``
     when given (the user's, e.g. FACEBANK_THRESHOLD), else estimated from the gallery for ``far``.
-    ``combine`` (nearest / mean) applies when ``spec`` names none."""
+    ``combine`` (nearest / mean) applies when ``spec`` names none; ``points``: the model's operating
+    points (the priors of small galleries)."""
     rule = parse(spec)
+    if points is not None and hasattr(rule, "points"):
+        rule.points = points  # type: ignore[attr-defined]
     if combine is not None and not names_combine(spec) and hasattr(rule, "combine"):
         rule.combine = combine  # type: ignore[attr-defined]
     g = gallery_faces(vectors, names)

@@ -15,9 +15,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 MultiFacePolicy = Literal["skip", "largest", "central"]
 MatchRule = Literal["nearest", "mean"]
 CropFallback = Literal["auto", "always", "never"]
-# the L2 threshold of the 'distance' rule when none is given and a gallery is too small to estimate one
-# (pins10 open set: FAR 1 % at 0.33 to the nearest face)
-L2_THRESHOLD = 0.35
+# No distance constant lives here: every L2 threshold left unset below is the embedding model's own
+# (``facebank.embed.points.points_for(model_id)``: verify_l2, identify_l2, cluster_l2, ...).
 # bumped when the alignment of detector landmarks changes (cached embeddings are then stale):
 # 2 = least-squares similarity fit of all points (1 was OpenCV's LMEDS fit)
 ALIGN_VERSION = 2
@@ -96,9 +95,9 @@ class Settings(BaseSettings):
         "by its L2 distance to a person (mean of nearest face and mean embedding) minus half the gap "
         "to the next person",
     )
-    verify_threshold: float = Field(
-        0.42, description="verification of two photos: largest L2 distance for 'same person' "
-        "(LFW View 2 folds pick 0.417)"
+    verify_threshold: float | None = Field(
+        None, ge=0.0, le=2.0, description="verification of two photos: largest L2 distance for 'same "
+        "person'; unset = the model's own (its operating points: 'facebank models list')"
     )
     rule: MatchRule = Field("nearest", description="distance to a person: nearest enrolled face or mean")
 
@@ -113,9 +112,10 @@ class Settings(BaseSettings):
     # clustering of unassigned faces (facebank cluster): chosen on LFW people with 5-9 photos
     # by bench/bench_cluster.py
     cluster_method: str = Field("chinese-whispers", description="clustering method of 'facebank cluster'")
-    cluster_threshold: float = Field(
-        0.36, description="clustering: largest L2 distance between two faces that links them "
-        "(chinese-whispers on the 10-nearest-neighbour graph, edges weighted by cosine similarity)")
+    cluster_threshold: float | None = Field(
+        None, ge=0.0, le=2.0, description="clustering: largest L2 distance between two faces that links "
+        "them (chinese-whispers on the 10-nearest-neighbour graph, edges weighted by cosine similarity); "
+        "unset = the model's own cluster_l2")
 
     @field_validator("second_look")
     @classmethod

@@ -12,11 +12,12 @@ that the finding is real, not a probability calibrated on any data set).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from facebank.embed.points import OperatingPoints
 from facebank.types import Box, Landmarks
 
 # every kind of finding, in the order reports list them
@@ -56,7 +57,7 @@ class AuditConfig:
 
     # duplicates: pHash (64 bits) Hamming distance at most this AND embeddings this close
     dup_hash_bits: int = 8            # 1/8 of the bits: the usual near-duplicate bound for pHash
-    dup_distance: float = 0.42        # the verification threshold (LFW folds): the same person. Not
+    dup_distance: float | None = None  # None = the model's duplicate_l2 (its verify threshold). Not
     #   "near 0": a copy at half size or JPEG quality 35 moves a small face's embedding by up to
     #   0.35 (measured on 5celeb, see the README); the hash says "the same picture"
     dup_hash_bits_no_face: int = 4    # photos without a face: the hash alone, stricter
@@ -77,12 +78,23 @@ class AuditConfig:
     cut_fraction: float = 0.10        # more than a tenth of the face square outside the photo
     # identity (leave-one-out against the other photos of the folder)
     neighbours: int = 7               # k nearest other photos that vote for a face's person
-    same_person: float = 0.42         # Settings.verify_threshold (picked on the LFW folds)
-    outlier_distance: float = 0.6     # dlib's own same/different bound: farther is nobody's face here
+    same_person: float | None = None  # None = the model's same_person_l2 (its verify threshold)
+    outlier_distance: float | None = None  # None = the model's outlier_l2: farther is nobody's face here
     # no_face is a claim that a photo shows nobody: before making it, look again where MTCNN found
     # nothing (Settings.second_look) with dlib's HOG, the one second look that added no false face
     # on detection_edge/no_face (bench/bench_second_look.py); "" keeps the user's setting as it is
     second_look: str = "hog"
+
+    def with_points(self, points: OperatingPoints) -> AuditConfig:
+        """This config with every distance left unset taken from a model's operating points."""
+        return replace(
+            self, dup_distance=points.duplicate_l2 if self.dup_distance is None else self.dup_distance,
+            same_person=points.same_person_l2 if self.same_person is None else self.same_person,
+            outlier_distance=points.outlier_l2 if self.outlier_distance is None else self.outlier_distance)
+
+    @property
+    def resolved(self) -> bool:
+        return None not in (self.dup_distance, self.same_person, self.outlier_distance)
 
 
 @dataclass(frozen=True, eq=False)

@@ -71,6 +71,10 @@ def audit_folder(root: str | Path, settings: Settings | None = None, config: Aud
         raise NotADirectoryError(f"{root} is not a folder (want one sub-folder per person)")
     settings = settings or Settings()
     config = config or AuditConfig()
+    if not config.resolved:  # the distances of the model that embeds the photos
+        from facebank.embed.points import points_for_settings
+
+        config = config.with_points(points_for_settings(settings))
     if config.second_look and not settings.second_look:
         settings = settings.model_copy(update={"second_look": config.second_look})
     skipped: list[tuple[str, str]] = []
@@ -100,6 +104,10 @@ def run_checks(folder: AuditFolder, kinds: Iterable[str] | None = None) -> Audit
 
 # ---- what the checks share --------------------------------------------------------------------------
 def prepare(root: str, photos: list[PhotoFacts], config: AuditConfig) -> AuditFolder:
+    if not config.resolved:  # no model named: the default embedder's distances
+        from facebank.embed.points import points_for_settings
+
+        config = config.with_points(points_for_settings(Settings()))
     folder = AuditFolder(root, photos, config)
     folder.people = sorted({p.person for p in photos})
     folder.main = _main_faces(photos)

@@ -6,7 +6,7 @@ import importlib
 
 from facebank.cli.app import app
 
-for _module in ("core", "learn", "serve", "scale", "audit", "cluster", "video", "backup"):
+for _module in ("core", "learn", "serve", "scale", "audit", "cluster", "video", "backup", "models"):
     try:
         importlib.import_module(f"facebank.cli.{_module}")
     except ModuleNotFoundError as _exc:  # a command group not written yet
@@ -15,7 +15,15 @@ for _module in ("core", "learn", "serve", "scale", "audit", "cluster", "video", 
 
 
 def main() -> None:
-    app()
+    from facebank.embed.points import NotCalibrated
+
+    try:
+        app()
+    except NotCalibrated as exc:  # a model without operating points: one line naming the command to run
+        import sys
+
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 __all__ = ["app", "main"]

@@ -33,7 +33,8 @@ GalleryOpt = typer.Option(None, "--gallery", "-g", help="gallery file (SQLite) o
 # pipeline options shared by every command that embeds photos
 DetectorOpt = typer.Option(None, "--detector", help="mtcnn (default), hog, mmod or crop")
 EmbedderOpt = typer.Option(None, "--embedder", help="fast (default), dlib or onnx (--onnx-model)")
-OnnxOpt = typer.Option(None, "--onnx-model", help="ONNX face model file; its card is MODEL.json")
+OnnxOpt = typer.Option(None, "--onnx-model", help="an ONNX face model: a file (its card MODEL.json beside "
+                       "it) or an installed model's name ('facebank models list'); implies --embedder onnx")
 FlipOpt = typer.Option(None, "--flip/--no-flip", help="average each face with its mirror image")
 def _workers(value: int | None) -> int | None:
     if value is not None and value < 0:
@@ -116,6 +117,8 @@ def make_settings(gallery: str | None = None, **flags: object) -> Settings:
     from pydantic import ValidationError
 
     update = {k: v for k, v in flags.items() if v is not None}
+    if update.get("onnx_model") and "embedder" not in update:  # a model named: the onnx embedder runs it
+        update["embedder"] = "onnx"
     if gallery is not None:
         update["gallery"] = gallery
     try:

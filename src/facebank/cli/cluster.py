@@ -119,16 +119,18 @@ def cluster(
     Then: facebank people name CLUSTER NAME (or: facebank people reject CLUSTER NAME)."""
     from facebank.cluster.engine import cluster_report, method_from_settings, recluster
     from facebank.cluster.suggest import SuggestionCache
+    from facebank.embed.points import NotCalibrated
 
     settings = make_settings(gallery)
     check_number(threshold, "--threshold", 0.0, 2.0, "an L2 distance between unit embeddings")
     check_output(report, [] if "://" in settings.gallery else [settings.gallery], "--report")
-    try:
-        algo = method_from_settings(settings, method, threshold, min_size)
-    except (ValueError, TypeError) as exc:
-        raise fail(str(exc), 2) from None
     bank = open_bank(settings, must_exist=True)
     g = bank.gallery
+    try:
+        algo = method_from_settings(settings, method, threshold, min_size, model_id=g.model_id)
+    except (ValueError, TypeError, NotCalibrated) as exc:
+        bank.close()
+        raise fail(str(exc), 1 if isinstance(exc, NotCalibrated) else 2) from None
     try:
         summary = recluster(g, algo, settings.threshold, bank=bank)
         faces = g.faces(unassigned=True)

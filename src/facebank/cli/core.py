@@ -40,6 +40,9 @@ from facebank.cli.video import (
 )
 from facebank.outputs import OutputClash, file_ids
 
+# verify's exit code for "different people" (1 = runtime error, 2 = usage error)
+DIFFERENT_PEOPLE = 3
+
 
 def _bank(gallery: str | None, must_exist: bool = False, **flags: object):
     return open_bank(make_settings(gallery, **flags), must_exist=must_exist)
@@ -214,20 +217,25 @@ def _write_annotated(result, out: Path, inputs: set[tuple[int, int]] | None = No
 def verify(
     a: Path = typer.Argument(..., help="first photo"),
     b: Path = typer.Argument(..., help="second photo"),
-    threshold: float = typer.Option(None, "--threshold", "-t", help="max L2 distance for 'same person'"),
+    threshold: float = typer.Option(None, "--threshold", "-t", min=0.0, max=2.0,
+                                    help="max L2 distance for 'same person' (default: the model's own)"),
     as_json: bool = typer.Option(False, "--json"),
-    detector: str = DetectorOpt, embedder: str = EmbedderOpt, flip: bool = FlipOpt,
+    detector: str = DetectorOpt, embedder: str = EmbedderOpt, onnx_model: str = OnnxOpt, flip: bool = FlipOpt,
 ) -> None:
-    """Are A and B the same person? Compares the largest face of each photo (no gallery needed)."""
+    """Are A and B the same person? Compares the largest face of each photo (no gallery needed).
+
+    Exit code: 0 same person, 3 different people, 1 an error (no face, unreadable photo, a model
+    without operating points), 2 a usage error."""
     from facebank import FaceBank
+    from facebank.embed.points import NotCalibrated
     from facebank.gallery.sqlite import SqliteGallery
 
     check_number(threshold, "--threshold", 0.0, 2.0, "an L2 distance between unit embeddings")
-    settings = make_settings(None, detector=detector, embedder=embedder, flip=flip)
+    settings = make_settings(None, detector=detector, embedder=embedder, onnx_model=onnx_model, flip=flip)
     fb = FaceBank(SqliteGallery(":memory:"), settings=settings)
     try:
         v = fb.verify(a, b, threshold)
-    except ValueError as exc:
+    except (ValueError, FileNotFoundError, NotCalibrated) as exc:
         if as_json:  # the answer stays machine-readable: an error object, exit code 1
             typer.echo(json.dumps({"same": None, "distance": None, "score": None, "threshold": threshold,
                                    "error": str(exc)}, ensure_ascii=False))
@@ -239,7 +247,7 @@ def verify(
     else:
         typer.echo(f"{'SAME person' if v.same else 'DIFFERENT people'}: L2 distance {v.distance:.3f} "
                    f"(threshold {v.threshold:.3f}), cosine similarity {v.score:.3f}")
-    raise typer.Exit(0 if v.same else 2)
+    raise typer.Exit(0 if v.same else DIFFERENT_PEOPLE)
 
 
 people_app = typer.Typer(help="List, rename and remove the people in the gallery; name clusters, move "

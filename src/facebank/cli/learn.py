@@ -126,10 +126,16 @@ def train(
             cal, _ = calibrate(ds, spec, far=far, repeats=3)
             threshold, how = cal.threshold, f"calibrated at FAR {far:g} on held-out people of {folder}"
         else:
-            from facebank.settings import L2_THRESHOLD
+            from facebank.embed.points import NotCalibrated, points_for_settings
 
-            threshold = settings.threshold if settings.threshold is not None else L2_THRESHOLD
-            how = "settings default (too few people to calibrate)"
+            if settings.threshold is not None:
+                threshold, how = settings.threshold, "settings (too few people to calibrate)"
+            else:
+                try:
+                    threshold = points_for_settings(settings).identify_l2
+                except NotCalibrated as exc:
+                    raise fail(str(exc)) from None
+                how = "the model's identify_l2 (too few people to calibrate)"
     clf = spec.build()
     clf.threshold = threshold
     clf.fit(ds.x[ds.ok], ds.labels[ds.ok])

@@ -50,10 +50,21 @@ class ClusterSummary:
 
 
 def method_from_settings(settings: Settings, name: str | None = None, threshold: float | None = None,
-                         min_size: int | None = None) -> ClusterMethod:
-    return create(name or settings.cluster_method,
-                  threshold=settings.cluster_threshold if threshold is None else threshold,
-                  min_size=min_size)
+                         min_size: int | None = None, model_id: str | None = None) -> ClusterMethod:
+    """The clustering method; its threshold: ``threshold``, else ``settings.cluster_threshold``, else
+    the cluster edge of ``model_id`` (the gallery's model) or of the settings' embedder."""
+    from facebank.cluster.methods import available
+
+    if (name or settings.cluster_method) not in available():  # a usage error before any model lookup
+        create(name or settings.cluster_method)
+    if threshold is None:
+        threshold = settings.cluster_threshold
+    if threshold is None:  # the model's own cluster edge
+        from facebank.embed.points import points_for, points_for_settings
+
+        pts = points_for(model_id) if model_id else points_for_settings(settings)
+        threshold = pts.cluster_l2
+    return create(name or settings.cluster_method, threshold=threshold, min_size=min_size)
 
 
 def stable_ids(new: np.ndarray, old: np.ndarray) -> np.ndarray:
@@ -106,11 +117,14 @@ def recluster(gallery: Gallery, method: ClusterMethod,
     With ``bank`` (a FaceBank on ``gallery``) each cluster's suggestion comes from all its faces
     (``facebank.cluster.suggest``, calibrated for the amount of evidence; ``Suggestion.distance`` is
     then the group score in the decision rule's unit); without, ``suggest_threshold`` (L2 distance;
-    None = ``settings.L2_THRESHOLD``) bounds the median nearest-face distance."""
-    from facebank.settings import L2_THRESHOLD
+    None = the gallery model's ``identify_l2``) bounds the median nearest-face distance."""
+    from facebank.embed.points import NotCalibrated, points_for
 
-    if suggest_threshold is None:  # Settings.threshold is None when the decision rule estimates it
-        suggest_threshold = L2_THRESHOLD
+    if suggest_threshold is None and gallery.model_id is not None:  # None: the rule estimates its own
+        try:
+            suggest_threshold = points_for(gallery.model_id).identify_l2
+        except NotCalibrated as exc:  # clusters without suggestions, rather than no clusters
+            log.warning("no suggestions: %s", exc)
     t0 = time.perf_counter()
     todo = gallery.unassigned_faces()
     labels = method.labels(todo.vectors) if len(todo) else np.zeros(0, np.int64)
@@ -120,8 +134,10 @@ def recluster(gallery: Gallery, method: ClusterMethod,
 
         found = suggest_clusters(bank, todo.face_ids, todo.vectors, labels)
         suggestions = [Suggestion(c, s.person, s.score) for c, s in sorted(found.items()) if s.person]
-    else:
+    elif suggest_threshold is not None:
         suggestions = suggest(gallery, todo.vectors, labels, suggest_threshold)
+    else:
+        suggestions = []
     gallery.set_clusters(
         {int(f): (int(c) if c >= 0 else None) for f, c in zip(todo.face_ids, labels, strict=True)},
         {s.cluster: (s.person, s.distance) for s in suggestions})

@@ -29,6 +29,10 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 
+def _number(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
 class NotCalibrated(LookupError):
     """A model has no operating points yet: the message says which command measures them."""
 
@@ -78,7 +82,21 @@ class OperatingPoints:
                     or not 0.0 <= v <= 2.0:
                 raise ValueError(f"operating points of {self.model_id}: {f} must be an L2 distance in "
                                  f"[0, 2], not {v!r}")
-        if not 0.0 < self.far < 1.0:
+        if not isinstance(self.prior_l2, dict) or not {"nearest", "mean", "both"} <= set(self.prior_l2) \
+                or not all(_number(v) and 0.0 <= v <= 2.0 for v in self.prior_l2.values()):
+            raise ValueError(f"operating points of {self.model_id}: prior_l2 must map nearest, mean and both "
+                             f"to L2 distances in [0, 2]")
+        for f in ("prior_margin_slope", "prior_people"):
+            v = getattr(self, f)
+            if not _number(v) or not 0.0 <= v <= 1000.0:
+                raise ValueError(f"operating points of {self.model_id}: {f} must be a number >= 0, not {v!r}")
+        if not isinstance(self.extra, dict) or not all(_number(v) for v in self.extra.values()):
+            raise ValueError(f"operating points of {self.model_id}: extra must map names to numbers")
+        if not all(_number(v) and 0.0 <= v <= 2.0 for v in self.impostor_l2) \
+                or not all(_number(v) and 0.0 < v < 1.0 for v in self.impostor_levels):
+            raise ValueError(f"operating points of {self.model_id}: impostor_l2 must be L2 distances and "
+                             f"impostor_levels shares in (0, 1)")
+        if not _number(self.far) or not 0.0 < self.far < 1.0:
             raise ValueError(f"operating points of {self.model_id}: far must be in (0, 1), not {self.far!r}")
         if len(self.impostor_levels) != len(self.impostor_l2):
             raise ValueError(f"operating points of {self.model_id}: impostor_levels and impostor_l2 differ "
@@ -102,7 +120,9 @@ class OperatingPoints:
             data = dict(raw)
             for key in ("impostor_levels", "impostor_l2"):
                 if key in data:
-                    data[key] = tuple(float(x) for x in data[key])
+                    if not isinstance(data[key], list):
+                        raise ValueError(f"{where}: {key} must be a list of numbers")
+                    data[key] = tuple(data[key])
             return cls(**data)
         except TypeError as exc:
             raise ValueError(f"{where}: {exc}") from None
@@ -126,6 +146,8 @@ DLIB_POINTS = OperatingPoints(
     outlier_l2=0.6,
     far=0.01,
     source="built in: dlib's ResNet, measured by facebank's benchmarks on development data",
+    # the t-norm (cohort 20), z-norm and spread rules' thresholds on LFW's development people, FAR 1 %
+    extra={"tnorm_default": -7.4, "znorm_default": -4.6, "spread_default": 0.85},
 )
 
 _BUILTIN: dict[str, OperatingPoints] = {DLIB_POINTS.model_id: DLIB_POINTS}
@@ -155,6 +177,12 @@ def base_model_id(model_id: str) -> str:
     return model_id.split("|", 1)[0]
 
 
+def points_key(model_id: str, flip: bool = True) -> str:
+    """The key of the points of ``model_id`` with test-time flip on (the default: the model id itself) or
+    off (``MODEL_ID|noflip``: distances shift with flip; ``points_for`` falls back to the flip points)."""
+    return model_id if flip else f"{model_id}|noflip"
+
+
 def points_for(model_id: str) -> OperatingPoints:
     """The operating points of ``model_id``: calibrated ones from the user's data folder first, then
     the built-in ones; ``NotCalibrated`` (saying how to calibrate) when there are none."""
@@ -166,13 +194,46 @@ def points_for(model_id: str) -> OperatingPoints:
             except (OSError, ValueError) as exc:
                 raise NotCalibrated(f"the operating points of model {mid} are unreadable ({exc}): run "
                                     f"'facebank models calibrate' again") from None
-            return OperatingPoints.from_json(raw, f"operating points of {mid}")
+            try:
+                return OperatingPoints.from_json(raw, f"operating points of {mid}")
+            except ValueError as exc:
+                raise NotCalibrated(f"{exc} (in {path.name}): run 'facebank models calibrate' "
+                                    f"again") from None
         if mid in _BUILTIN:
             return _BUILTIN[mid]
     raise NotCalibrated(
         f"model {model_id} has no operating points (thresholds) yet: run "
-        f"'facebank models calibrate MODEL' first"
+        f"'facebank models calibrate {_name_of(base_model_id(model_id))} FOLDER' (labelled photos, one "
+        f"sub-folder per person; or --lfw LFW_FOLDER) first"
     )
+
+
+def _name_of(model_id: str) -> str:
+    """The installed name of a model id, for messages ('MODEL' when none is known)."""
+    try:
+        from facebank.embed.catalogue import installed_model_ids
+
+        found = installed_model_ids().get(model_id)
+    except Exception:  # noqa: BLE001 - only a nicer message is at stake
+        found = None
+    return found[0] if found else "MODEL"
+
+
+def model_id_of(embedder: str, onnx_model: str | None = None) -> str:
+    """The model id of an embedder by name (dlib and fast without loading anything)."""
+    if embedder in ("dlib", "fast"):
+        from facebank.embed.dlib import DLIB_MODEL_ID
+
+        return DLIB_MODEL_ID
+    from facebank.embed import create
+
+    return create(embedder, model=onnx_model).model_id
+
+
+def points_for_settings(settings: object) -> OperatingPoints:
+    """The operating points of the embedder a ``Settings`` names (its model, with its flip)."""
+    mid = model_id_of(getattr(settings, "embedder", "fast"), getattr(settings, "onnx_model", None))
+    return points_for(points_key(mid, bool(getattr(settings, "flip", True))))
 
 
 def save_points(points: OperatingPoints) -> Path:

@@ -27,10 +27,11 @@ from pathlib import Path
 import numpy as np
 
 from facebank.decide import DecisionRule, GalleryFaces, calibrate_gallery
+from facebank.embed.points import OperatingPoints
 from facebank.evaluate.cache import LFW_POLICY, EmbeddingCache, FacePolicy
 from facebank.evaluate.metrics import mean_std
 from facebank.evaluate.protocols import Dataset, OpenSetRun, load_dataset
-from facebank.settings import L2_THRESHOLD, Settings
+from facebank.settings import Settings
 
 Progress = Callable[..., Iterable]
 
@@ -287,9 +288,10 @@ def run_lfw_open_set(root: str | Path, settings: Settings, rules: Sequence[Decis
                      progress: Progress | None = None, splits: int = 10, seed: int = 0, part: str = "test",
                      target_far: float = 0.01) -> OpenSetStudy:
     """The LFW open set (see ``lfw_splits``) over the photos of ``root`` (the LFW folder)."""
+    pts = with_points(rules, settings)
     ds = load_dataset(lfw_root_images(root), settings, policy, cache, progress)
     sp = lfw_splits(ds, splits, seed, part)
-    return run_rules(ds, sp, rules, target_far, _fixed(rules), "lfw-open-set", part)
+    return run_rules(ds, sp, rules, target_far, _fixed(rules, pts), "lfw-open-set", part)
 
 
 def run_folder_open_set(folder: str | Path, settings: Settings, rules: Sequence[DecisionRule],
@@ -297,11 +299,25 @@ def run_folder_open_set(folder: str | Path, settings: Settings, rules: Sequence[
                         progress: Progress | None = None, known: int | None = None, splits: int = 10,
                         seed: int = 0, target_far: float = 0.01) -> OpenSetStudy:
     """``known`` people enrolled per split, the others strangers (pins10's open set)."""
+    pts = with_points(rules, settings)
     ds = load_dataset(folder, settings, policy, cache, progress)
     sp = people_splits(ds, known, splits, seed)
-    return run_rules(ds, sp, rules, target_far, _fixed(rules), "open-set", f"seed {seed}")
+    return run_rules(ds, sp, rules, target_far, _fixed(rules, pts), "open-set", f"seed {seed}")
 
 
-def _fixed(rules: Sequence[DecisionRule]) -> dict[str, float]:
-    """Today's fixed L2 threshold, measured beside the estimated one for the raw-distance rules."""
-    return {r.key(): L2_THRESHOLD for r in rules if r.name == "distance"}
+def with_points(rules: Sequence[DecisionRule], settings: Settings) -> OperatingPoints:
+    """The operating points of ``settings``' model, given to every rule (their priors and defaults);
+    ``NotCalibrated`` for a model without them."""
+    from facebank.embed.points import points_for_settings
+
+    pts = points_for_settings(settings)
+    for r in rules:
+        if hasattr(r, "points"):
+            r.points = pts  # type: ignore[attr-defined]
+    return pts
+
+
+def _fixed(rules: Sequence[DecisionRule], points: OperatingPoints) -> dict[str, float]:
+    """The model's fixed L2 threshold (``identify_l2``), measured beside the estimated one for the
+    raw-distance rules."""
+    return {r.key(): points.identify_l2 for r in rules if r.name == "distance"}

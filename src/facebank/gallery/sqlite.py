@@ -440,7 +440,8 @@ class SqliteGallery:
         if self.model_id is not None and self.model_id != model_id:
             raise ModelMismatch(
                 f"gallery {self.path} holds embeddings of model {self.model_id!r}; refusing to mix in "
-                f"{model_id!r}. Use another gallery file or the same embedder."
+                f"{model_id!r}. Use another gallery file, the same embedder, or switch the gallery to the "
+                f"new model with 'facebank reembed'."
             )
 
     # -- people -----------------------------------------------------------------------------------
@@ -789,6 +790,38 @@ class SqliteGallery:
         if len(models) > 1:
             bad.append(f"faces of several models: {sorted(models)}")
         return bad
+
+
+    # -- re-embedding with another model (facebank reembed) -----------------------------------------
+    def stored_faces(self) -> list[dict]:
+        """Every stored face with what re-embedding it needs: ``face_id``, ``path`` and ``sha256`` of its
+        photo, ``box`` (x1, y1, x2, y2), ``landmarks`` (None or [[x, y], ...]), ``detector``,
+        ``detector_score``, ``fallback``; ordered by photo."""
+        rows = self._db.execute(
+            "SELECT f.id, ph.path, ph.sha256, f.x1, f.y1, f.x2, f.y2, f.landmarks, f.detector,"
+            " f.detector_score, f.fallback FROM faces f JOIN photos ph ON ph.id=f.photo_id"
+            " ORDER BY f.photo_id, f.id").fetchall()
+        return [{"face_id": r[0], "path": r[1], "sha256": r[2], "box": (r[3], r[4], r[5], r[6]),
+                 "landmarks": json.loads(r[7]) if r[7] else None, "detector": r[8], "detector_score": r[9],
+                 "fallback": bool(r[10])} for r in rows]
+
+    def replace_embeddings(self, vectors: dict[int, np.ndarray], model_id: str) -> int:
+        """Give EVERY face its new embedding of ``model_id`` in one transaction (faces, clusters, people and
+        their ids stay); refused unless ``vectors`` holds every face. Returns the faces changed."""
+        with self._tx() as db:
+            ids = {r[0] for r in db.execute("SELECT id FROM faces")}
+            missing = ids - set(vectors)
+            if missing:
+                raise GalleryError(f"re-embedding needs every face: {len(missing)} missing; nothing changed")
+            for fid, vec in vectors.items():
+                v = np.ascontiguousarray(vec, dtype="<f4")
+                db.execute("UPDATE faces SET embedding=?, dim=?, model_id=? WHERE id=?",
+                           (v.tobytes(), int(v.size), model_id, int(fid)))
+            db.execute("UPDATE photos SET model_id=?", (model_id,))
+            db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('model_id', ?)", (model_id,))
+        self.model_id = model_id
+        self._changed()
+        return len(vectors)
 
 
 class _Transaction:

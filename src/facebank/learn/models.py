@@ -239,8 +239,8 @@ def attach_classifier(fb, path: str | Path) -> SavedModel:
 
 def name_with_classifier(fb, saved: SavedModel, photo, threshold: float | None = None):
     """PhotoFaces -> PhotoResult named by ``saved``'s classifier (the FaceBank.name_faces contract)."""
+    from facebank.embed.points import points_for
     from facebank.identify import cosine_from_l2
-    from facebank.settings import L2_THRESHOLD
     from facebank.types import IdentifiedFace, Match, PhotoResult
 
     if photo.error is not None:
@@ -250,8 +250,10 @@ def name_with_classifier(fb, saved: SavedModel, photo, threshold: float | None =
         return PhotoResult(photo.path, (), None, photo.width, photo.height)
     if faces[0].model_id and faces[0].model_id != saved.model_id:
         raise ModelMismatch(f"the classifier needs {saved.model_id!r} embeddings, got {faces[0].model_id!r}")
-    candidates = (threshold, saved.user_threshold, saved.threshold, L2_THRESHOLD)
-    thr = next(t for t in candidates if t is not None)
+    candidates = (threshold, saved.user_threshold, saved.threshold)
+    thr = next((t for t in candidates if t is not None), None)
+    if thr is None:  # the model's own threshold for the nearest-face distance
+        thr = points_for(saved.model_id).identify_l2
     preds = saved.classifier.predict(np.stack([f.embedding for f in faces]), threshold=thr)
     # one person at most once per photo: the closest face keeps the name
     names = [p.name for p in preds]

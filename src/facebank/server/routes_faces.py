@@ -134,6 +134,10 @@ def _verify(ctx: ServerContext, a: bytes, b: bytes, threshold: float | None) -> 
         mains.append(face)
         scales.append(img.scale)
     thr = ctx.settings.verify_threshold if threshold is None else threshold
+    if thr is None:  # the model's own threshold
+        from facebank.embed.points import points_for_settings
+
+        thr = points_for_settings(ctx.settings).verify_l2
     d = float(((mains[0].embedding - mains[1].embedding) ** 2).sum() ** 0.5)
     return VerifyResponse(same=d <= thr, distance=round(d, 6), score=round(cosine_from_l2(d), 6),
                           threshold=thr, face_a=DetectedFace(**_face_json(mains[0], scales[0])),

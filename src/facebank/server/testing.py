@@ -195,7 +195,8 @@ def scanned_gallery(path: str | Path, base: str | Path, library: str | Path,
             s = (settings or Settings()).model_copy(update={"gallery": str(path)})
             with FaceBank(settings=s) as bank:
                 report = scan_library(bank, library)
-                summary = recluster(bank.gallery, method_from_settings(s), s.threshold)
+                summary = recluster(bank.gallery, method_from_settings(s, model_id=bank.gallery.model_id),
+                                    s.threshold)
             marker.write_text(f"{report.faces_added} faces of {library} scanned ({len(report.problems)} "
                               f"problems), {summary.clusters} clusters, {summary.alone} faces alone\n")
     return path
