@@ -67,8 +67,8 @@ def settings_for(model: str):
 
 
 def calibrate(model: str, faces: Path) -> dict:
+    from facebank.calibration.points import calibrate as run
     from facebank.embed.points import DLIB_POINTS
-    from facebank.learn.model_points import calibrate as run
 
     m = run(settings_for(model), lfw=faces / "lfw", save=model not in ("fast", "dlib"))
     p = m.points.to_json()

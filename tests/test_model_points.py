@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from facebank import decide
+from facebank.calibration.points import measure_points
 from facebank.embed.points import (
     DLIB_POINTS,
     NotCalibrated,
@@ -17,7 +18,6 @@ from facebank.embed.points import (
     points_key,
     save_points,
 )
-from facebank.learn.model_points import measure_points
 from facebank.settings import Settings
 
 

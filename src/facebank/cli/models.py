@@ -138,7 +138,7 @@ def check(
            "output_dim": rep.output_dim, "ms_per_face": rep.ms_per_face, "size_bytes": rep.size_bytes,
            "card_from_graph": rep.graph_card, "card": card}
     if folder is not None:
-        from facebank.learn.presets import choose_preset
+        from facebank.calibration.presets import choose_preset
 
         if not folder.is_dir():
             raise fail(f"{folder} is not a folder", 2)
@@ -272,7 +272,7 @@ def install(
 
 def _calibrate(model: str, folder: Path | None, lfw: Path | None, limit: int | None, far: float, flip: bool,
                as_json: bool) -> None:
-    from facebank.learn.model_points import calibrate as run
+    from facebank.calibration.points import calibrate as run
     from facebank.settings import Settings
 
     if folder is None and lfw is None:

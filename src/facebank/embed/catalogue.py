@@ -70,12 +70,12 @@ BUILTIN_FIGURES = {"lfw_view2_acc": 0.9930, "lfw_openset_dir_far1": 0.846}
 
 def installed_model_ids() -> dict[str, tuple[str, Path]]:
     """model id -> (name, path) of every installed or added model that loads."""
-    from facebank.embed.onnx import OnnxEmbedder
+    from facebank.embed.base import create  # the registry: the onnx module itself imports this one
 
     out: dict[str, tuple[str, Path]] = {}
     for name, entry in installed().items():
         try:
-            out[OnnxEmbedder(entry["path"]).model_id] = (name, Path(entry["path"]))
+            out[create("onnx", model=entry["path"]).model_id] = (name, Path(entry["path"]))
         except Exception as exc:  # noqa: BLE001 - a broken entry is skipped (models list shows why)
             log.info("installed model %s does not load: %s", name, exc)
     return out

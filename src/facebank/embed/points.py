@@ -203,20 +203,9 @@ def points_for(model_id: str) -> OperatingPoints:
             return _BUILTIN[mid]
     raise NotCalibrated(
         f"model {model_id} has no operating points (thresholds) yet: run "
-        f"'facebank models calibrate {_name_of(base_model_id(model_id))} FOLDER' (labelled photos, one "
-        f"sub-folder per person; or --lfw LFW_FOLDER) first"
+        f"'facebank models calibrate NAME FOLDER' (NAME as 'facebank models list' shows it; FOLDER: "
+        f"labelled photos, one sub-folder per person; or --lfw LFW_FOLDER) first"
     )
-
-
-def _name_of(model_id: str) -> str:
-    """The installed name of a model id, for messages ('MODEL' when none is known)."""
-    try:
-        from facebank.embed.catalogue import installed_model_ids
-
-        found = installed_model_ids().get(model_id)
-    except Exception:  # noqa: BLE001 - only a nicer message is at stake
-        found = None
-    return found[0] if found else "MODEL"
 
 
 def model_id_of(embedder: str, onnx_model: str | None = None) -> str:

@@ -47,8 +47,8 @@ class PresetChoice:
 
 def _faces(folder: Path, limit: int) -> tuple[list, list[str]]:
     from facebank import detect, images
+    from facebank.calibration.points import subset
     from facebank.evaluate.cache import labelled_photos
-    from facebank.learn.model_points import subset
 
     det = detect.create("mtcnn")
     out, labels = [], []
