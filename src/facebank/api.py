@@ -176,7 +176,7 @@ class FaceBank:
                     yield str(path)
 
             stream = process_stream(todo(), self.settings, self._pipeline)
-            bar = progress(stream, total=total, desc="enroll", unit="photo")
+            bar = progress(stream, total=total, desc=run.label, unit="photo")
             for result in bar:  # type: ignore[attr-defined]
                 person, digest, size = labels.pop(result.path)
                 run.add(person, digest, size, result)
@@ -292,6 +292,7 @@ class EnrollRun:
     """
 
     BATCH_PHOTOS = 16
+    label = "enroll"  # what the progress bar calls the run
     BATCH_SECONDS = 2.0
 
     def __init__(self, bank: FaceBank, source: str) -> None:

@@ -24,7 +24,7 @@ from facebank.cli.app import (
     open_bank,
     progress,
 )
-from facebank.cli.core import _bank, echo_interrupted, people_app
+from facebank.cli.core import echo_interrupted, people_app
 
 
 def _gallery(gallery: str | None):
@@ -68,8 +68,8 @@ def scan(
         raise fail(f"unknown engine {engine!r}: use local or ray", 2)
     if not library.exists():
         raise fail(f"{library} does not exist", 2)
-    fb = _bank(gallery, detector=detector, embedder=embedder, onnx_model=onnx_model, flip=flip,
-               workers=workers, crop_fallback=crop_fallback)
+    fb = open_bank(make_settings(gallery, detector=detector, embedder=embedder, onnx_model=onnx_model,
+                                 flip=flip, workers=workers, crop_fallback=crop_fallback))
     try:
         if engine == "ray":
             from facebank.cli.scale import _quiet_ray
@@ -90,11 +90,12 @@ def scan(
     for path, first in report.duplicates:
         typer.echo(f"  copy {path}: the same photo as {first}, scanned once", err=True)
     copies = f", {len(report.duplicates)} copies" if report.duplicates else ""
+    # photos/s only means something when photos were processed (a rerun of a scanned library: none)
+    speed = f" ({report.photos_per_second:.1f} photos/s)" if report.photos_processed else ""
     typer.echo(
-        f"scanned {report.photos_seen} photos in {report.seconds:.1f} s ({report.photos_per_second:.1f} "
-        f"photos/s): {report.faces_added} new faces in {report.photos_enrolled} photos; "
-        f"{report.photos_skipped_known} already known{copies}, {len(report.problems)} problems. "
-        f"Gallery: {fb.settings.gallery}")
+        f"scanned {report.photos_seen} photos in {report.seconds:.1f} s{speed}: {report.faces_added} new "
+        f"faces in {report.photos_enrolled} photos; {report.photos_skipped_known} already known{copies}, "
+        f"{len(report.problems)} problems. Gallery: {fb.settings.gallery}")
 
 
 @app.command()
@@ -106,7 +107,8 @@ def cluster(
                                     help="largest L2 distance between two faces that links them"),
     min_size: int = typer.Option(None, "--min-size", help="hdbscan/dbscan: faces per cluster at least"),
     as_json: bool = typer.Option(False, "--json", help="one JSON object per unassigned face per line: "
-                                 '{"path", "box", "cluster", "suggested"} (cluster null = alone)'),
+                                 '{"face", "path", "box", "cluster", "suggested"} (face: the id '
+                                 "'people move' takes; cluster null = alone)"),
     report: Path = typer.Option(None, "--report", help="write an HTML page: a row of thumbnails per cluster"),
 ) -> None:
     """Group the unassigned faces of the gallery into people. Clusters named before stay their
@@ -131,8 +133,8 @@ def cluster(
         g.close()
     if as_json:
         for f in faces:
-            row = {"path": f.path, "box": [round(v) for v in f.box], "cluster": f.cluster,
-                   "suggested": f.suggested}
+            row = {"face": f.face_id, "path": f.path, "box": [round(v) for v in f.box],
+                   "cluster": f.cluster, "suggested": f.suggested}
             sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
     else:
         from facebank.cluster.groups import group_faces

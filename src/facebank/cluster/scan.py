@@ -27,6 +27,8 @@ UNLABELLED = ""  # the "person" a library photo travels with through the enrollm
 class ScanRun(EnrollRun):
     """An enrollment run whose photos belong to nobody and keep all their faces."""
 
+    label = "scan"
+
     def saw(self, person: str | None, path: str) -> str | None:
         self.counts["photos_seen"] += 1
         return UNLABELLED
@@ -43,10 +45,9 @@ class ScanRun(EnrollRun):
         self._first[digest] = (person, path)
         stored = self.gallery.stored_photo(digest, self.model_id)
         if stored is not None:
-            if stored.status != "ok":
-                self.problem(path, f"{stored.reason or stored.status} (found when it was first added)")
-            else:
-                self.skip()
+            # known, whatever it gave the first time (no face included): a rerun has nothing to say
+            # about it; 'facebank cluster' and the gallery's problems list keep what was found
+            self.skip()
             return False
         return True
 
