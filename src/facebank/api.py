@@ -23,7 +23,7 @@ from facebank.gallery import open_gallery
 from facebank.gallery.base import FaceRecord, Gallery, PhotoRecord, validate_name
 from facebank.gallery.index import ExactIndex
 from facebank.identify import cosine_from_l2
-from facebank.pipeline import FacePipeline, PhotoFaces, choose_face, process_stream
+from facebank.pipeline import FacePipeline, PhotoFaces, choose_face, process_stream, with_cascade
 from facebank.settings import Settings
 from facebank.types import EnrollReport, IdentifiedFace, PersonInfo, PhotoResult, Verification
 
@@ -175,7 +175,9 @@ class FaceBank:
                     labels[str(path)] = (name, digest, len(data))
                     yield str(path)
 
-            stream = process_stream(todo(), self.settings, self._pipeline)
+            settings = with_cascade(self.settings)  # MMOD looks again where MTCNN finds nothing
+            pipe = self._pipeline if self._pipeline is None or self._pipeline.settings == settings else None
+            stream = process_stream(todo(), settings, pipe)
             bar = progress(stream, total=total, desc=run.label, unit="photo")
             for result in bar:  # type: ignore[attr-defined]
                 person, digest, size = labels.pop(result.path)

@@ -80,9 +80,9 @@ class AuditConfig:
     same_person: float = 0.42         # Settings.verify_threshold (picked on the LFW folds)
     outlier_distance: float = 0.6     # dlib's own same/different bound: farther is nobody's face here
     # no_face is a claim that a photo shows nobody: before making it, look again where MTCNN found
-    # nothing (Settings.second_look) with dlib's HOG, the one second look that added no false face
-    # on detection_edge/no_face (bench/bench_second_look.py); "" keeps the user's setting as it is
-    second_look: str = "hog"
+    # nothing (Settings.second_look) with dlib's MMOD on the shrunk photo, the default second look of
+    # scan and enroll too (bench/bench_cascade.py); "" keeps the user's setting as it is
+    second_look: str = "mmod"
 
 
 @dataclass(frozen=True, eq=False)
