@@ -11,7 +11,7 @@ import logging
 import math
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +20,7 @@ from facebank import align, detect, embed, images, models
 from facebank.detect.crop import whole_photo_detection
 from facebank.parallel import ordered_map
 from facebank.settings import Settings
-from facebank.types import Box, Detection, Face, Landmarks
+from facebank.types import Box, Detection, Face, FaceQuality, Landmarks
 
 log = logging.getLogger(__name__)
 
@@ -159,13 +159,21 @@ class FacePipeline:
             return []
         chips, lms = self.chips(rgb, dets)
         vecs = self.embedder.embed(chips)
+        qs = self.qualities(dets, lms, chips)
         return [
             Face(
                 box=d.box, landmarks=lm, detector_score=d.score, embedding=v, model_id=self.model_id,
-                detector=d.detector, fallback=d.fallback,
+                detector=d.detector, fallback=d.fallback, quality=q,
             )
-            for d, lm, v in zip(dets, lms, vecs, strict=True)
+            for d, lm, v, q in zip(dets, lms, vecs, qs, strict=True)
         ]
+
+    def qualities(self, dets: list[Detection], lms: list[Landmarks], chips: np.ndarray) -> list[FaceQuality]:
+        """The quality record of each detection (boxes and landmarks in the same pixels)."""
+        from facebank.quality import measure
+
+        pad = self.embedder.chip.padding
+        return [measure(d, lm, c, pad) for d, lm, c in zip(dets, lms, chips, strict=True)]
 
     def photo_faces(self, img: images.LoadedImage, data: bytes) -> list[Face]:
         """The faces of a photo decoded shrunk by ``images.load_reduced`` (``img.scale`` > 1), boxes
@@ -200,10 +208,11 @@ class FacePipeline:
                       big.width, big.height)
         vecs = self.embedder.embed(chips)
         f = img.scale
+        qs = [replace(q, size_px=q.size_px * f) for q in self.qualities(dets, lms, chips)]
         return [
             Face(box=d.box.scaled(f), landmarks=_scale_landmarks(lm, f), detector_score=d.score,
-                 embedding=v, model_id=self.model_id, detector=d.detector, fallback=d.fallback)
-            for d, lm, v in zip(dets, lms, vecs, strict=True)
+                 embedding=v, model_id=self.model_id, detector=d.detector, fallback=d.fallback, quality=q)
+            for d, lm, v, q in zip(dets, lms, vecs, qs, strict=True)
         ]
 
     def photo(self, source: str | Path | bytes, name: str | None = None) -> PhotoFaces:

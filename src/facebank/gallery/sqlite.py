@@ -32,6 +32,7 @@ from facebank.gallery.base import (
     taken_message,
     validate_name,
 )
+from facebank.gallery.sqlite_corrections import NOT_FACE_OVERLAP, CorrectionsMixin, box_overlap
 from facebank.types import PersonInfo
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,7 @@ def check_gallery_file(path: Path) -> bool:
     return True
 
 
-class SqliteGallery:
+class SqliteGallery(CorrectionsMixin):
     def __init__(self, path: str | Path, readonly: bool = False) -> None:
         self.path = Path(path)
         if readonly and not self.path.exists():
@@ -294,9 +295,12 @@ class SqliteGallery:
                 if cur.rowcount == 0:
                     continue
                 photo_id = cur.lastrowid
+                refused = self._not_faces(db, photo.sha256)
                 for f in faces:
+                    if any(box_overlap(f.box, b) >= NOT_FACE_OVERLAP for b in refused):
+                        continue  # the user said this is not a face: never stored again
                     vec = np.ascontiguousarray(f.embedding, dtype="<f4")
-                    db.execute(
+                    cur = db.execute(
                         "INSERT INTO faces(photo_id, person_id, x1, y1, x2, y2, landmarks, detector,"
                         " detector_score, fallback, model_id, dim, embedding)"
                         " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -305,6 +309,7 @@ class SqliteGallery:
                          f.detector, float(f.detector_score), int(f.fallback), model_id, int(vec.size),
                          vec.tobytes()),
                     )
+                    self._store_quality(db, int(cur.lastrowid), f)
                     added += 1
         self.model_id = model_id
         self._changed()
@@ -356,9 +361,11 @@ class SqliteGallery:
         return pid
 
     def unassigned_faces(self) -> FaceSet:
-        """Every face without a person, with its embedding and last cluster (-1: none)."""
+        """Every face without a person, with its embedding and last cluster (-1: none); faces flagged
+        low quality or not a face (``face_quality.flag``) are left out: they form no cluster."""
         rows = self._db.execute(
-            "SELECT id, coalesce(cluster, -1), embedding FROM faces WHERE person_id IS NULL ORDER BY id"
+            "SELECT id, coalesce(cluster, -1), embedding FROM faces WHERE person_id IS NULL AND id NOT IN"
+            " (SELECT face_id FROM face_quality WHERE flag IS NOT NULL) ORDER BY id"
         ).fetchall()
         if not rows:
             return FaceSet(np.zeros(0, np.int64), np.zeros((0, 0), np.float32), np.zeros(0, np.int64))
@@ -423,9 +430,14 @@ class SqliteGallery:
             if not n:
                 raise NotFound(f"no cluster {cluster} (run 'facebank cluster' to list them)")
             pid = self._ensure_person(db, name)
-            db.execute("UPDATE faces SET person_id=?, cluster=NULL WHERE cluster=? AND person_id IS NULL",
-                       (pid, int(cluster)))
+            # a face taken out of this person before is never given back to them (it stays unnamed)
+            n = db.execute("UPDATE faces SET person_id=?, cluster=NULL WHERE cluster=? AND person_id IS NULL"
+                           " AND id NOT IN (SELECT face_id FROM face_bars WHERE person_id=?)",
+                           (pid, int(cluster), pid)).rowcount
+            db.execute("UPDATE faces SET cluster=NULL WHERE cluster=?", (int(cluster),))
             db.execute("DELETE FROM clusters WHERE id=?", (int(cluster),))
+            db.execute("INSERT OR REPLACE INTO named_clusters(cluster, person_id) VALUES (?,?)",
+                       (int(cluster), pid))
         self._changed()
         return int(n)
 
@@ -438,8 +450,9 @@ class SqliteGallery:
                              " ON ph.id=f.photo_id WHERE f.id=?", (int(face_id),)).fetchone()
             if row is None:
                 raise NotFound(f"no face with id {face_id}")
-            photo_id, _, photo_person = row
+            photo_id, old_person, photo_person = row
             pid = None if name is None else self._ensure_person(db, name)
+            self._remember_move(db, int(face_id), old_person, pid)
             db.execute("UPDATE faces SET person_id=?, cluster=NULL WHERE id=?", (pid, int(face_id)))
             if photo_person is not None and photo_person != pid:
                 db.execute("UPDATE photos SET person_id=NULL WHERE id=?", (photo_id,))
