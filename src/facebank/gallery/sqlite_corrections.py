@@ -6,7 +6,9 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
-from facebank.gallery.base import FaceRecord, NotFound
+import numpy as np
+
+from facebank.gallery.base import FaceRecord, GalleryError, NotFound, PersonNotFound
 
 # ---- issue 21: corrections kept as constraints, face quality, "not a face" ----------------------
 NOT_FACE_OVERLAP = 0.5  # a new detection this much over a box the user called "not a face" is it
@@ -99,3 +101,75 @@ class CorrectionsMixin:
         self._changed()  # type: ignore[attr-defined]
 
 
+
+    # -- covers and hiding ----------------------------------------------------------------------------
+    def _pid(self, name: str) -> int:
+        pid = self._person_id(name)  # type: ignore[attr-defined]
+        if pid is None:
+            raise PersonNotFound(f"no person named {name!r}")
+        return int(pid)
+
+    def cover_face(self, name: str) -> int | None:
+        """The face shown for ``name``: the one the user chose, else the best-quality face nearest
+        the person's centre (mean embedding); faces flagged by quality only when there is no other.
+        None: the person has no face."""
+        pid = self._pid(name)
+        row = self._db.execute("SELECT face_id FROM person_covers WHERE person_id=?", (pid,)).fetchone()
+        if row:
+            return int(row[0])
+        rows = self._db.execute(
+            "SELECT f.id, f.embedding, q.flag, q.blur FROM faces f LEFT JOIN face_quality q ON q.face_id=f.id"
+            " WHERE f.person_id=? ORDER BY f.id", (pid,)).fetchall()
+        if not rows:
+            return None
+        vecs = np.stack([np.frombuffer(r[1], dtype="<f4") for r in rows]).astype(np.float32)
+        centre = vecs.mean(axis=0)
+        dist = np.linalg.norm(vecs - centre, axis=1)
+        # flagged faces last, then nearest the centre; a blurred face loses to a sharp one near it
+        blur = np.asarray([r[3] if r[3] is not None else 0.5 for r in rows], np.float64)
+        key = [(r[2] is not None, float(d + 0.25 * b)) for r, d, b in zip(rows, dist, blur, strict=True)]
+        return int(rows[min(range(len(rows)), key=key.__getitem__)][0])
+
+    def set_cover(self, name: str, face_id: int | None) -> None:
+        """Show ``face_id`` (a face of ``name``) for ``name``; None: back to the default cover."""
+        with self._tx() as db:  # type: ignore[attr-defined]
+            pid = self._pid(name)
+            if face_id is None:
+                db.execute("DELETE FROM person_covers WHERE person_id=?", (pid,))
+            else:
+                row = db.execute("SELECT person_id FROM faces WHERE id=?", (int(face_id),)).fetchone()
+                if row is None:
+                    raise NotFound(f"no face with id {face_id}")
+                if row[0] != pid:
+                    raise GalleryError(f"face {face_id} is not {name}'s")
+                db.execute("INSERT OR REPLACE INTO person_covers(person_id, face_id) VALUES (?,?)",
+                           (pid, int(face_id)))
+        self._changed()  # type: ignore[attr-defined]
+
+    def hide_person(self, name: str, hidden: bool = True) -> None:
+        """Hide ``name`` from the listings (still recognised), or show them again."""
+        with self._tx() as db:  # type: ignore[attr-defined]
+            pid = self._pid(name)
+            if hidden:
+                db.execute("INSERT OR IGNORE INTO hidden_people(person_id) VALUES (?)", (pid,))
+            else:
+                db.execute("DELETE FROM hidden_people WHERE person_id=?", (pid,))
+        self._changed()  # type: ignore[attr-defined]
+
+    def hide_cluster(self, cluster: int, hidden: bool = True) -> None:
+        """Hide a cluster of unnamed faces from the listings, or show it again."""
+        with self._tx() as db:  # type: ignore[attr-defined]
+            if not db.execute("SELECT 1 FROM faces WHERE cluster=? AND person_id IS NULL",
+                              (int(cluster),)).fetchone():
+                raise NotFound(f"no cluster {cluster} (run 'facebank cluster' to list them)")
+            if hidden:
+                db.execute("INSERT OR IGNORE INTO hidden_clusters(cluster) VALUES (?)", (int(cluster),))
+            else:
+                db.execute("DELETE FROM hidden_clusters WHERE cluster=?", (int(cluster),))
+        self._changed()  # type: ignore[attr-defined]
+
+    def hidden(self) -> tuple[set[str], set[int]]:
+        """(names of hidden people, ids of hidden clusters)."""
+        people = {r[0] for r in self._db.execute(
+            "SELECT p.name FROM hidden_people h JOIN people p ON p.id=h.person_id")}
+        return people, {int(r[0]) for r in self._db.execute("SELECT cluster FROM hidden_clusters")}

@@ -66,17 +66,22 @@ def list_clusters(limit: int = Query(50, ge=1, le=500, description="clusters in 
                   offset: int = Query(0, ge=0, le=10**9, description="clusters to skip (paging)"),
                   faces_per_cluster: int = Query(12, ge=0, le=200, alias="faces",
                                                  description="face thumbnails listed per cluster"),
+                  hidden: bool = Query(False, description="list hidden clusters too (marked hidden)"),
                   ctx: ServerContext = Depends(get_ctx)) -> ClusterList:
     """The clusters of the last ``facebank cluster`` run over the unnamed (scanned) faces, largest
     first; ``suggested`` is the enrolled person the cluster looks like (null: nobody under the
     threshold). Faces seen once stay alone (``alone`` counts them)."""
     groups = ctx.face_groups.get()
-    out = [Cluster(id=g.cluster, size=g.size, suggested=g.suggested,
+    gone = ctx.gallery.hidden()[1] if hasattr(ctx.gallery, "hidden") else set()
+    flagged = ctx.gallery.flagged_faces() if hasattr(ctx.gallery, "flagged_faces") else {}
+    shown = [g for g in groups.clusters if hidden or g.cluster not in gone]
+    out = [Cluster(id=g.cluster, size=g.size, suggested=g.suggested, hidden=g.cluster in gone,
                    faces=[ClusterFace(id=f.face_id, box=[round(v) for v in f.box], photo_sha256=f.sha256,
                                       image_url=face_url(f.face_id)) for f in g.faces[:faces_per_cluster]])
-           for g in groups.clusters[offset:offset + limit]]
-    return ClusterList(clusters=out, total=len(groups.clusters), alone=len(groups.alone),
-                       unassigned=groups.faces)
+           for g in shown[offset:offset + limit]]
+    alone = sum(1 for f in groups.alone if f.face_id not in flagged)
+    return ClusterList(clusters=out, total=len(shown), alone=alone, unassigned=groups.faces,
+                       flagged=len(flagged), hidden=len(groups.clusters) - len(shown) if not hidden else 0)
 
 
 @router.post("/clusters/{cluster_id}/name", tags=["clusters"],
@@ -114,8 +119,9 @@ def list_faces(person: str | None = Query(None, max_length=200, description="thi
         found = ctx.gallery.faces(person=clean_name(person))
     elif cluster is not None:
         found = ctx.gallery.faces(cluster=cluster, unassigned=True)
-    else:
-        found = list(ctx.face_groups.get().alone)
+    else:  # flagged faces are listed apart (GET /v1/flagged-faces)
+        flagged = ctx.gallery.flagged_faces() if hasattr(ctx.gallery, "flagged_faces") else {}
+        found = [f for f in ctx.face_groups.get().alone if f.face_id not in flagged]
     return FaceList(faces=[_detail(f) for f in found[offset:offset + limit]], total=len(found))
 
 

@@ -30,6 +30,7 @@ ERROR_TEXT = {
     413: "upload over the size limit, or a photo over the pixel limit",
     415: "not an image",
     422: "invalid request, or a photo that cannot be used (corrupt, truncated, empty, no face)",
+    501: "this gallery does not keep that record (quality, covers, hidden people: SQLite galleries do)",
     503: "the face models are not loaded yet",
 }
 
@@ -110,6 +111,7 @@ class Person(BaseModel):
     name: str
     photos: int = Field(description="photos with a usable face")
     faces: int = Field(description="faces stored (one per usable photo)")
+    hidden: bool = Field(False, description="hidden from the listings (still recognised)")
 
 
 class PeopleList(BaseModel):
@@ -277,6 +279,7 @@ class Cluster(BaseModel):
     size: int = Field(description="faces in the cluster")
     suggested: str | None = Field(description="the enrolled person these faces match under the threshold")
     faces: list[ClusterFace] = Field(description="the first faces of the cluster (see the faces parameter)")
+    hidden: bool = Field(False, description="hidden from the listing (see the hidden parameter)")
 
 
 class ClusterList(BaseModel):
@@ -284,6 +287,9 @@ class ClusterList(BaseModel):
     total: int = Field(description="clusters in all")
     alone: int = Field(description="unnamed faces in no cluster (seen once, or not clustered yet)")
     unassigned: int = Field(description="unnamed faces in all")
+    flagged: int = Field(0, description="unnamed faces flagged low quality or not a face (in no cluster, "
+                         "not counted in alone): GET /v1/flagged-faces")
+    hidden: int = Field(0, description="clusters hidden (not in total unless listed)")
 
 
 class ClusterName(BaseModel):

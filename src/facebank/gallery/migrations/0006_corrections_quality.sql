@@ -37,3 +37,15 @@ CREATE TABLE not_faces (
     created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
 CREATE INDEX not_faces_sha ON not_faces(sha256);
+-- person_covers: the face the user chose to show for a person (none: the best-quality face nearest
+--   the person's centre). hidden_people / hidden_clusters: still recognised, just not listed.
+CREATE TABLE person_covers (
+    person_id INTEGER PRIMARY KEY REFERENCES people(id) ON DELETE CASCADE,
+    face_id   INTEGER NOT NULL REFERENCES faces(id) ON DELETE CASCADE
+);
+CREATE TABLE hidden_people (
+    person_id INTEGER PRIMARY KEY REFERENCES people(id) ON DELETE CASCADE
+);
+CREATE TABLE hidden_clusters (
+    cluster INTEGER PRIMARY KEY
+);

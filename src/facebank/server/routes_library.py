@@ -1,0 +1,134 @@
+"""The People view as a photo library user expects it (issue 21): faces flagged by quality ("low
+quality", "not a face?") and deleting a detection for good, a person's cover face, hiding a person
+or a cluster. Routes only parse, call the gallery (one transaction per change) and shape the answer;
+a gallery without these records (PostgreSQL, for now) answers 501."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, Field
+
+from facebank.gallery.base import FaceInfo
+from facebank.server.context import ServerContext, get_ctx, require_read_key, require_write
+from facebank.server.errors import ApiError
+from facebank.server.routes_clusters import ClusterPath, FacePath, face_url
+from facebank.server.routes_people import NamePath, clean_name
+from facebank.server.schemas import FaceDetail, errors
+
+router = APIRouter(prefix="/v1", responses=errors(422))
+
+
+class FlaggedFace(FaceDetail):
+    flag: str = Field(description="low_quality (too small or blurred to tell who) or not_face (likely none)")
+
+
+class FlaggedList(BaseModel):
+    faces: list[FlaggedFace]
+    total: int
+
+
+class NotAFace(BaseModel):
+    deleted: int = Field(description="the face id, gone for good (a rescan never stores that box again)")
+
+
+class CoverChoice(BaseModel):
+    face: int | None = Field(ge=0, le=2**62, description="a face of the person; null: the default cover")
+
+
+class HideChoice(BaseModel):
+    hidden: bool = Field(True, description="true: not listed (still recognised); false: listed again")
+
+
+class Hidden(BaseModel):
+    hidden: bool
+
+
+def _face(ctx: ServerContext, face_id: int) -> FaceInfo:
+    found = ctx.gallery.faces(face_ids=[face_id])
+    if not found:
+        raise ApiError(404, "face_not_found", f"no face with id {face_id}")
+    return found[0]
+
+
+def _detail(f: FaceInfo) -> FaceDetail:
+    return FaceDetail(id=f.face_id, box=[round(v) for v in f.box], person=f.person, cluster=f.cluster,
+                      suggested=f.suggested, photo_sha256=f.sha256, image_url=face_url(f.face_id))
+
+
+def _need(ctx: ServerContext, method: str):
+    fn = getattr(ctx.gallery, method, None)
+    if fn is None:
+        raise ApiError(501, "not_supported", "this gallery does not keep quality, covers or hidden people")
+    return fn
+
+
+@router.get("/flagged-faces", tags=["clusters"], response_model=FlaggedList,
+            dependencies=[Depends(require_read_key)], responses=errors(401, 403, 501),
+            summary="Unnamed faces flagged low quality or likely not a face (in no cluster)")
+def flagged_faces(limit: int = Query(200, ge=1, le=1000), offset: int = Query(0, ge=0, le=10**9),
+                  ctx: ServerContext = Depends(get_ctx)) -> FlaggedList:
+    flags = _need(ctx, "flagged_faces")()
+    ids = list(flags)[offset:offset + limit]
+    faces = ctx.gallery.faces(face_ids=ids) if ids else []
+    out = [FlaggedFace(**_detail(f).model_dump(), flag=flags[f.face_id]) for f in faces]
+    return FlaggedList(faces=out, total=len(flags))
+
+
+@router.post("/faces/{face_id}/not-a-face", tags=["clusters"], response_model=NotAFace,
+             dependencies=[Depends(require_write)], responses=errors(401, 403, 404, 501),
+             summary="Not a face: delete the detection for good")
+def not_a_face(face_id: int = FacePath, ctx: ServerContext = Depends(get_ctx)) -> NotAFace:
+    """The face is deleted; scanning its photo again never stores a face on that box."""
+    fn = _need(ctx, "not_a_face")
+    with ctx.write_lock:
+        _face(ctx, face_id)
+        fn(face_id)
+    return NotAFace(deleted=face_id)
+
+
+@router.get("/people/{name}/cover", tags=["people"], response_model=FaceDetail,
+            dependencies=[Depends(require_read_key)], responses=errors(401, 403, 404, 501),
+            summary="The face shown for a person")
+def get_cover(name: str = NamePath, ctx: ServerContext = Depends(get_ctx)) -> FaceDetail:
+    """The face the user chose, else the best-quality face nearest the person's centre."""
+    face_id = _need(ctx, "cover_face")(clean_name(name))
+    if face_id is None:
+        raise ApiError(404, "no_face", f"{name!r} has no face")
+    return _detail(_face(ctx, face_id))
+
+
+@router.post("/people/{name}/cover", tags=["people"], response_model=FaceDetail,
+             dependencies=[Depends(require_write)], responses=errors(400, 401, 403, 404, 501),
+             summary="Choose the face shown for a person")
+def set_cover(body: CoverChoice, name: str = NamePath, ctx: ServerContext = Depends(get_ctx)) -> FaceDetail:
+    name = clean_name(name)
+    fn = _need(ctx, "set_cover")
+    with ctx.write_lock:
+        ctx.gallery.cover_face(name)  # no such person: 404 before the face is looked at
+        if body.face is not None:
+            f = _face(ctx, body.face)
+            if f.person != name:
+                raise ApiError(409, "not_their_face", f"face {body.face} is not {name}'s")
+        fn(name, body.face)
+        return _detail(_face(ctx, ctx.gallery.cover_face(name)))
+
+
+@router.post("/people/{name}/hide", tags=["people"], response_model=Hidden,
+             dependencies=[Depends(require_write)], responses=errors(401, 403, 404, 501),
+             summary="Hide a person from the listings (still recognised), or show them again")
+def hide_person(body: HideChoice, name: str = NamePath, ctx: ServerContext = Depends(get_ctx)) -> Hidden:
+    fn = _need(ctx, "hide_person")
+    with ctx.write_lock:
+        fn(clean_name(name), body.hidden)
+    return Hidden(hidden=body.hidden)
+
+
+@router.post("/clusters/{cluster_id}/hide", tags=["clusters"], response_model=Hidden,
+             dependencies=[Depends(require_write)], responses=errors(401, 403, 404, 501),
+             summary="Hide a cluster of unnamed faces from the listing, or show it again")
+def hide_cluster(body: HideChoice, cluster_id: int = ClusterPath,
+                 ctx: ServerContext = Depends(get_ctx)) -> Hidden:
+    fn = _need(ctx, "hide_cluster")
+    with ctx.write_lock:
+        fn(cluster_id, body.hidden)
+    return Hidden(hidden=body.hidden)
