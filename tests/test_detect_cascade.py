@@ -27,7 +27,7 @@ def test_scan_enroll_and_audit_look_again_with_mmod_unless_the_user_chose_a_seco
     from facebank.audit.base import AuditConfig
 
     assert with_cascade(Settings()).second_look == "mmod"
-    assert "|look=mmod:320:0" in with_cascade(Settings()).pipeline_key()
+    assert "|look=mmod:256:0" in with_cascade(Settings()).pipeline_key()
     assert with_cascade(Settings(second_look="")).second_look == ""
     assert with_cascade(Settings(second_look="hog")).second_look == "hog"
     assert AuditConfig().second_look == "mmod"

@@ -63,9 +63,9 @@ class Settings(BaseSettings):
         "HOG detector), mmod (dlib's CNN detector on the photo shrunk to mmod_max_side); empty = none",
     )
     mmod_max_side: int = Field(
-        320, ge=64, le=4096,
+        256, ge=64, le=4096,
         description="second look 'mmod': the photo is shrunk to this longer side first (MMOD's cost "
-        "grows with the pixels: ~0.5 s of one core at 320 px, ~1.7 s at 640 px)")
+        "grows with the pixels: ~0.3 s of one core at 256 px, ~1.7 s at 640 px; bench/bench_cascade.py)")
     mmod_upsample: int = Field(0, ge=0, le=1, description="second look 'mmod': upsampling steps (0 or 1; "
                                "1 finds faces half as big at 4x the cost)")
 

@@ -292,7 +292,7 @@ function showView(id) {
 const CLUSTER_PAGE = 40;   // clusters per request
 const CLUSTER_FACES = 12;  // thumbnails per cluster row
 const ALONE_FACES = 60;    // faces seen once shown
-const pv = { selected: [], clusters: [], offset: 0, total: 0, swapped: false };
+const pv = { selected: [], clusters: [], offset: 0, total: 0, swapped: false, hidden: false };
 
 // thumbnails need the key header, so they are fetched as blobs, and only once they scroll into view
 const lazy = "IntersectionObserver" in window ? new IntersectionObserver((entries) => {
@@ -322,29 +322,36 @@ async function loadPeopleView() {
   await Promise.all([loadNamed(), loadClusters(true)]);
 }
 
+const hiddenParam = () => (pv.hidden ? "&hidden=true" : "");
+
 async function loadNamed() {
   let data;
   try {
-    data = await apiJson("/v1/people");
+    data = await apiJson(`/v1/people?${hiddenParam()}`);
   } catch (e) { say("#pv-status", explain(e), true); return; }
   $("#named").replaceChildren(...data.people.map(namedCard));
   if (!data.total) $("#named").append(el("li", { className: "muted" }, "nobody named yet"));
+  filterPeople();
 }
 
 function namedCard(p) {
   const img = el("img", { alt: p.name, width: 80, height: 80 });
   const box = el("input", { type: "checkbox", title: "select to merge" });
   const face = el("button", { type: "button", className: "face-button", title: `show ${p.name}'s faces` }, img);
-  const li = el("li", { className: "card" }, face,
+  const hide = el("button", { type: "button", className: "small hide",
+                              title: p.hidden ? "list this person again" : "hide: still recognised, not listed" },
+                  p.hidden ? "unhide" : "hide");
+  hide.addEventListener("click", () => hideItem(`/v1/people/${enc(p.name)}/hide`, !p.hidden, p.name));
+  const li = el("li", { className: "card" + (p.hidden ? " hidden-item" : "") }, face,
     el("label", {}, box, el("span", { className: "name" }, p.name)),
-    el("span", { className: "muted" }, `${p.faces} face${p.faces === 1 ? "" : "s"}`));
+    el("span", { className: "muted count" }, `${p.faces} face${p.faces === 1 ? "" : "s"}`), hide);
   li.dataset.person = p.name;
   box.addEventListener("change", () => select({ kind: "person", name: p.name }, box.checked, li));
   face.addEventListener("click", () => showPersonFaces(p.name));
-  // the cover: the first stored face of the person
-  apiJson(`/v1/faces?person=${enc(p.name)}&limit=1`).then((d) => {
-    if (!d.faces.length) return;
-    img.dataset.src = `${d.faces[0].image_url}?size=160`;
+  // the cover: the face the user chose, else the best-quality face nearest the person's centre
+  apiJson(`/v1/people/${enc(p.name)}/cover`).then((f) => {
+    img.dataset.src = `${f.image_url}?size=160`;
+    img.dataset.face = f.id;
     if (lazy) lazy.observe(img); else loadThumb(img);
   }).catch(() => { img.alt = "no photo"; });
   return li;
@@ -360,20 +367,60 @@ async function showPersonFaces(name) {
     panel.replaceChildren(el("span", { className: "status error" }, explain(e)));
     return;
   }
-  const thumbs = el("div", { className: "thumbs" }, ...data.faces.map((f) => faceThumb(f, () => {
-    const card = document.querySelector(`#named li[data-person='${CSS.escape(name)}'] .muted`);
-    if (card) card.textContent = `${--data.total} face${data.total === 1 ? "" : "s"}`;
-  })));
-  panel.replaceChildren(el("h3", {}, `${name}: ${data.total} face${data.total === 1 ? "" : "s"} `,
-                           el("span", { className: "muted" }, "(× takes a wrong face out; it stays unnamed)")),
+  const count = el("span", { className: "panel-count" }, faceCount(data.total));
+  const gone = () => {  // a face left the person: the card and this heading count it at once
+    data.total -= 1;
+    const card = document.querySelector(`#named li[data-person='${CSS.escape(name)}'] .count`);
+    if (card) card.textContent = faceCount(data.total);
+    count.textContent = faceCount(data.total);
+  };
+  const thumbs = el("div", { className: "thumbs" }, ...data.faces.map((f) => {
+    const node = faceThumb(f, gone);
+    const cover = el("button", { type: "button", className: "out cover", title: "show this face for " + name }, "★");
+    cover.addEventListener("click", async () => {
+      try { await postJson(`/v1/people/${enc(name)}/cover`, { face: f.id }); } catch (e) { say("#pv-status", explain(e), true); return; }
+      say("#pv-status", `face ${f.id} is now ${name}'s cover`);
+      const img = document.querySelector(`#named li[data-person='${CSS.escape(name)}'] img`);
+      if (img) { img.dataset.src = `${f.image_url}?size=160`; img.dataset.face = f.id; loadThumb(img); }
+    });
+    const move = el("button", { type: "button", className: "out move", title: "this is someone else: move the face" }, "→");
+    move.addEventListener("click", async () => {
+      const to = (prompt("Who is this?") || "").trim();
+      if (!to || to === name) return;
+      try { await postJson(`/v1/faces/${f.id}/move`, { name: to }); } catch (e) { say("#pv-status", explain(e), true); return; }
+      node.remove();
+      gone();
+      say("#pv-status", `face ${f.id} moved to ${to}`);
+      loadNamed();
+    });
+    node.append(cover, move);
+    return node;
+  }));
+  panel.replaceChildren(el("h3", {}, `${name}: `, count, " ",
+                           el("span", { className: "muted" }, "(× takes a wrong face out; ★ makes it the cover; → moves it)")),
                         thumbs);
+}
+
+const faceCount = (n) => `${n} face${n === 1 ? "" : "s"}`;
+
+async function hideItem(path, hidden, what) {
+  try { await postJson(path, { hidden }); } catch (e) { say("#pv-status", explain(e), true); return; }
+  say("#pv-status", hidden ? `${what} hidden (still recognised; tick "show hidden" to see it)` : `${what} listed again`);
+  await loadPeopleView();
+}
+
+function filterPeople() {
+  const q = $("#people-search").value.trim().toLocaleLowerCase();
+  for (const li of document.querySelectorAll("#named li[data-person]")) {
+    li.hidden = q !== "" && !li.dataset.person.toLocaleLowerCase().includes(q);
+  }
 }
 
 async function loadClusters(reset) {
   if (reset) { pv.offset = 0; pv.clusters = []; $("#clusters").replaceChildren(); }
   let data;
   try {
-    data = await apiJson(`/v1/clusters?limit=${CLUSTER_PAGE}&offset=${pv.offset}&faces=${CLUSTER_FACES}`);
+    data = await apiJson(`/v1/clusters?limit=${CLUSTER_PAGE}&offset=${pv.offset}&faces=${CLUSTER_FACES}${hiddenParam()}`);
   } catch (e) { say("#clusters-status", explain(e), true); return; }
   pv.total = data.total;
   pv.offset += data.clusters.length;
@@ -385,7 +432,32 @@ async function loadClusters(reset) {
     : "no unnamed faces (scan a photo library with 'facebank scan', then 'facebank cluster')");
   else say("#clusters-status", "");
   $("#clusters-more").hidden = pv.offset >= pv.total;
-  if (reset) loadAlone();
+  if (reset) { loadAlone(); loadFlagged(); }
+}
+
+// faces flagged low quality or "not a face?": kept, in no cluster, shown collapsed
+async function loadFlagged() {
+  let data;
+  try { data = await apiJson(`/v1/flagged-faces?limit=${ALONE_FACES}`); } catch (e) { $("#flagged").hidden = true; return; }
+  $("#flagged").hidden = !data.total;
+  const count = $("#flagged-count");
+  count.textContent = `${data.total}`;
+  $("#flagged-faces").replaceChildren(...data.faces.map((f) => {
+    const what = f.flag === "not_face" ? "not a face?" : "low quality";
+    const node = el("div", { className: "thumb flagged", title: `face ${f.id}: ${what}` },
+                    thumbImg(`${f.image_url}?size=160`, `face ${f.id}`), el("span", { className: "flag" }, what));
+    node.dataset.face = f.id;
+    const del = el("button", { type: "button", className: "out", title: "not a face: delete it for good" }, "🗑");
+    del.addEventListener("click", async () => {
+      try { await postJson(`/v1/faces/${f.id}/not-a-face`, {}); } catch (e) { say("#pv-status", explain(e), true); return; }
+      node.remove();
+      data.total -= 1;
+      count.textContent = `${data.total}`;
+      say("#pv-status", `face ${f.id} deleted: not a face (a rescan will not bring it back)`);
+    });
+    node.append(del);
+    return node;
+  }));
 }
 
 // faces seen once: in no cluster; each can be given a name on its own
@@ -431,8 +503,13 @@ function clusterRow(c) {
     ev.preventDefault();
     nameCluster(c.id, name.value.trim() || c.suggested || "");
   });
+  const hide = el("button", { type: "button", className: "small hide",
+                              title: c.hidden ? "list this group again" : "hide this group" }, c.hidden ? "unhide" : "hide");
+  hide.addEventListener("click", () => hideItem(`/v1/clusters/${c.id}/hide`, !c.hidden, `group #${c.id}`));
+  if (c.hidden) li.classList.add("hidden-item");
   const head = el("div", { className: "head" }, box,
-    el("span", { className: "size" }, `${c.size} face${c.size === 1 ? "" : "s"}`),
+    el("span", { className: "cluster-id", title: `the id 'facebank people name ${c.id} NAME' takes` }, `#${c.id}`),
+    el("span", { className: "size" }, `${c.size} face${c.size === 1 ? "" : "s"}`), hide,
     c.suggested ? el("span", { className: "suggested", title: "these faces match this person" },
                      `looks like ${c.suggested} `,
                      el("button", { type: "button", className: "small yes", title: `name them ${c.suggested}`,
@@ -590,6 +667,8 @@ function initPeopleView() {
   $("#merge-clear").addEventListener("click", clearSelection);
   $("#merge-swap").addEventListener("click", () => { pv.swapped = !pv.swapped; updateMergeBar(); });
   $("#with-form").addEventListener("submit", photosWith);
+  $("#people-search").addEventListener("input", filterPeople);
+  $("#show-hidden").addEventListener("change", () => { pv.hidden = $("#show-hidden").checked; loadPeopleView(); });
 }
 
 document.addEventListener("DOMContentLoaded", () => {
