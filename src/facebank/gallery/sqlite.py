@@ -429,6 +429,10 @@ class SqliteGallery(CorrectionsMixin):
                            (int(cluster),)).fetchone()[0]
             if not n:
                 raise NotFound(f"no cluster {cluster} (run 'facebank cluster' to list them)")
+            existed = self._person_id(name) is not None
+            ids = [r[0] for r in db.execute("SELECT id FROM faces WHERE cluster=? AND person_id IS NULL",
+                                            (int(cluster),))]
+            before = self._faces_state(db, ids)
             pid = self._ensure_person(db, name)
             # a face taken out of this person before is never given back to them (it stays unnamed)
             n = db.execute("UPDATE faces SET person_id=?, cluster=NULL WHERE cluster=? AND person_id IS NULL"
@@ -438,6 +442,8 @@ class SqliteGallery(CorrectionsMixin):
             db.execute("DELETE FROM clusters WHERE id=?", (int(cluster),))
             db.execute("INSERT OR REPLACE INTO named_clusters(cluster, person_id) VALUES (?,?)",
                        (int(cluster), pid))
+            self._log(db, "name", f"name group #{cluster} {name}", before, self._faces_state(db, ids),
+                      created=None if existed else name)
         self._changed()
         return int(n)
 
@@ -451,11 +457,17 @@ class SqliteGallery(CorrectionsMixin):
             if row is None:
                 raise NotFound(f"no face with id {face_id}")
             photo_id, old_person, photo_person = row
+            before, photo_before = self._faces_state(db, [face_id]), self._photos_state(db, [photo_id])
+            created = name if name is not None and self._person_id(name) is None else None
             pid = None if name is None else self._ensure_person(db, name)
-            self._remember_move(db, int(face_id), old_person, pid)
+            added = self._remember_move(db, int(face_id), old_person, pid)
             db.execute("UPDATE faces SET person_id=?, cluster=NULL WHERE id=?", (pid, int(face_id)))
             if photo_person is not None and photo_person != pid:
                 db.execute("UPDATE photos SET person_id=NULL WHERE id=?", (photo_id,))
+            self._log(db, "move" if name else "take_out",
+                      f"face {face_id} to {name}" if name else f"take face {face_id} out", before,
+                      self._faces_state(db, [face_id]), photos=list(photo_before.items()), created=created,
+                      **added)
         self._changed()
 
     def merge_people(self, source: str, target: str) -> int:
@@ -465,10 +477,16 @@ class SqliteGallery(CorrectionsMixin):
             src, dst = self._existing_person(source), self._existing_person(target)
             if src == dst:
                 raise GalleryError(f"cannot merge {source!r} into itself")
+            ids = [r[0] for r in db.execute("SELECT id FROM faces WHERE person_id=?", (src,))]
+            photo_ids = [r[0] for r in db.execute("SELECT id FROM photos WHERE person_id=?", (src,))]
+            before, photo_before = self._faces_state(db, ids), self._photos_state(db, photo_ids)
+            source = self._name_of(src)
             n = db.execute("UPDATE faces SET person_id=? WHERE person_id=?", (dst, src)).rowcount
             db.execute("UPDATE photos SET person_id=? WHERE person_id=?", (dst, src))
             db.execute("UPDATE clusters SET suggested_person_id=? WHERE suggested_person_id=?", (dst, src))
             db.execute("DELETE FROM people WHERE id=?", (src,))
+            self._log(db, "merge", f"merge {source} into {self._name_of(dst)}", before,
+                      self._faces_state(db, ids), photos=list(photo_before.items()), removed=source)
         self._changed()
         return int(n)
 

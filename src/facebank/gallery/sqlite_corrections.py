@@ -3,6 +3,7 @@ corrections kept as constraints, face quality records, "not a face"."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Sequence
 
@@ -23,6 +24,10 @@ def box_overlap(a: Sequence[float], b: Sequence[float]) -> float:
     return inter / union if union > 0 else 0.0
 
 
+class UndoConflict(GalleryError):
+    """An undo that a later change conflicts with (nothing was changed)."""
+
+
 class CorrectionsMixin:
     """What the user said, kept: a face taken out of a person is barred from that person, a face
     taken out of a cluster is kept apart from the faces it left, named clusters keep their ids,
@@ -31,19 +36,28 @@ class CorrectionsMixin:
     _db: sqlite3.Connection
 
     def _remember_move(self, db: sqlite3.Connection, face_id: int, old_person: int | None,
-                       new_person: int | None) -> None:
+                       new_person: int | None) -> dict[str, list]:
         """Constraints of one move: out of a person -> barred from them; out of a cluster -> apart
-        from its faces; given to a person -> any bar from that person is lifted (the user's word)."""
+        from its faces; given to a person -> any bar from that person is lifted (the user's word).
+        Returns the constraints added, for the action log: {"bars": [[face, name]], "apart": [[a, b]]}."""
+        added: dict[str, list] = {"bars": [], "apart": []}
         if new_person is not None:
             db.execute("DELETE FROM face_bars WHERE face_id=? AND person_id=?", (face_id, new_person))
-        if old_person is not None and old_person != new_person:
-            db.execute("INSERT OR IGNORE INTO face_bars(face_id, person_id) VALUES (?,?)",
-                       (face_id, old_person))
+        if old_person is not None and old_person != new_person and db.execute(
+                "INSERT OR IGNORE INTO face_bars(face_id, person_id) VALUES (?,?)",
+                (face_id, old_person)).rowcount:
+            added["bars"].append([face_id, self._name_of(old_person)])  # type: ignore[attr-defined]
         if old_person is None:
             row = db.execute("SELECT cluster FROM faces WHERE id=?", (face_id,)).fetchone()
             if row and row[0] is not None:
-                db.execute("INSERT OR IGNORE INTO face_apart(face_id, other_id) SELECT ?, id FROM faces"
-                           " WHERE cluster=? AND person_id IS NULL AND id != ?", (face_id, row[0], face_id))
+                others = [r[0] for r in db.execute(
+                    "SELECT id FROM faces WHERE cluster=? AND person_id IS NULL AND id != ?",
+                    (row[0], face_id))]
+                for o in others:
+                    if db.execute("INSERT OR IGNORE INTO face_apart(face_id, other_id) VALUES (?,?)",
+                                  (face_id, o)).rowcount:
+                        added["apart"].append([face_id, o])
+        return added
 
     def cannot_link(self) -> list[tuple[int, int]]:
         """(face taken out, face of the cluster it left): pairs that never share a cluster."""
@@ -134,6 +148,10 @@ class CorrectionsMixin:
         """Show ``face_id`` (a face of ``name``) for ``name``; None: back to the default cover."""
         with self._tx() as db:  # type: ignore[attr-defined]
             pid = self._pid(name)
+            row = db.execute("SELECT face_id FROM person_covers WHERE person_id=?", (pid,)).fetchone()
+            was = row[0] if row else None
+            self._log(db, "cover", f"cover of {name}: face {face_id}" if face_id is not None
+                      else f"default cover of {name}", {}, {}, cover=[name, was, face_id])
             if face_id is None:
                 db.execute("DELETE FROM person_covers WHERE person_id=?", (pid,))
             else:
@@ -150,6 +168,9 @@ class CorrectionsMixin:
         """Hide ``name`` from the listings (still recognised), or show them again."""
         with self._tx() as db:  # type: ignore[attr-defined]
             pid = self._pid(name)
+            was = db.execute("SELECT 1 FROM hidden_people WHERE person_id=?", (pid,)).fetchone() is not None
+            self._log(db, "hide", f"{'hide' if hidden else 'show'} {name}", {}, {},
+                      hidden=[name, was, hidden])
             if hidden:
                 db.execute("INSERT OR IGNORE INTO hidden_people(person_id) VALUES (?)", (pid,))
             else:
@@ -162,6 +183,9 @@ class CorrectionsMixin:
             if not db.execute("SELECT 1 FROM faces WHERE cluster=? AND person_id IS NULL",
                               (int(cluster),)).fetchone():
                 raise NotFound(f"no cluster {cluster} (run 'facebank cluster' to list them)")
+            was = db.execute("SELECT 1 FROM hidden_clusters WHERE cluster=?", (int(cluster),)).fetchone()
+            self._log(db, "hide", f"{'hide' if hidden else 'show'} group #{cluster}", {}, {},
+                      hidden_cluster=[int(cluster), was is not None, hidden])
             if hidden:
                 db.execute("INSERT OR IGNORE INTO hidden_clusters(cluster) VALUES (?)", (int(cluster),))
             else:
@@ -173,3 +197,130 @@ class CorrectionsMixin:
         people = {r[0] for r in self._db.execute(
             "SELECT p.name FROM hidden_people h JOIN people p ON p.id=h.person_id")}
         return people, {int(r[0]) for r in self._db.execute("SELECT cluster FROM hidden_clusters")}
+
+    # -- the action log and undo ------------------------------------------------------------------------
+    def _faces_state(self, db: sqlite3.Connection,
+                     face_ids: Sequence[int]) -> dict[int, tuple[str | None, int | None]]:
+        """face id -> (person name, cluster) now."""
+        out: dict[int, tuple[str | None, int | None]] = {}
+        ids = [int(i) for i in face_ids]
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            for fid, name, cluster in db.execute(
+                    "SELECT f.id, p.name, f.cluster FROM faces f LEFT JOIN people p ON p.id=f.person_id"
+                    f" WHERE f.id IN ({','.join('?' * len(chunk))})", chunk):
+                out[int(fid)] = (name, cluster)
+        return out
+
+    def _photos_state(self, db: sqlite3.Connection, photo_ids: Sequence[int]) -> dict[int, str | None]:
+        ids = [int(i) for i in photo_ids]
+        if not ids:
+            return {}
+        return {int(a): b for a, b in db.execute(
+            "SELECT ph.id, p.name FROM photos ph LEFT JOIN people p ON p.id=ph.person_id"
+            f" WHERE ph.id IN ({','.join('?' * len(ids))})", ids)}
+
+    def _log(self, db: sqlite3.Connection, kind: str, summary: str, before: dict, after: dict,
+             **extra: object) -> None:
+        """Record one action: faces' (person, cluster) before and person after, plus ``extra``."""
+        faces = [[fid, b[0], b[1], after.get(fid, (None, None))[0]] for fid, b in before.items()]
+        db.execute("INSERT INTO action_log(kind, summary, payload) VALUES (?,?,?)",
+                   (kind, summary, json.dumps({"faces": faces, **extra})))
+
+    def actions(self, limit: int = 20) -> list[dict]:
+        """The last actions that can be undone, newest first: id, kind, summary, at."""
+        return [dict(id=a, kind=b, summary=c, at=d) for a, b, c, d in self._db.execute(
+            "SELECT id, kind, summary, at FROM action_log WHERE undone=0 ORDER BY id DESC LIMIT ?",
+            (int(limit),))]
+
+    def undo(self, steps: int = 1) -> list[str]:
+        """Undo the last ``steps`` actions, newest first, in ONE transaction: all or nothing.
+        UndoConflict when a later change touched what an action changed (nothing is changed);
+        NotFound when there are fewer actions to undo. Returns the summaries undone."""
+        done = []
+        with self._tx() as db:  # type: ignore[attr-defined]
+            rows = db.execute("SELECT id, kind, summary, payload FROM action_log WHERE undone=0"
+                              " ORDER BY id DESC LIMIT ?", (int(steps),)).fetchall()
+            if len(rows) < steps or not rows:
+                raise NotFound(f"nothing to undo ({len(rows)} action(s) left)" if rows else "nothing to undo")
+            for aid, kind, summary, payload in rows:
+                self._undo_one(db, kind, summary, json.loads(payload))
+                db.execute("UPDATE action_log SET undone=1 WHERE id=?", (aid,))
+                done.append(summary)
+        self._changed()  # type: ignore[attr-defined]
+        return done
+
+    def _undo_one(self, db: sqlite3.Connection, kind: str, summary: str, p: dict) -> None:
+        def conflict(why: str) -> UndoConflict:
+            return UndoConflict(f"cannot undo '{summary}': {why}")
+
+        def pid(name: str | None) -> int | None:
+            if name is None:
+                return None
+            found = self._person_id(name)  # type: ignore[attr-defined]
+            if found is None:
+                found = db.execute("INSERT INTO people(name) VALUES (?)", (name,)).lastrowid
+            return int(found)
+
+        if p.get("removed") is not None and self._person_id(p["removed"]) is not None:  # type: ignore[attr-defined]
+            raise conflict(f"a person named {p['removed']!r} exists again")
+        now = self._faces_state(db, [f[0] for f in p["faces"]])
+        for fid, _, _, after in p["faces"]:
+            if fid not in now:
+                raise conflict(f"face {fid} is gone")
+            if now[fid][0] != after:
+                raise conflict(f"face {fid} was changed since (now {now[fid][0] or 'unnamed'})")
+        if "hidden" in p:
+            name, was, became = p["hidden"]
+            if (name in self.hidden()[0]) != became:
+                raise conflict(f"{name} was shown or hidden since")
+        if "hidden_cluster" in p:
+            cluster, was, became = p["hidden_cluster"]
+            if (cluster in self.hidden()[1]) != became:
+                raise conflict(f"group {cluster} was shown or hidden since")
+        if "cover" in p:
+            name, was, became = p["cover"]
+            row = db.execute("SELECT face_id FROM person_covers c JOIN people p ON p.id=c.person_id"
+                             " WHERE p.name=?", (name,)).fetchone()
+            if (row[0] if row else None) != became:
+                raise conflict(f"{name}'s cover was changed since")
+        # no conflict: put everything back
+        for fid, before, cluster, _ in p["faces"]:
+            if cluster is not None:
+                db.execute("INSERT OR IGNORE INTO clusters(id) VALUES (?)", (int(cluster),))
+                db.execute("DELETE FROM named_clusters WHERE cluster=?", (int(cluster),))
+            db.execute("UPDATE faces SET person_id=?, cluster=? WHERE id=?", (pid(before), cluster, fid))
+        for photo_id, before in p.get("photos", []):
+            db.execute("UPDATE photos SET person_id=? WHERE id=?", (pid(before), photo_id))
+        for fid, name in p.get("bars", []):
+            db.execute("DELETE FROM face_bars WHERE face_id=? AND person_id="
+                       "(SELECT id FROM people WHERE name=?)", (fid, name))
+        for a, b in p.get("apart", []):
+            db.execute("DELETE FROM face_apart WHERE face_id=? AND other_id=?", (a, b))
+        if "hidden" in p:
+            name, was, _ = p["hidden"]
+            if was:
+                db.execute("INSERT OR IGNORE INTO hidden_people(person_id) VALUES (?)", (pid(name),))
+            else:
+                db.execute("DELETE FROM hidden_people WHERE person_id=(SELECT id FROM people WHERE name=?)",
+                           (name,))
+        if "hidden_cluster" in p:
+            cluster, was, _ = p["hidden_cluster"]
+            if was:
+                db.execute("INSERT OR IGNORE INTO hidden_clusters(cluster) VALUES (?)", (cluster,))
+            else:
+                db.execute("DELETE FROM hidden_clusters WHERE cluster=?", (cluster,))
+        if "cover" in p:
+            name, was, _ = p["cover"]
+            if was is None:
+                db.execute("DELETE FROM person_covers WHERE person_id=(SELECT id FROM people WHERE name=?)",
+                           (name,))
+            else:
+                db.execute("INSERT OR REPLACE INTO person_covers(person_id, face_id) VALUES (?,?)",
+                           (pid(name), was))
+        created = p.get("created")
+        if created is not None and not db.execute(
+                "SELECT 1 FROM faces f JOIN people p ON p.id=f.person_id WHERE p.name=? UNION ALL"
+                " SELECT 1 FROM photos ph JOIN people p ON p.id=ph.person_id WHERE p.name=?",
+                (created, created)).fetchone():
+            db.execute("DELETE FROM people WHERE name=?", (created,))

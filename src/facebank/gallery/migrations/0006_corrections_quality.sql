@@ -49,3 +49,15 @@ CREATE TABLE hidden_people (
 CREATE TABLE hidden_clusters (
     cluster INTEGER PRIMARY KEY
 );
+-- action_log: every naming action of the user (name, move, merge, take out, hide, cover) with what it
+--   changed (JSON: faces' person and cluster before and after, photos, people made or removed,
+--   constraints added), so the last ones can be undone; an undo a later change conflicts with is
+--   refused and changes nothing.
+CREATE TABLE action_log (
+    id       INTEGER PRIMARY KEY,
+    kind     TEXT NOT NULL,              -- name | move | take_out | merge | hide | cover
+    summary  TEXT NOT NULL,
+    payload  TEXT NOT NULL,
+    undone   INTEGER NOT NULL DEFAULT 0,
+    at       TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
