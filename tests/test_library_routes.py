@@ -123,3 +123,25 @@ def test_two_clients_naming_one_cluster_one_wins_the_other_gets_404(api, server)
     assert first.status_code == 200 and second.status_code == 404
     assert "Cy" not in [p["name"] for p in api.get("/v1/people").json()["people"]]
     assert np.isfinite(first.json()["faces_named"])
+
+
+def test_undo_takes_back_the_last_actions_and_answers_409_on_a_conflict(api):
+    actions = api.get("/v1/actions").json()["actions"]
+    assert actions and actions[0]["kind"] in {"name", "hide", "cover", "take_out", "move", "merge"}
+    c = api.get("/v1/clusters").json()["clusters"][0]
+    assert api.post(f"/v1/clusters/{c['id']}/name", json={"name": "Dee"}).status_code == 200
+    assert api.get("/v1/actions").json()["actions"][0]["summary"] == f"name group #{c['id']} Dee"
+    r = api.post("/v1/undo", json={"steps": 1})
+    assert r.status_code == 200 and r.json() == {"undone": [f"name group #{c['id']} Dee"]}
+    assert "Dee" not in [p["name"] for p in api.get("/v1/people").json()["people"]]
+    listed = api.get("/v1/clusters").json()["clusters"]
+    assert any(x["id"] == c["id"] and x["size"] == c["size"] for x in listed)
+    assert api.post("/v1/undo", json={"steps": 0}).status_code == 422
+    assert api.post("/v1/undo", json={"steps": 100}).status_code == 404
+    # a conflict: name, then delete the person (not an undoable action): the undo is refused
+    api.post(f"/v1/clusters/{c['id']}/name", json={"name": "Dee"})
+    assert api.delete("/v1/people/Dee").status_code in (200, 204)
+    before = api.get("/v1/clusters").json()
+    r = api.post("/v1/undo", json={})
+    assert r.status_code == 409 and r.json()["error"]["code"] == "undo_conflict"
+    assert api.get("/v1/clusters").json() == before

@@ -11,6 +11,10 @@ import pytest
 from tests.test_web_browser import ARTIFACTS, browser  # noqa: F401 - the browser fixture
 from tests.test_web_people import THUMBS_LOADED, api, page, person, server  # noqa: F401 - fixtures
 
+# a function, not an expression: the page's Content Security Policy forbids eval
+TEXT_IS = "([sel, text]) => { const n = document.querySelector(sel); return !!n && n.textContent === text; }"
+FACE_IS = "([sel, id]) => { const n = document.querySelector(sel); return !!n && n.dataset.face === id; }"
+
 pytestmark = [pytest.mark.shared, pytest.mark.slow]
 
 
@@ -38,7 +42,7 @@ def test_cover_take_out_and_move_keep_every_count_right_without_a_reload(page, a
     # the cover: the face chosen with the star
     chosen = faces[1]
     page.click(f"#person-faces .thumb[data-face='{chosen}'] button.cover")
-    page.wait_for_function(f"document.querySelector(\"{card} img\").dataset.face === '{chosen}'")
+    page.wait_for_function(FACE_IS, arg=[f"{card} img", str(chosen)])
     assert api.get(f"/v1/people/{name}/cover").json()["id"] == chosen
     # take a face out: the panel heading and the card count at once
     out = faces[-1]
@@ -55,8 +59,7 @@ def test_cover_take_out_and_move_keep_every_count_right_without_a_reload(page, a
     page.wait_for_selector(f"#person-faces .thumb[data-face='{moved}']", state="detached")
     assert page.inner_text("#person-faces .panel-count") == f"{n - 2} faces"
     assert api.get(f"/v1/faces/{moved}").json()["person"] == "madonna"
-    page.wait_for_function("document.querySelector(\"#named li[data-person='madonna'] .count\").textContent"
-                           f" === '{before + 1} faces'")
+    page.wait_for_function(TEXT_IS, arg=["#named li[data-person='madonna'] .count", f"{before + 1} faces"])
 
 
 def test_hide_and_show_a_person_and_a_cluster(page, api):  # noqa: F811
@@ -95,3 +98,19 @@ def test_flagged_faces_show_collapsed_and_not_a_face_deletes_one(page, api):  # 
     assert api.get(f"/v1/faces/{f['id']}").status_code == 404
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "people-flagged.png"), full_page=True)
+
+
+def test_undo_takes_back_a_take_out_and_says_what_it_undid(page, api):  # noqa: F811
+    name = "ben_afflek"  # the data set's spelling
+    card = f"#named li[data-person='{name}']"
+    n = person(api, name)["faces"]
+    page.click(f"{card} .face-button")
+    page.wait_for_selector("#person-faces .thumb img")
+    face = api.get("/v1/faces", params={"person": name}).json()["faces"][0]["id"]
+    page.click(f"#person-faces .thumb[data-face='{face}'] button.out:not(.cover):not(.move)")
+    page.wait_for_selector(f"#person-faces .thumb[data-face='{face}']", state="detached")
+    page.wait_for_function(TEXT_IS, arg=["#undo-last", f"last: take face {face} out"])
+    page.click("#undo")
+    page.wait_for_function(TEXT_IS, arg=[f"{card} .count", f"{n} faces"])
+    assert f"undone: take face {face} out" in page.inner_text("#pv-status")
+    assert api.get(f"/v1/faces/{face}").json()["person"] == name

@@ -132,3 +132,45 @@ def hide_cluster(body: HideChoice, cluster_id: int = ClusterPath,
     with ctx.write_lock:
         fn(cluster_id, body.hidden)
     return Hidden(hidden=body.hidden)
+
+
+class UndoRequest(BaseModel):
+    steps: int = Field(1, ge=1, le=100, description="how many of the last actions to undo (newest first)")
+
+
+class Action(BaseModel):
+    id: int
+    kind: str = Field(description="name | move | take_out | merge | hide | cover")
+    summary: str
+    at: str
+
+
+class ActionList(BaseModel):
+    actions: list[Action] = Field(description="newest first; the ones an undo would take back")
+
+
+class Undone(BaseModel):
+    undone: list[str] = Field(description="what was undone, newest first")
+
+
+@router.get("/actions", tags=["people"], response_model=ActionList,
+            dependencies=[Depends(require_read_key)], responses=errors(401, 403, 501),
+            summary="The last naming actions (what undo takes back)")
+def list_actions(limit: int = Query(20, ge=1, le=500), ctx: ServerContext = Depends(get_ctx)) -> ActionList:
+    return ActionList(actions=[Action(**a) for a in _need(ctx, "actions")(limit)])
+
+
+@router.post("/undo", tags=["people"], response_model=Undone,
+             dependencies=[Depends(require_write)], responses=errors(401, 403, 404, 409, 501),
+             summary="Undo the last actions (name, move, take out, merge, hide, cover)")
+def undo(body: UndoRequest, ctx: ServerContext = Depends(get_ctx)) -> Undone:
+    """All or nothing: 409 when a later change touched what an action changed (nothing is undone),
+    404 when there are fewer actions left."""
+    from facebank.gallery.sqlite_corrections import UndoConflict
+
+    fn = _need(ctx, "undo")
+    with ctx.write_lock:
+        try:
+            return Undone(undone=fn(body.steps))
+        except UndoConflict as exc:
+            raise ApiError(409, "undo_conflict", str(exc)) from None

@@ -319,7 +319,27 @@ function thumbImg(src, alt) {
 async function loadPeopleView() {
   pv.selected = [];
   updateMergeBar();
-  await Promise.all([loadNamed(), loadClusters(true)]);
+  await Promise.all([loadNamed(), loadClusters(true), loadLastAction()]);
+}
+
+// the last action (what Undo takes back), shown beside the button
+async function loadLastAction() {
+  let data;
+  try { data = await apiJson("/v1/actions?limit=1"); } catch (e) { $("#undo").hidden = true; return; }
+  const last = data.actions[0];
+  $("#undo").hidden = false;
+  $("#undo").disabled = !last;
+  $("#undo-last").textContent = last ? `last: ${last.summary}` : "";
+}
+
+async function undoLast() {
+  try {
+    const r = await postJson("/v1/undo", { steps: 1 });
+    say("#pv-status", `undone: ${r.undone.join(", ")}`);
+  } catch (e) { say("#pv-status", explain(e), true); }
+  $("#person-faces").hidden = true;
+  await loadPeopleView();
+  loadPeople();
 }
 
 const hiddenParam = () => (pv.hidden ? "&hidden=true" : "");
@@ -555,8 +575,12 @@ function faceThumb(f, onOut) {
   return node;
 }
 
-const postJson = (path, body) => apiJson(path, {
-  method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+const postJson = async (path, body) => {
+  const out = await apiJson(path, {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+  if (path !== "/v1/undo" && $("#undo")) loadLastAction();  // what Undo would take back now
+  return out;
+};
 
 async function nameCluster(id, name) {
   if (!name) { say("#pv-status", "type a name first", true); return; }
@@ -668,6 +692,7 @@ function initPeopleView() {
   $("#merge-swap").addEventListener("click", () => { pv.swapped = !pv.swapped; updateMergeBar(); });
   $("#with-form").addEventListener("submit", photosWith);
   $("#people-search").addEventListener("input", filterPeople);
+  $("#undo").addEventListener("click", undoLast);
   $("#show-hidden").addEventListener("change", () => { pv.hidden = $("#show-hidden").checked; loadPeopleView(); });
 }
 
