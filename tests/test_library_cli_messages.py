@@ -61,3 +61,23 @@ def test_cluster_json_gives_the_face_id_people_move_takes(tmp_path, faces_dir):
     moved = runner.invoke(app, ["people", "move", str(rows[0]["face"]), "Ann", "--gallery", db])
     assert moved.exit_code == 0, moved.output
     assert "face" in moved.output and "Ann" in moved.output
+
+
+def test_people_undo_and_hide_from_the_command_line(tmp_path, faces_dir):
+    lib = _library(tmp_path, faces_dir)
+    db = str(tmp_path / "g.db")
+    assert runner.invoke(app, ["scan", str(lib), "--gallery", db, "--workers", "1"]).exit_code == 0
+    listed = runner.invoke(app, ["cluster", "--gallery", db, "--json"]).stdout.splitlines()
+    rows = [json.loads(x) for x in listed if x.startswith("{")]
+    face = rows[0]["face"]
+    assert runner.invoke(app, ["people", "move", str(face), "Ann", "--gallery", db]).exit_code == 0
+    hidden = runner.invoke(app, ["people", "hide", "Ann", "--gallery", db])
+    assert hidden.exit_code == 0 and "Ann is hidden" in hidden.output
+    undone = runner.invoke(app, ["people", "undo", "2", "--gallery", db])
+    assert undone.exit_code == 0, undone.output
+    assert undone.output.splitlines() == ["undone: hide Ann", f"undone: face {face} to Ann"]
+    again = runner.invoke(app, ["people", "undo", "--gallery", db])
+    assert again.exit_code == 1 and again.output.startswith("error: nothing to undo")
+    assert "Traceback" not in again.output
+    bad = runner.invoke(app, ["people", "hide", "Nobody", "--gallery", db])
+    assert bad.exit_code == 1 and "no person named 'Nobody'" in bad.output

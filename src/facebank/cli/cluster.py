@@ -202,3 +202,28 @@ def photos(
             typer.echo(p["path"])
     if not as_json:
         typer.echo(f"{len(found)} photos with {', '.join(with_)}", err=True)
+
+
+@people_app.command("undo")
+def people_undo(steps: int = typer.Argument(1, min=1, max=100, help="how many of the last actions"),
+                gallery: str = GalleryOpt) -> None:
+    """Undo the last STEPS naming actions (name, move, take out, merge, hide, cover), newest first:
+    all or nothing; refused when a later change touched what an action changed."""
+    with _changing(gallery) as g:
+        if not hasattr(g, "undo"):
+            raise fail("this gallery keeps no action log (SQLite galleries do)")
+        undone = g.undo(steps)
+    for summary in undone:
+        typer.echo(f"undone: {summary}")
+
+
+@people_app.command("hide")
+def people_hide(name: str = typer.Argument(..., help="the person to hide (still recognised, not listed)"),
+                show: bool = typer.Option(False, "--show", help="list the person again"),
+                gallery: str = GalleryOpt) -> None:
+    """Hide NAME from the People page's listing (identification still names them), or --show again."""
+    with _changing(gallery) as g:
+        if not hasattr(g, "hide_person"):
+            raise fail("this gallery cannot hide people (SQLite galleries can)")
+        g.hide_person(name, not show)
+    typer.echo(f"{name} is {'listed again' if show else 'hidden'}")
