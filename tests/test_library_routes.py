@@ -145,3 +145,21 @@ def test_undo_takes_back_the_last_actions_and_answers_409_on_a_conflict(api):
     r = api.post("/v1/undo", json={})
     assert r.status_code == 409 and r.json()["error"]["code"] == "undo_conflict"
     assert api.get("/v1/clusters").json() == before
+
+
+def test_bulk_move_is_all_or_nothing(api):
+    ids = [f["id"] for f in api.get("/v1/faces", params={"person": "Ann"}).json()["faces"]][:2]
+    assert len(ids) == 2
+    before = api.get("/v1/faces", params={"person": "Ann"}).json()
+    r = api.post("/v1/faces/move", json={"faces": [*ids, 999999], "name": "Eve"})
+    assert r.status_code == 404 and "999999" in r.json()["error"]["message"]
+    assert api.get("/v1/faces", params={"person": "Ann"}).json() == before
+    assert api.post("/v1/faces/move", json={"faces": [-1], "name": "Eve"}).status_code == 422
+    assert api.post("/v1/faces/move", json={"faces": [], "name": "Eve"}).status_code == 422
+    r = api.post("/v1/faces/move", json={"faces": ids, "name": "Eve"})
+    assert r.json() == {"moved": 2}
+    eve = api.get("/v1/faces", params={"person": "Eve"}).json()["faces"]
+    assert sorted(f["id"] for f in eve) == sorted(ids)
+    assert api.post("/v1/undo", json={}).json() == {"undone": ["2 faces to Eve"]}
+    assert "Eve" not in [p["name"] for p in api.get("/v1/people").json()["people"]]
+    assert api.get("/v1/faces", params={"person": "Ann"}).json() == before

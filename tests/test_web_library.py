@@ -114,3 +114,21 @@ def test_undo_takes_back_a_take_out_and_says_what_it_undid(page, api):  # noqa: 
     page.wait_for_function(TEXT_IS, arg=[f"{card} .count", f"{n} faces"])
     assert f"undone: take face {face} out" in page.inner_text("#pv-status")
     assert api.get(f"/v1/faces/{face}").json()["person"] == name
+
+
+def test_tick_faces_and_move_them_all_at_once(page, api):  # noqa: F811
+    name = "jerry_seinfeld"
+    card = f"#named li[data-person='{name}']"
+    n = person(api, name)["faces"]
+    page.click(f"{card} .face-button")
+    page.wait_for_selector("#person-faces .thumb img")
+    faces = [f["id"] for f in api.get("/v1/faces", params={"person": name}).json()["faces"]][:2]
+    for f in faces:
+        page.check(f"#person-faces .thumb[data-face='{f}'] input.pick")
+    page.once("dialog", lambda d: d.accept("Jerry Two"))
+    page.click("#person-faces button.bulk-move")
+    page.wait_for_selector("#named li[data-person='Jerry Two']")
+    assert page.inner_text("#person-faces .panel-count") == f"{n - 2} faces"
+    assert page.inner_text(f"{card} .count") == f"{n - 2} faces"
+    moved = api.get("/v1/faces", params={"person": "Jerry Two"}).json()["faces"]
+    assert sorted(f["id"] for f in moved) == sorted(faces)

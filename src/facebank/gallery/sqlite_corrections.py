@@ -324,3 +324,35 @@ class CorrectionsMixin:
                 " SELECT 1 FROM photos ph JOIN people p ON p.id=ph.person_id WHERE p.name=?",
                 (created, created)).fetchone():
             db.execute("DELETE FROM people WHERE name=?", (created,))
+
+    # -- bulk move ------------------------------------------------------------------------------------
+    def move_faces(self, face_ids: Sequence[int], name: str | None) -> int:
+        """``move_face`` for many faces in ONE transaction and one undoable action: all or nothing
+        (NotFound naming the first face that does not exist). Returns the number of faces moved."""
+        ids = sorted({int(i) for i in face_ids})
+        if not ids:
+            raise GalleryError("no face to move")
+        with self._tx() as db:  # type: ignore[attr-defined]
+            rows = {int(r[0]): r[1:] for r in db.execute(
+                "SELECT f.id, f.photo_id, f.person_id, ph.person_id FROM faces f JOIN photos ph"
+                f" ON ph.id=f.photo_id WHERE f.id IN ({','.join('?' * len(ids))})", ids)}
+            missing = [i for i in ids if i not in rows]
+            if missing:
+                raise NotFound(f"no face with id {missing[0]}")
+            photo_ids = sorted({r[0] for r in rows.values()})
+            before, photo_before = self._faces_state(db, ids), self._photos_state(db, photo_ids)
+            created = name if name is not None and self._person_id(name) is None else None  # type: ignore[attr-defined]
+            pid = None if name is None else self._ensure_person(db, name)  # type: ignore[attr-defined]
+            added: dict[str, list] = {"bars": [], "apart": []}
+            for fid in ids:
+                for k, v in self._remember_move(db, fid, rows[fid][1], pid).items():
+                    added[k] += v
+            db.executemany("UPDATE faces SET person_id=?, cluster=NULL WHERE id=?", [(pid, i) for i in ids])
+            for photo_id, _, photo_person in rows.values():
+                if photo_person is not None and photo_person != pid:
+                    db.execute("UPDATE photos SET person_id=NULL WHERE id=?", (photo_id,))
+            self._log(db, "move" if name else "take_out",
+                      f"{len(ids)} faces to {name}" if name else f"take {len(ids)} faces out", before,
+                      self._faces_state(db, ids), photos=list(photo_before.items()), created=created, **added)
+        self._changed()  # type: ignore[attr-defined]
+        return len(ids)

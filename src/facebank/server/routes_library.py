@@ -5,6 +5,8 @@ a gallery without these records (PostgreSQL, for now) answers 501."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
@@ -174,3 +176,26 @@ def undo(body: UndoRequest, ctx: ServerContext = Depends(get_ctx)) -> Undone:
             return Undone(undone=fn(body.steps))
         except UndoConflict as exc:
             raise ApiError(409, "undo_conflict", str(exc)) from None
+
+
+class BulkMove(BaseModel):
+    faces: list[Annotated[int, Field(ge=0, le=2**62)]] = Field(min_length=1, max_length=1000,
+                                                              description="face ids")
+    name: str | None = Field(max_length=200, description="the person they belong to (made when new); "
+                                                         "null: take them out, unnamed")
+
+
+class BulkMoved(BaseModel):
+    moved: int
+
+
+@router.post("/faces/move", tags=["clusters"], response_model=BulkMoved,
+             dependencies=[Depends(require_write)], responses=errors(400, 401, 403, 404, 501),
+             summary="Move many faces at once (all or nothing)")
+def move_faces(body: BulkMove, ctx: ServerContext = Depends(get_ctx)) -> BulkMoved:
+    """One transaction and one undoable action; 404 naming a face that does not exist (then
+    nothing moved)."""
+    name = clean_name(body.name) if body.name is not None else None
+    fn = _need(ctx, "move_faces")
+    with ctx.write_lock:
+        return BulkMoved(moved=fn(body.faces, name))

@@ -413,10 +413,25 @@ async function showPersonFaces(name) {
       say("#pv-status", `face ${f.id} moved to ${to}`);
       loadNamed();
     });
-    node.append(cover, move);
+    const pick = el("input", { type: "checkbox", className: "pick", title: "select (then move the selected)" });
+    node.append(cover, move, pick);
     return node;
   }));
-  panel.replaceChildren(el("h3", {}, `${name}: `, count, " ",
+  // multi-select: tick faces, then move them all to someone (one undoable action)
+  const bulk = el("button", { type: "button", className: "small bulk-move" }, "move selected…");
+  bulk.addEventListener("click", async () => {
+    const picked = [...thumbs.querySelectorAll("input.pick:checked")].map((b) => b.closest(".thumb"));
+    if (!picked.length) { say("#pv-status", "tick the faces to move first", true); return; }
+    const to = (prompt(`Who are these ${picked.length} faces?`) || "").trim();
+    if (!to || to === name) return;
+    try {
+      await postJson("/v1/faces/move", { faces: picked.map((n) => Number(n.dataset.face)), name: to });
+    } catch (e) { say("#pv-status", explain(e), true); return; }
+    for (const n of picked) { n.remove(); gone(); }
+    say("#pv-status", `${picked.length} face(s) moved to ${to}`);
+    loadNamed();
+  });
+  panel.replaceChildren(el("h3", {}, `${name}: `, count, " ", bulk, " ",
                            el("span", { className: "muted" }, "(× takes a wrong face out; ★ makes it the cover; → moves it)")),
                         thumbs);
 }
