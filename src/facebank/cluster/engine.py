@@ -151,7 +151,9 @@ def cluster_report(gallery: Gallery, path: str | Path, max_faces: int = 24, size
     from facebank.draw import face_thumbnail
     from facebank.report.html import Report
 
-    groups = group_faces(gallery.faces(unassigned=True))
+    flagged = gallery.flagged_faces() if hasattr(gallery, "flagged_faces") else {}
+    faces = gallery.faces(unassigned=True)
+    groups = group_faces(f for f in faces if f.face_id not in flagged)
     rep = Report("Face clusters")
     rep.text(f"{groups.faces} unassigned faces: {len(groups.clusters)} clusters, {len(groups.alone)} alone. "
              "Name a cluster with: facebank people name CLUSTER NAME")
@@ -174,4 +176,7 @@ def cluster_report(gallery: Gallery, path: str | Path, max_faces: int = 24, size
         rep.thumbnails(thumbs(g.faces), f"cluster {g.cluster}: {g.size} faces{hint}")
     if groups.alone:
         rep.thumbnails(thumbs(groups.alone), f"alone: {len(groups.alone)} faces")
+    junk = [f for f in faces if f.face_id in flagged]
+    if junk:
+        rep.thumbnails(thumbs(junk), f"low quality or not a face (in no cluster): {len(junk)} faces")
     return rep.save(path)
