@@ -116,7 +116,7 @@ def set_cover(body: CoverChoice, name: str = NamePath, ctx: ServerContext = Depe
 
 
 @router.post("/people/{name}/hide", tags=["people"], response_model=Hidden,
-             dependencies=[Depends(require_write)], responses=errors(401, 403, 404, 501),
+             dependencies=[Depends(require_write)], responses=errors(400, 401, 403, 404, 501),
              summary="Hide a person from the listings (still recognised), or show them again")
 def hide_person(body: HideChoice, name: str = NamePath, ctx: ServerContext = Depends(get_ctx)) -> Hidden:
     fn = _need(ctx, "hide_person")
@@ -126,7 +126,7 @@ def hide_person(body: HideChoice, name: str = NamePath, ctx: ServerContext = Dep
 
 
 @router.post("/clusters/{cluster_id}/hide", tags=["clusters"], response_model=Hidden,
-             dependencies=[Depends(require_write)], responses=errors(401, 403, 404, 501),
+             dependencies=[Depends(require_write)], responses=errors(400, 401, 403, 404, 501),
              summary="Hide a cluster of unnamed faces from the listing, or show it again")
 def hide_cluster(body: HideChoice, cluster_id: int = ClusterPath,
                  ctx: ServerContext = Depends(get_ctx)) -> Hidden:
@@ -163,7 +163,7 @@ def list_actions(limit: int = Query(20, ge=1, le=500), ctx: ServerContext = Depe
 
 
 @router.post("/undo", tags=["people"], response_model=Undone,
-             dependencies=[Depends(require_write)], responses=errors(401, 403, 404, 409, 501),
+             dependencies=[Depends(require_write)], responses=errors(400, 401, 403, 404, 409, 501),
              summary="Undo the last actions (name, move, take out, merge, hide, cover)")
 def undo(body: UndoRequest, ctx: ServerContext = Depends(get_ctx)) -> Undone:
     """All or nothing: 409 when a later change touched what an action changed (nothing is undone),
