@@ -163,3 +163,14 @@ def test_bulk_move_is_all_or_nothing(api):
     assert api.post("/v1/undo", json={}).json() == {"undone": ["2 faces to Eve"]}
     assert "Eve" not in [p["name"] for p in api.get("/v1/people").json()["people"]]
     assert api.get("/v1/faces", params={"person": "Ann"}).json() == before
+
+
+def test_a_persons_timeline_is_paged_and_an_unknown_person_is_404(api):
+    first = api.get("/v1/people/Ann/timeline", params={"limit": 1}).json()
+    assert first["total"] >= 1 and len(first["photos"]) == 1
+    ph = first["photos"][0]
+    assert ph["taken_at"] is None and ph["year"] is None and ph["source"] == "none"  # never dated here
+    assert ph["face_url"] == f"/v1/people/Ann/photos/{ph['sha256']}/face"
+    assert "/lib/" not in str(first)
+    assert api.get("/v1/people/Nobody/timeline").status_code == 404
+    assert api.get("/v1/people/Ann/timeline", params={"limit": 0}).status_code == 422

@@ -132,3 +132,21 @@ def test_tick_faces_and_move_them_all_at_once(page, api):  # noqa: F811
     assert page.inner_text(f"{card} .count") == f"{n - 2} faces"
     moved = api.get("/v1/faces", params={"person": "Jerry Two"}).json()["faces"]
     assert sorted(f["id"] for f in moved) == sorted(faces)
+
+
+def test_a_persons_timeline_has_year_headings_and_loads_more_as_it_scrolls(page, api):  # noqa: F811
+    name = "mindy_kaling"
+    total = api.get(f"/v1/people/{name}/timeline").json()["total"]
+    assert total > 12  # more than one page
+    page.click(f"#named li[data-person='{name}'] .face-button")
+    page.wait_for_selector("#person-faces button.show-timeline")
+    page.click("#person-faces button.show-timeline")
+    page.wait_for_selector("#person-faces .timeline h4.year")
+    years = page.locator("#person-faces .timeline h4.year").all_inner_texts()
+    assert years and all(y.isdigit() or y == "date unknown" for y in years)
+    page.locator("#person-faces .timeline-more").scroll_into_view_if_needed()
+    page.wait_for_function(TEXT_IS, arg=["#person-faces .timeline-more", f"{total} photos"])
+    assert page.locator("#person-faces .timeline .thumb").count() == total
+    page.wait_for_function(THUMBS_LOADED, arg="#person-faces .timeline .thumb img")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "people-timeline.png"), full_page=True)

@@ -78,8 +78,12 @@ def scan_library(bank: FaceBank, root: str | Path, progress: Progress = _no_prog
         raise FileNotFoundError(f"{root} does not exist")
     walk = FolderWalk(root)
     items = ((UNLABELLED, path) for path in walk.photos())
-    return bank.enroll_items(items, source=f"scan {root}", progress=progress, total=walk.count(),
-                             walk=walk, run_type=ScanRun)
+    report = bank.enroll_items(items, source=f"scan {root}", progress=progress, total=walk.count(),
+                               walk=walk, run_type=ScanRun)
+    from facebank.photo_dates import fill_photo_dates
+
+    fill_photo_dates(bank.gallery)  # when each photo was taken (EXIF header, else file time): timelines
+    return report
 
 
 def scan_with_ray(root: str | Path, gallery_url: str, settings: Settings | None = None,

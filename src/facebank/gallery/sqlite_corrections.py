@@ -356,3 +356,27 @@ class CorrectionsMixin:
                       self._faces_state(db, ids), photos=list(photo_before.items()), created=created, **added)
         self._changed()  # type: ignore[attr-defined]
         return len(ids)
+
+    # -- photo dates and a person's timeline --------------------------------------------------------
+    def undated_photos(self, limit: int = 100_000) -> list[tuple[int, str]]:
+        """(photo id, path) of photos with no date record yet."""
+        return [(int(a), b) for a, b in self._db.execute(
+            "SELECT id, path FROM photos WHERE id NOT IN (SELECT photo_id FROM photo_dates) ORDER BY id"
+            " LIMIT ?", (int(limit),))]
+
+    def set_photo_dates(self, dates: Sequence[tuple[int, str | None, str]]) -> None:
+        with self._tx() as db:  # type: ignore[attr-defined]
+            db.executemany("INSERT OR REPLACE INTO photo_dates(photo_id, taken_at, source) VALUES (?,?,?)",
+                           [(int(p), t, s) for p, t, s in dates])
+        self._changed()  # type: ignore[attr-defined]
+
+    def timeline(self, name: str) -> list[dict]:
+        """The photos in which ``name`` has a face, oldest first (undated last): sha256, taken_at,
+        source of the date, width, height."""
+        pid = self._pid(name)
+        rows = self._db.execute(
+            "SELECT ph.sha256, d.taken_at, coalesce(d.source, 'none'), ph.width, ph.height FROM photos ph"
+            " LEFT JOIN photo_dates d ON d.photo_id=ph.id WHERE ph.id IN"
+            " (SELECT photo_id FROM faces WHERE person_id=?) ORDER BY d.taken_at IS NULL, d.taken_at, ph.id",
+            (pid,)).fetchall()
+        return [dict(sha256=a, taken_at=b, source=c, width=d, height=e) for a, b, c, d, e in rows]

@@ -199,3 +199,34 @@ def move_faces(body: BulkMove, ctx: ServerContext = Depends(get_ctx)) -> BulkMov
     fn = _need(ctx, "move_faces")
     with ctx.write_lock:
         return BulkMoved(moved=fn(body.faces, name))
+
+
+class TimelinePhoto(BaseModel):
+    sha256: str
+    taken_at: str | None = Field(description="ISO 8601 (camera's local time); null: unknown")
+    year: int | None
+    source: str = Field(description="exif | file (the file's time) | none")
+    face_url: str = Field(description="GET: a thumbnail of the person's face in the photo")
+    image_url: str = Field(description="GET: the photo")
+
+
+class Timeline(BaseModel):
+    photos: list[TimelinePhoto] = Field(description="oldest first, undated last")
+    total: int
+
+
+@router.get("/people/{name}/timeline", tags=["people"], response_model=Timeline,
+            dependencies=[Depends(require_read_key)], responses=errors(401, 403, 404, 501),
+            summary="A person's photos by date (paged)")
+def timeline(name: str = NamePath, limit: int = Query(60, ge=1, le=500),
+             offset: int = Query(0, ge=0, le=10**9), ctx: ServerContext = Depends(get_ctx)) -> Timeline:
+    from urllib.parse import quote
+
+    name = clean_name(name)
+    rows = _need(ctx, "timeline")(name)
+    base = f"/v1/people/{quote(name, safe='')}/photos"
+    out = [TimelinePhoto(sha256=r["sha256"], taken_at=r["taken_at"], source=r["source"],
+                         year=int(r["taken_at"][:4]) if r["taken_at"] else None,
+                         face_url=f"{base}/{r['sha256']}/face", image_url=f"{base}/{r['sha256']}/image")
+           for r in rows[offset:offset + limit]]
+    return Timeline(photos=out, total=len(rows))

@@ -61,3 +61,11 @@ CREATE TABLE action_log (
     undone   INTEGER NOT NULL DEFAULT 0,
     at       TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
+-- photo_dates: when a photo was taken, for a person's timeline: EXIF DateTimeOriginal (or
+--   DateTime) read after a scan, else the file's modification time; taken_at NULL when the file is
+--   gone (source 'none').
+CREATE TABLE photo_dates (
+    photo_id INTEGER PRIMARY KEY REFERENCES photos(id) ON DELETE CASCADE,
+    taken_at TEXT,                       -- ISO 8601, local time of the camera (no zone)
+    source   TEXT NOT NULL               -- exif | file | none
+);

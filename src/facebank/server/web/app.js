@@ -431,10 +431,53 @@ async function showPersonFaces(name) {
     say("#pv-status", `${picked.length} face(s) moved to ${to}`);
     loadNamed();
   });
-  panel.replaceChildren(el("h3", {}, `${name}: `, count, " ", bulk, " ",
+  const when = el("button", { type: "button", className: "small show-timeline" }, "timeline");
+  when.addEventListener("click", () => showTimeline(name, panel));
+  panel.replaceChildren(el("h3", {}, `${name}: `, count, " ", bulk, " ", when, " ",
                            el("span", { className: "muted" }, "(× takes a wrong face out; ★ makes it the cover; → moves it)")),
                         thumbs);
 }
+
+// a person's photos by date: year headings, pages loaded as the end of the grid comes into view
+async function showTimeline(name, panel) {
+  const box = el("div", { className: "timeline" });
+  const more = el("div", { className: "timeline-more" });
+  panel.replaceChildren(el("h3", {}, `${name}: photos by date `,
+                           el("button", { type: "button", className: "small", onclick: () => { panel.hidden = true; } }, "close")),
+                        box, more);
+  let offset = 0, year = undefined, grid = null, total = Infinity, busy = false;
+  const page = async () => {
+    if (busy || offset >= total) return;
+    busy = true;
+    let data;
+    try { data = await apiJson(`/v1/people/${enc(name)}/timeline?limit=${TIMELINE_PAGE}&offset=${offset}`); } catch (e) {
+      box.append(el("span", { className: "status error" }, explain(e))); busy = false; return;
+    }
+    total = data.total;
+    offset += data.photos.length;
+    for (const ph of data.photos) {
+      if (ph.year !== year || !grid) {
+        year = ph.year;
+        grid = el("div", { className: "thumbs" });
+        box.append(el("h4", { className: "year" }, year === null ? "date unknown" : String(year)), grid);
+      }
+      const node = el("div", { className: "thumb", title: ph.taken_at || "date unknown" },
+                      thumbImg(`${ph.face_url}?size=160`, `${name}, ${ph.taken_at || "date unknown"}`));
+      node.dataset.sha = ph.sha256;
+      grid.append(node);
+    }
+    more.textContent = offset < total ? `${offset} of ${total} photos` : `${total} photos`;
+    busy = false;
+    // the end of the grid still in view: the observer will not fire again, so load on
+    if (offset < total && more.getBoundingClientRect().top < window.innerHeight + 200) setTimeout(page, 0);
+  };
+  if ("IntersectionObserver" in window) {
+    new IntersectionObserver((es) => { if (es.some((e) => e.isIntersecting)) page(); }).observe(more);
+  }
+  await page();
+}
+
+const TIMELINE_PAGE = 12;
 
 const faceCount = (n) => `${n} face${n === 1 ? "" : "s"}`;
 
