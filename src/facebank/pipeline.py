@@ -106,8 +106,8 @@ class FacePipeline:
         return []
 
     def _mmod_look(self, small: np.ndarray) -> list[Detection]:
-        """MMOD's faces in ``small`` shrunk to at most ``mmod_max_side`` (no upsampling: its window of
-        ~80 px then finds faces of at least a quarter of that side), boxes in ``small``'s pixels,
+        """MMOD's faces in ``small`` shrunk to at most ``mmod_max_side`` (without upsampling its window
+        of ~80 px finds faces of about a third of 256 px and up), boxes in ``small``'s pixels,
         overlapping boxes merged (the best kept)."""
         if self._mmod is None:
             self._mmod = detect.create("mmod", upsample=self.settings.mmod_upsample)

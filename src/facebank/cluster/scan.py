@@ -92,7 +92,9 @@ def scan_with_ray(root: str | Path, gallery_url: str, settings: Settings | None 
     """``scan_library`` as a Ray Data job: the same path as ``enroll --engine ray``
     (``facebank.scale.ray_enroll``), every photo under ``root`` (a folder every node sees, or an
     ``s3://``/``gs://`` URI) into ``gallery_url`` (PostgreSQL for a cluster of machines)."""
+    from facebank.pipeline import with_cascade
     from facebank.scale.ray_enroll import enroll_with_ray
 
+    settings = with_cascade(settings or Settings())  # MMOD looks again where MTCNN finds nothing
     return enroll_with_ray(root, gallery_url, settings, address, person=UNLABELLED, actors=actors,
                            progress=progress, run_type=ScanRun)
