@@ -88,6 +88,8 @@ def test_a_name_survives_a_rescan_and_its_cluster_id_is_never_reused(lib):
     c = g.faces(unassigned=True)[0].cluster
     n = g.name_cluster(c, "Ann")
     assert g.named_cluster_ids() == {c: "Ann"}
+    with pytest.raises(Exception, match=f"cluster {c} was named Ann"):
+        g.name_cluster(c, "Bea")  # the id the user saw still means something
     _rescan(g, x)
     assert len(g.faces(person="Ann")) == n
     assert c not in {f.cluster for f in g.faces(unassigned=True)}

@@ -428,6 +428,9 @@ class SqliteGallery(CorrectionsMixin):
             n = db.execute("SELECT count(*) FROM faces WHERE cluster=? AND person_id IS NULL",
                            (int(cluster),)).fetchone()[0]
             if not n:
+                named = self.named_cluster_ids().get(int(cluster), "")
+                if named:
+                    raise NotFound(f"cluster {cluster} was named {named} (its faces are {named}'s now)")
                 raise NotFound(f"no cluster {cluster} (run 'facebank cluster' to list them)")
             existed = self._person_id(name) is not None
             ids = [r[0] for r in db.execute("SELECT id FROM faces WHERE cluster=? AND person_id IS NULL",
