@@ -59,7 +59,7 @@ def test_multi_face_needs_a_second_face_of_similar_size_and_names_the_persons_fa
     assert "[0, 0, 90, 90] (the one most like the person)" in found[0][2]
 
 
-def test_no_face_is_only_claimed_after_the_hog_second_look_unless_the_user_chose_one(tmp_path, monkeypatch):
+def test_no_face_is_only_claimed_after_the_mmod_second_look_unless_the_user_chose_one(tmp_path, monkeypatch):
     import facebank.audit.run as run
     from facebank.audit.run import audit_folder
     from facebank.settings import Settings
@@ -75,4 +75,4 @@ def test_no_face_is_only_claimed_after_the_hog_second_look_unless_the_user_chose
     audit_folder(tmp_path, Settings(workers=1))
     audit_folder(tmp_path, Settings(workers=1, second_look="rotate"))
     audit_folder(tmp_path, Settings(workers=1), AuditConfig(second_look=""))
-    assert seen == ["hog", "rotate", ""]
+    assert seen == ["mmod", "rotate", ""]

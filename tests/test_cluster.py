@@ -132,7 +132,8 @@ def test_cli_cluster_json_name_move_merge_and_photos_with(library, tmp_path):
     res = run(app, ["cluster", "-g", loc, "--json", "-t", "0.5", "--report", str(tmp_path / "c.html")])
     assert res.exit_code == 0, res.output
     rows = [json.loads(line) for line in res.stdout.splitlines() if line.startswith("{")]
-    assert len(rows) == 17 and all(set(r) == {"path", "box", "cluster", "suggested", "score"} for r in rows)
+    assert len(rows) == 17 and all(set(r) == {"face", "path", "box", "cluster", "suggested", "score"}
+                                   for r in rows)
     assert rows[0]["box"] == [0, 0, 8, 9] and isinstance(rows[0]["cluster"], int)
     assert sum(r["cluster"] is None for r in rows) == 0 and len({r["cluster"] for r in rows}) == 3
     assert (tmp_path / "c.html").read_text().count("cluster ") >= 2

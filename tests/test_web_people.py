@@ -64,7 +64,7 @@ def page(browser, server):  # noqa: F811 - the imported fixture
     pg.fill("#key", server.key)
     pg.click("#save-key")
     pg.click("#tabs [data-view='people-view']")
-    pg.wait_for_selector("#clusters li.cluster")
+    pg.wait_for_selector("#clusters li.cluster, #clusters-status:not(:empty)")  # groups, or why none
     pg.wait_for_selector("#named li[data-person='madonna']")
     yield pg
     context.close()

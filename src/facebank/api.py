@@ -24,7 +24,7 @@ from facebank.gallery import open_gallery
 from facebank.gallery.base import FaceRecord, Gallery, PhotoRecord, validate_name
 from facebank.gallery.index import ExactIndex
 from facebank.identify import cosine_from_l2
-from facebank.pipeline import FacePipeline, PhotoBytes, PhotoFaces, choose_face, process_stream
+from facebank.pipeline import FacePipeline, PhotoBytes, PhotoFaces, choose_face, process_stream, with_cascade
 from facebank.settings import Settings
 from facebank.types import EnrollReport, IdentifiedFace, PersonInfo, PhotoResult, Verification
 
@@ -199,8 +199,10 @@ class FaceBank:
                     labels[str(path)] = (name, digest, len(data))
                     yield PhotoBytes(str(path), data, digest)
 
-            stream = process_stream(todo(), self.settings, self._pipeline)
-            bar = progress(stream, total=total, desc="enroll", unit="photo")
+            settings = with_cascade(self.settings)  # MMOD looks again where MTCNN finds nothing
+            pipe = self._pipeline if self._pipeline is None or self._pipeline.settings == settings else None
+            stream = process_stream(todo(), settings, pipe)
+            bar = progress(stream, total=total, desc=run.label, unit="photo")
             for result in bar:  # type: ignore[attr-defined]
                 person, digest, size = labels.pop(result.path)
                 run.add(person, digest, size, result)
@@ -321,6 +323,7 @@ class EnrollRun:
     """
 
     BATCH_PHOTOS = 16
+    label = "enroll"  # what the progress bar calls the run
     BATCH_SECONDS = 2.0
 
     def __init__(self, bank: FaceBank, source: str) -> None:

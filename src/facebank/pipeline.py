@@ -11,7 +11,7 @@ import logging
 import math
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +20,7 @@ from facebank import align, detect, embed, images, models
 from facebank.detect.crop import whole_photo_detection
 from facebank.parallel import ordered_map
 from facebank.settings import Settings
-from facebank.types import Box, Detection, Face, Landmarks
+from facebank.types import Box, Detection, Face, FaceQuality, Landmarks
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,7 @@ class FacePipeline:
         self.embedder = make_embedder(s)
         self._shape = dlib.shape_predictor(str(models.dlib_model(models.SHAPE5)))
         self._hog: detect.Detector | None = None
+        self._mmod: detect.Detector | None = None
 
     @property
     def model_id(self) -> str:
@@ -87,7 +88,8 @@ class FacePipeline:
 
     def _second_look(self, small: np.ndarray, factor: float) -> list[Detection]:
         """Look again at a photo where nothing was found (``settings.second_look``, in order, the
-        first that finds a face wins): an upsampled copy, copies turned by +-30 degrees, HOG."""
+        first that finds a face wins): an upsampled copy, copies turned by +-30 degrees, HOG, dlib's
+        MMOD CNN on the photo shrunk to ``settings.mmod_max_side`` (its cost grows with the pixels)."""
         import cv2
 
         for how in [w.strip() for w in self.settings.second_look.split(",") if w.strip()]:
@@ -104,12 +106,26 @@ class FacePipeline:
                 if self._hog is None:
                     self._hog = detect.create("hog", upsample=1, min_face=self.settings.min_face)
                 found = self._hog.detect(small)
-            elif how not in ("upsample", "rotate", "hog"):
-                raise ValueError(f"unknown second look {how!r}: upsample, rotate or hog")
+            elif how == "mmod":
+                found = self._mmod_look(small)
+            elif how not in ("upsample", "rotate", "hog", "mmod"):
+                raise ValueError(f"unknown second look {how!r}: upsample, rotate, hog or mmod")
             if found:
                 log.debug("second look (%s) found %d face(s)", how, len(found))
                 return [_scale_detection(d, factor) for d in found] if factor != 1.0 else found
         return []
+
+    def _mmod_look(self, small: np.ndarray) -> list[Detection]:
+        """MMOD's faces in ``small`` shrunk to at most ``mmod_max_side`` (without upsampling its window
+        of ~80 px finds faces of about a third of 256 px and up), boxes in ``small``'s pixels,
+        overlapping boxes merged (the best kept)."""
+        if self._mmod is None:
+            self._mmod = detect.create("mmod", upsample=self.settings.mmod_upsample)
+        tiny, k = images.downscale(small, self.settings.mmod_max_side)
+        found = self._mmod.detect(tiny)
+        if k != 1.0:
+            found = [_scale_detection(d, k) for d in found]
+        return merge_boxes(found)
 
     def _detect_padded(self, rgb: np.ndarray, fraction: float) -> list[Detection]:
         """Search a tight crop again inside a black border: detectors miss faces cut by the edge."""
@@ -153,13 +169,21 @@ class FacePipeline:
             return []
         chips, lms = self.chips(rgb, dets)
         vecs = self.embedder.embed(chips)
+        qs = self.qualities(dets, lms, chips)
         return [
             Face(
                 box=d.box, landmarks=lm, detector_score=d.score, embedding=v, model_id=self.model_id,
-                detector=d.detector, fallback=d.fallback,
+                detector=d.detector, fallback=d.fallback, quality=q,
             )
-            for d, lm, v in zip(dets, lms, vecs, strict=True)
+            for d, lm, v, q in zip(dets, lms, vecs, qs, strict=True)
         ]
+
+    def qualities(self, dets: list[Detection], lms: list[Landmarks], chips: np.ndarray) -> list[FaceQuality]:
+        """The quality record of each detection (boxes and landmarks in the same pixels)."""
+        from facebank.quality import measure
+
+        pad = self.embedder.chip.padding
+        return [measure(d, lm, c, pad) for d, lm, c in zip(dets, lms, chips, strict=True)]
 
     def photo_faces(self, img: images.LoadedImage, data: bytes) -> list[Face]:
         """The faces of a photo decoded shrunk by ``images.load_reduced`` (``img.scale`` > 1), boxes
@@ -194,10 +218,11 @@ class FacePipeline:
                       big.width, big.height)
         vecs = self.embedder.embed(chips)
         f = img.scale
+        qs = [replace(q, size_px=q.size_px * f) for q in self.qualities(dets, lms, chips)]
         return [
             Face(box=d.box.scaled(f), landmarks=_scale_landmarks(lm, f), detector_score=d.score,
-                 embedding=v, model_id=self.model_id, detector=d.detector, fallback=d.fallback)
-            for d, lm, v in zip(dets, lms, vecs, strict=True)
+                 embedding=v, model_id=self.model_id, detector=d.detector, fallback=d.fallback, quality=q)
+            for d, lm, v, q in zip(dets, lms, vecs, qs, strict=True)
         ]
 
     def photo(self, source: str | Path | bytes | PhotoBytes, name: str | None = None) -> PhotoFaces:
@@ -234,6 +259,36 @@ def make_embedder(s: Settings) -> embed.Embedder:
             raise
         log.warning("the fast embedder could not start (%s); using dlib's own, same model, slower", exc)
         return embed.create("dlib", flip=s.flip)
+
+
+CASCADE_LOOK = "mmod"  # the second look of scan, enroll and audit (bench/bench_cascade.py)
+
+
+def with_cascade(settings: Settings) -> Settings:
+    """``settings`` with the detection cascade of scan, enroll and audit: where MTCNN finds no face,
+    dlib's MMOD looks again on the shrunk photo; a ``second_look`` the user set (even "") is kept."""
+    if "second_look" in settings.model_fields_set:
+        return settings
+    return settings.model_copy(update={"second_look": CASCADE_LOOK})
+
+
+def merge_boxes(found: list[Detection], overlap: float = 0.4) -> list[Detection]:
+    """Detections best first with every box that overlaps a better one (IoU above ``overlap``)
+    dropped: one face, one box."""
+    kept: list[Detection] = []
+    for d in sorted(found, key=lambda d: -d.score):
+        if all(box_iou(d.box, k.box) <= overlap for k in kept):
+            kept.append(d)
+    return kept
+
+
+def box_iou(a: Box, b: Box) -> float:
+    """Intersection over union of two boxes (0 when either is empty)."""
+    w = min(a.x2, b.x2) - max(a.x1, b.x1)
+    h = min(a.y2, b.y2) - max(a.y1, b.y1)
+    inter = max(0.0, w) * max(0.0, h)
+    union = a.area + b.area - inter
+    return inter / union if union > 0 else 0.0
 
 
 def looks_like_face_crop(rgb: np.ndarray, max_side: int) -> bool:

@@ -20,7 +20,7 @@ CropFallback = Literal["auto", "always", "never"]
 # bumped when the alignment of detector landmarks changes (cached embeddings are then stale):
 # 2 = least-squares similarity fit of all points (1 was OpenCV's LMEDS fit)
 ALIGN_VERSION = 2
-SECOND_LOOKS = ("upsample", "rotate", "hog")
+SECOND_LOOKS = ("upsample", "rotate", "hog", "mmod")
 
 
 class Settings(BaseSettings):
@@ -53,12 +53,20 @@ class Settings(BaseSettings):
         "are searched again inside a black border of this fraction of their side (faces cut by the "
         "crop's edge); 0 = off",
     )
+    # scan, enroll and audit look again with "mmod" unless this is set (pipeline.with_cascade): it
+    # finds large faces MTCNN misses (grey, tinted, beards, glasses, hats) at a bounded cost
     second_look: str = Field(
         "",
         description="photos where the detector finds no face get a second look before 'no face': a "
         "comma list of upsample (2x, small photos), rotate (copies turned by +-30 degrees), hog (dlib's "
-        "HOG detector); empty = none",
+        "HOG detector), mmod (dlib's CNN detector on the photo shrunk to mmod_max_side); empty = none",
     )
+    mmod_max_side: int = Field(
+        256, ge=64, le=4096,
+        description="second look 'mmod': the photo is shrunk to this longer side first (MMOD's cost "
+        "grows with the pixels: ~0.3 s of one core at 256 px, ~1.7 s at 640 px; bench/bench_cascade.py)")
+    mmod_upsample: int = Field(0, ge=0, le=1, description="second look 'mmod': upsampling steps (0 or 1; "
+                               "1 finds faces half as big at 4x the cost)")
 
     # embedding
     embedder: str = Field(
@@ -132,4 +140,5 @@ class Settings(BaseSettings):
             f"{self.detector}|up={self.upsample}|min={self.min_face}:{self.mtcnn_min_face}|crop={self.crop_fallback}:"
             f"{self.crop_fallback_max_side}|pad={self.pad_crops:g}|side={self.detect_max_side}|flip={int(self.flip)}"
             f"|align={ALIGN_VERSION}" + (f"|look={self.second_look}" if self.second_look else "")
+            + (f":{self.mmod_max_side}:{self.mmod_upsample}" if "mmod" in self.second_look else "")
         )

@@ -99,6 +99,20 @@ class Detection:
     fallback: bool = False
 
 
+@dataclass(frozen=True)
+class FaceQuality:
+    """How good a picture of a face a detection is (issue 21): ``size_px`` the shorter side of its
+    box in photo pixels, ``blur`` 0 (sharp) .. 1 (no detail) on the aligned chip, ``yaw_deg`` the head
+    turn from the landmarks (0 frontal; None when the landmarks cannot tell), ``detector_score`` as
+    the detector gave it, ``flag`` None (fine), 'low_quality' or 'not_face' (facebank.quality)."""
+
+    size_px: float
+    blur: float | None
+    yaw_deg: float | None
+    detector_score: float
+    flag: str | None = None
+
+
 @dataclass(frozen=True, eq=False)
 class Face:
     """A detected face with its embedding (unit L2 norm, float32) from the model ``model_id``."""
@@ -110,6 +124,7 @@ class Face:
     model_id: str = ""
     detector: str = ""
     fallback: bool = False
+    quality: FaceQuality | None = None
 
 
 @dataclass(frozen=True)

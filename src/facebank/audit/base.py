@@ -81,9 +81,9 @@ class AuditConfig:
     same_person: float | None = None  # None = the model's same_person_l2 (its verify threshold)
     outlier_distance: float | None = None  # None = the model's outlier_l2: farther is nobody's face here
     # no_face is a claim that a photo shows nobody: before making it, look again where MTCNN found
-    # nothing (Settings.second_look) with dlib's HOG, the one second look that added no false face
-    # on detection_edge/no_face (bench/bench_second_look.py); "" keeps the user's setting as it is
-    second_look: str = "hog"
+    # nothing (Settings.second_look) with dlib's MMOD on the shrunk photo, the default second look of
+    # scan and enroll too (bench/bench_cascade.py); "" keeps the user's setting as it is
+    second_look: str = "mmod"
 
     def with_points(self, points: OperatingPoints) -> AuditConfig:
         """This config with every distance left unset taken from a model's operating points."""

@@ -26,7 +26,7 @@ from facebank.cli.app import (
     open_bank,
     progress,
 )
-from facebank.cli.core import _bank, echo_interrupted, people_app
+from facebank.cli.core import echo_interrupted, people_app
 
 
 def _gallery(gallery: str | None):
@@ -70,8 +70,8 @@ def scan(
         raise fail(f"unknown engine {engine!r}: use local or ray", 2)
     if not library.exists():
         raise fail(f"{library} does not exist", 2)
-    fb = _bank(gallery, detector=detector, embedder=embedder, onnx_model=onnx_model, flip=flip,
-               workers=workers, crop_fallback=crop_fallback)
+    fb = open_bank(make_settings(gallery, detector=detector, embedder=embedder, onnx_model=onnx_model,
+                                 flip=flip, workers=workers, crop_fallback=crop_fallback))
     try:
         if engine == "ray":
             from facebank.cli.scale import quiet_ray
@@ -92,11 +92,12 @@ def scan(
     for path, first in report.duplicates:
         typer.echo(f"  copy {path}: the same photo as {first}, scanned once", err=True)
     copies = f", {len(report.duplicates)} copies" if report.duplicates else ""
+    # photos/s only means something when photos were processed (a rerun of a scanned library: none)
+    speed = f" ({report.photos_per_second:.1f} photos/s)" if report.photos_processed else ""
     typer.echo(
-        f"scanned {report.photos_seen} photos in {report.seconds:.1f} s ({report.photos_per_second:.1f} "
-        f"photos/s): {report.faces_added} new faces in {report.photos_enrolled} photos; "
-        f"{report.photos_skipped_known} already known{copies}, {len(report.problems)} problems. "
-        f"Gallery: {fb.settings.gallery}")
+        f"scanned {report.photos_seen} photos in {report.seconds:.1f} s{speed}: {report.faces_added} new "
+        f"faces in {report.photos_enrolled} photos; {report.photos_skipped_known} already known{copies}, "
+        f"{len(report.problems)} problems. Gallery: {fb.settings.gallery}")
 
 
 @app.command()
@@ -108,9 +109,10 @@ def cluster(
                                     help="largest L2 distance between two faces that links them"),
     min_size: int = typer.Option(None, "--min-size", help="hdbscan/dbscan: faces per cluster at least"),
     as_json: bool = typer.Option(False, "--json", help="one JSON object per unassigned face per line: "
-                                 '{"path", "box", "cluster", "suggested", "score"} (cluster null = alone; '
-                                 "suggested: the person its cluster, or the face alone, most likely is; "
-                                 "score: that suggestion's group score in the decision rule's unit)"),
+                                 '{"face", "path", "box", "cluster", "suggested", "score"} (face: the id '
+                                 "'people move' takes; cluster null = alone; suggested: the person its "
+                                 "cluster, or the face alone, most likely is; score: that suggestion's group "
+                                 "score in the decision rule's unit)"),
     report: Path = typer.Option(None, "--report", help="write an HTML page: a row of thumbnails per cluster"),
 ) -> None:
     """Group the unassigned faces of the gallery into people. Clusters named before stay their
@@ -145,8 +147,8 @@ def cluster(
         for f in faces:
             sug = live.for_face(f.face_id, f.cluster)
             named = sug is not None and sug.person is not None
-            row = {"path": f.path, "box": [round(v) for v in f.box], "cluster": f.cluster,
-                   "suggested": sug.person if named else None,
+            row = {"face": f.face_id, "path": f.path, "box": [round(v) for v in f.box],
+                   "cluster": f.cluster, "suggested": sug.person if named else None,
                    "score": round(sug.score, 6) if named else None}
             sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
     else:
@@ -247,3 +249,28 @@ def photos(
             typer.echo(p["path"])
     if not as_json:
         typer.echo(f"{len(found)} photos with {', '.join(with_)}", err=True)
+
+
+@people_app.command("undo")
+def people_undo(steps: int = typer.Argument(1, min=1, max=100, help="how many of the last actions"),
+                gallery: str = GalleryOpt) -> None:
+    """Undo the last STEPS naming actions (name, move, take out, merge, hide, cover), newest first:
+    all or nothing; refused when a later change touched what an action changed."""
+    with _changing(gallery) as g:
+        if not hasattr(g, "undo"):
+            raise fail("this gallery keeps no action log (SQLite galleries do)")
+        undone = g.undo(steps)
+    for summary in undone:
+        typer.echo(f"undone: {summary}")
+
+
+@people_app.command("hide")
+def people_hide(name: str = typer.Argument(..., help="the person to hide (still recognised, not listed)"),
+                show: bool = typer.Option(False, "--show", help="list the person again"),
+                gallery: str = GalleryOpt) -> None:
+    """Hide NAME from the People page's listing (identification still names them), or --show again."""
+    with _changing(gallery) as g:
+        if not hasattr(g, "hide_person"):
+            raise fail("this gallery cannot hide people (SQLite galleries can)")
+        g.hide_person(name, not show)
+    typer.echo(f"{name} is {'listed again' if show else 'hidden'}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,9 +68,10 @@ def method_from_settings(settings: Settings, name: str | None = None, threshold:
     return create(name or settings.cluster_method, threshold=threshold, min_size=min_size)
 
 
-def stable_ids(new: np.ndarray, old: np.ndarray) -> np.ndarray:
+def stable_ids(new: np.ndarray, old: np.ndarray, reserved: Iterable[int] = ()) -> np.ndarray:
     """New labels (-1 = alone) renamed so a cluster keeps the id of the old cluster it shares the
-    most faces with (each old id used once); other clusters get ids above every old one."""
+    most faces with (each old id used once); other clusters get ids above every old one and every
+    ``reserved`` one (ids of clusters that were named: they stay their person's)."""
     out = np.full(len(new), -1, np.int64)
     pairs: dict[tuple[int, int], int] = {}
     for a, b in zip(new.tolist(), old.tolist(), strict=True):
@@ -81,7 +83,7 @@ def stable_ids(new: np.ndarray, old: np.ndarray) -> np.ndarray:
         if a not in mapping and b not in used:
             mapping[a] = b
             used.add(b)
-    next_id = int(max(old.max(initial=-1), -1)) + 1
+    next_id = int(max(old.max(initial=-1), max(reserved, default=-1), -1)) + 1
     for a in sorted(set(new.tolist()) - {-1}):
         if a not in mapping:
             mapping[a] = next_id
@@ -89,6 +91,18 @@ def stable_ids(new: np.ndarray, old: np.ndarray) -> np.ndarray:
     for i, a in enumerate(new.tolist()):
         if a >= 0:
             out[i] = mapping[a]
+    return out
+
+
+def keep_apart(face_ids: np.ndarray, labels: np.ndarray, pairs: Iterable[tuple[int, int]]) -> np.ndarray:
+    """Labels with every cannot-link kept: where a face taken out of a cluster (the first of a pair)
+    landed in one cluster with a face of the cluster it left, it is taken out again (alone)."""
+    out = labels.copy()
+    where = {int(f): i for i, f in enumerate(face_ids.tolist())}
+    for a, b in pairs:
+        i, j = where.get(a), where.get(b)
+        if i is not None and j is not None and out[i] >= 0 and out[i] == out[j]:
+            out[i] = -1
     return out
 
 
@@ -128,7 +142,11 @@ def recluster(gallery: Gallery, method: ClusterMethod,
     t0 = time.perf_counter()
     todo = gallery.unassigned_faces()
     labels = method.labels(todo.vectors) if len(todo) else np.zeros(0, np.int64)
-    labels = stable_ids(labels, todo.clusters)
+    # corrections kept: named cluster ids are never reused, taken-out faces stay out
+    named = gallery.named_cluster_ids() if hasattr(gallery, "named_cluster_ids") else {}
+    labels = stable_ids(labels, todo.clusters, named)
+    if hasattr(gallery, "cannot_link"):
+        labels = keep_apart(todo.face_ids, labels, gallery.cannot_link())
     if bank is not None:
         from facebank.cluster.suggest import suggest_clusters
 
@@ -159,7 +177,9 @@ def cluster_report(gallery: Gallery, path: str | Path, max_faces: int = 24, size
     from facebank.draw import face_thumbnail
     from facebank.report.html import Report
 
-    groups = group_faces(gallery.faces(unassigned=True))
+    flagged = gallery.flagged_faces() if hasattr(gallery, "flagged_faces") else {}
+    faces = gallery.faces(unassigned=True)
+    groups = group_faces(f for f in faces if f.face_id not in flagged)
     rep = Report("Face clusters")
     rep.text(f"{groups.faces} unassigned faces: {len(groups.clusters)} clusters, {len(groups.alone)} alone. "
              "Name a cluster with: facebank people name CLUSTER NAME")
@@ -182,4 +202,7 @@ def cluster_report(gallery: Gallery, path: str | Path, max_faces: int = 24, size
         rep.thumbnails(thumbs(g.faces), f"cluster {g.cluster}: {g.size} faces{hint}")
     if groups.alone:
         rep.thumbnails(thumbs(groups.alone), f"alone: {len(groups.alone)} faces")
+    junk = [f for f in faces if f.face_id in flagged]
+    if junk:
+        rep.thumbnails(thumbs(junk), f"low quality or not a face (in no cluster): {len(junk)} faces")
     return rep.save(path)

@@ -28,6 +28,8 @@ UNLABELLED = ""  # the "person" a library photo travels with through the enrollm
 class ScanRun(EnrollRun):
     """An enrollment run whose photos belong to nobody and keep all their faces."""
 
+    label = "scan"
+
     def saw(self, person: str | None, path: str) -> str | None:
         self.counts["photos_seen"] += 1
         return UNLABELLED
@@ -44,10 +46,9 @@ class ScanRun(EnrollRun):
         self._first[digest] = (person, path)
         stored = self.gallery.stored_photo(digest, self.model_id)
         if stored is not None:
-            if stored.status != "ok":
-                self.problem(path, f"{stored.reason or stored.status} (found when it was first added)")
-            else:
-                self.skip()
+            # known, whatever it gave the first time (no face included): a rerun has nothing to say
+            # about it; 'facebank cluster' and the gallery's problems list keep what was found
+            self.skip()
             return False
         return True
 
@@ -78,8 +79,12 @@ def scan_library(bank: FaceBank, root: str | Path, progress: Progress = _no_prog
         raise FileNotFoundError(f"{root} does not exist")
     walk = FolderWalk(root)
     items = ((UNLABELLED, path) for path in walk.photos())
-    return bank.enroll_items(items, source=f"scan {root}", progress=progress, total=walk.count(),
-                             walk=walk, run_type=ScanRun)
+    report = bank.enroll_items(items, source=f"scan {root}", progress=progress, total=walk.count(),
+                               walk=walk, run_type=ScanRun)
+    from facebank.photo_dates import fill_photo_dates
+
+    fill_photo_dates(bank.gallery)  # when each photo was taken (EXIF header, else file time): timelines
+    return report
 
 
 def scan_with_ray(root: str | Path, gallery_url: str, settings: Settings | None = None,
@@ -88,7 +93,9 @@ def scan_with_ray(root: str | Path, gallery_url: str, settings: Settings | None 
     """``scan_library`` as a Ray Data job: the same path as ``enroll --engine ray``
     (``facebank.scale.ray_enroll``), every photo under ``root`` (a folder every node sees, or an
     ``s3://``/``gs://`` URI) into ``gallery_url`` (PostgreSQL for a cluster of machines)."""
+    from facebank.pipeline import with_cascade
     from facebank.scale.ray_enroll import enroll_with_ray
 
+    settings = with_cascade(settings or Settings())  # MMOD looks again where MTCNN finds nothing
     return enroll_with_ray(root, gallery_url, settings, address, person=UNLABELLED, actors=actors,
                            progress=progress, run_type=ScanRun)

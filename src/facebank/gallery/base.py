@@ -18,7 +18,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from facebank.types import Face, PersonInfo
+from facebank.types import Face, FaceQuality, PersonInfo
 
 
 class GalleryError(RuntimeError):
@@ -57,6 +57,7 @@ class FaceRecord:
     detector_score: float
     fallback: bool = False
     landmarks: tuple[tuple[float, float], ...] | None = None
+    quality: FaceQuality | None = None
 
     @classmethod
     def from_face(cls, face: Face) -> FaceRecord:
@@ -64,7 +65,7 @@ class FaceRecord:
         b = face.box
         return cls(box=(b.x1, b.y1, b.x2, b.y2), embedding=face.embedding, detector=face.detector,
                    detector_score=face.detector_score, fallback=face.fallback,
-                   landmarks=face.landmarks.points if face.landmarks else None)
+                   landmarks=face.landmarks.points if face.landmarks else None, quality=face.quality)
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ from facebank.gallery.base import (
     taken_message,
     validate_name,
 )
+from facebank.gallery.sqlite_corrections import NOT_FACE_OVERLAP, CorrectionsMixin, box_overlap
 from facebank.types import PersonInfo
 
 log = logging.getLogger(__name__)
@@ -281,7 +282,7 @@ def backup_gallery(source: str | Path, out: str | Path, force: bool = False) -> 
 SYNCHRONOUS = "FULL"
 
 
-class SqliteGallery:
+class SqliteGallery(CorrectionsMixin):
     def __init__(self, path: str | Path, readonly: bool = False) -> None:
         self.path = Path(path)
         if readonly and not self.path.exists():
@@ -523,9 +524,12 @@ class SqliteGallery:
                 if cur.rowcount == 0:
                     continue
                 photo_id = cur.lastrowid
+                refused = self._not_faces(db, photo.sha256)
                 for f in faces:
+                    if any(box_overlap(f.box, b) >= NOT_FACE_OVERLAP for b in refused):
+                        continue  # the user said this is not a face: never stored again
                     vec = np.ascontiguousarray(f.embedding, dtype="<f4")
-                    db.execute(
+                    cur = db.execute(
                         "INSERT INTO faces(photo_id, person_id, x1, y1, x2, y2, landmarks, detector,"
                         " detector_score, fallback, model_id, dim, embedding)"
                         " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -534,6 +538,7 @@ class SqliteGallery:
                          f.detector, float(f.detector_score), int(f.fallback), model_id, int(vec.size),
                          vec.tobytes()),
                     )
+                    self._store_quality(db, int(cur.lastrowid), f)
                     added += 1
         self.model_id = model_id
         self._changed()
@@ -585,9 +590,11 @@ class SqliteGallery:
         return pid
 
     def unassigned_faces(self) -> FaceSet:
-        """Every face without a person, with its embedding and last cluster (-1: none)."""
+        """Every face without a person, with its embedding and last cluster (-1: none); faces flagged
+        low quality or not a face (``face_quality.flag``) are left out: they form no cluster."""
         rows = self._db.execute(
-            "SELECT id, coalesce(cluster, -1), embedding FROM faces WHERE person_id IS NULL ORDER BY id"
+            "SELECT id, coalesce(cluster, -1), embedding FROM faces WHERE person_id IS NULL AND id NOT IN"
+            " (SELECT face_id FROM face_quality WHERE flag IS NOT NULL) ORDER BY id"
         ).fetchall()
         if not rows:
             return FaceSet(np.zeros(0, np.int64), np.zeros((0, 0), np.float32), np.zeros(0, np.int64))
@@ -650,13 +657,29 @@ class SqliteGallery:
             n = db.execute("SELECT count(*) FROM faces WHERE cluster=? AND person_id IS NULL",
                            (int(cluster),)).fetchone()[0]
             if not n:
+                named = self.named_cluster_ids().get(int(cluster), "")
+                if named:
+                    raise NotFound(f"cluster {cluster} was named {named} (its faces are {named}'s now)")
                 raise NotFound(f"no cluster {cluster} (run 'facebank cluster' to list them)")
+            existed = self._person_id(name) is not None
+            ids = [r[0] for r in db.execute("SELECT id FROM faces WHERE cluster=? AND person_id IS NULL",
+                                            (int(cluster),))]
+            before = self._faces_state(db, ids)
             pid = self._ensure_person(db, name)
             db.execute("DELETE FROM face_rejections WHERE person_id=? AND face_id IN"
-                       " (SELECT id FROM faces WHERE cluster=? AND person_id IS NULL)", (pid, int(cluster)))
-            db.execute("UPDATE faces SET person_id=?, cluster=NULL WHERE cluster=? AND person_id IS NULL",
-                       (pid, int(cluster)))
+                       " (SELECT id FROM faces WHERE cluster=? AND person_id IS NULL"
+                       " AND id NOT IN (SELECT face_id FROM face_bars WHERE person_id=?))",
+                       (pid, int(cluster), pid))
+            # a face taken out of this person before is never given back to them (it stays unnamed)
+            n = db.execute("UPDATE faces SET person_id=?, cluster=NULL WHERE cluster=? AND person_id IS NULL"
+                           " AND id NOT IN (SELECT face_id FROM face_bars WHERE person_id=?)",
+                           (pid, int(cluster), pid)).rowcount
+            db.execute("UPDATE faces SET cluster=NULL WHERE cluster=?", (int(cluster),))
             db.execute("DELETE FROM clusters WHERE id=?", (int(cluster),))
+            db.execute("INSERT OR REPLACE INTO named_clusters(cluster, person_id) VALUES (?,?)",
+                       (int(cluster), pid))
+            self._log(db, "name", f"name group #{cluster} {name}", before, self._faces_state(db, ids),
+                      created=None if existed else name)
         self._changed()
         return int(n)
 
@@ -669,12 +692,19 @@ class SqliteGallery:
                              " ON ph.id=f.photo_id WHERE f.id=?", (int(face_id),)).fetchone()
             if row is None:
                 raise NotFound(f"no face with id {face_id}")
-            photo_id, _, photo_person = row
+            photo_id, old_person, photo_person = row
+            before, photo_before = self._faces_state(db, [face_id]), self._photos_state(db, [photo_id])
+            created = name if name is not None and self._person_id(name) is None else None
             pid = None if name is None else self._ensure_person(db, name)
+            added = self._remember_move(db, int(face_id), old_person, pid)
             db.execute("UPDATE faces SET person_id=?, cluster=NULL WHERE id=?", (pid, int(face_id)))
             db.execute("DELETE FROM face_rejections WHERE face_id=? AND person_id=?", (int(face_id), pid))
             if photo_person is not None and photo_person != pid:
                 db.execute("UPDATE photos SET person_id=NULL WHERE id=?", (photo_id,))
+            self._log(db, "move" if name else "take_out",
+                      f"face {face_id} to {name}" if name else f"take face {face_id} out", before,
+                      self._faces_state(db, [face_id]), photos=list(photo_before.items()), created=created,
+                      **added)
         self._changed()
 
     def merge_people(self, source: str, target: str) -> int:
@@ -684,12 +714,18 @@ class SqliteGallery:
             src, dst = self._existing_person(source), self._existing_person(target)
             if src == dst:
                 raise GalleryError(f"cannot merge {source!r} into itself")
+            ids = [r[0] for r in db.execute("SELECT id FROM faces WHERE person_id=?", (src,))]
+            photo_ids = [r[0] for r in db.execute("SELECT id FROM photos WHERE person_id=?", (src,))]
+            before, photo_before = self._faces_state(db, ids), self._photos_state(db, photo_ids)
+            source = self._name_of(src)
             n = db.execute("UPDATE faces SET person_id=? WHERE person_id=?", (dst, src)).rowcount
             db.execute("UPDATE photos SET person_id=? WHERE person_id=?", (dst, src))
             db.execute("INSERT OR IGNORE INTO face_rejections(face_id, person_id) SELECT face_id, ?"
                        " FROM face_rejections WHERE person_id=?", (dst, src))
             db.execute("UPDATE clusters SET suggested_person_id=? WHERE suggested_person_id=?", (dst, src))
             db.execute("DELETE FROM people WHERE id=?", (src,))
+            self._log(db, "merge", f"merge {source} into {self._name_of(dst)}", before,
+                      self._faces_state(db, ids), photos=list(photo_before.items()), removed=source)
         self._changed()
         return int(n)
 

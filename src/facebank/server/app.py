@@ -29,6 +29,7 @@ from facebank.server import (
     routes_faces,
     routes_jobs,
     routes_keys,
+    routes_library,
     routes_people,
     routes_service,
     routes_videos,
@@ -74,7 +75,7 @@ def create_app(config: ServerConfig) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, limit=config.max_upload_bytes)
     app.add_middleware(CatchAllMiddleware)  # added last = outermost of ours
     for module in (routes_service, routes_faces, routes_people, routes_jobs, routes_keys, routes_videos,
-                   routes_clusters):
+                   routes_clusters, routes_library):
         app.include_router(module.router)
     app.include_router(routes_service.web)
     _document_unparseable_bodies(app)

@@ -69,12 +69,16 @@ def list_clusters(limit: int = Query(50, ge=1, le=500, description="clusters in 
                   offset: int = Query(0, ge=0, le=10**9, description="clusters to skip (paging)"),
                   faces_per_cluster: int = Query(12, ge=0, le=200, alias="faces",
                                                  description="face thumbnails listed per cluster"),
+                  hidden: bool = Query(False, description="list hidden clusters too (marked hidden)"),
                   ctx: ServerContext = Depends(get_ctx)) -> ClusterList:
     """The clusters of the last ``facebank cluster`` run over the unnamed (scanned) faces, largest
     first; ``suggested`` is the enrolled person the cluster looks like (null: nobody under the
     threshold). Faces seen once stay alone (``alone`` counts them)."""
     groups = ctx.face_groups.get()
-    page = groups.clusters[offset:offset + limit]
+    gone = ctx.gallery.hidden()[1] if hasattr(ctx.gallery, "hidden") else set()
+    flagged = ctx.gallery.flagged_faces() if hasattr(ctx.gallery, "flagged_faces") else {}
+    shown = [g for g in groups.clusters if hidden or g.cluster not in gone]
+    page = shown[offset:offset + limit]
     live = SuggestionCache.of(ctx.bank).some(clusters=[g.cluster for g in page]).clusters  # this page only
 
     def suggestion(cluster: int) -> dict:
@@ -83,12 +87,13 @@ def list_clusters(limit: int = Query(50, ge=1, le=500, description="clusters in 
             return {"suggested": None}
         return {"suggested": s.person, "score": round(s.score, 6), "agree": s.agree, "faces_used": s.faces}
 
-    out = [Cluster(id=g.cluster, size=g.size, **suggestion(g.cluster),
+    out = [Cluster(id=g.cluster, size=g.size, **suggestion(g.cluster), hidden=g.cluster in gone,
                    faces=[ClusterFace(id=f.face_id, box=[round(v) for v in f.box], photo_sha256=f.sha256,
                                       image_url=face_url(f.face_id)) for f in g.faces[:faces_per_cluster]])
            for g in page]
-    return ClusterList(clusters=out, total=len(groups.clusters), alone=len(groups.alone),
-                       unassigned=groups.faces)
+    alone = sum(1 for f in groups.alone if f.face_id not in flagged)
+    return ClusterList(clusters=out, total=len(shown), alone=alone, unassigned=groups.faces,
+                       flagged=len(flagged), hidden=len(groups.clusters) - len(shown) if not hidden else 0)
 
 
 @router.post("/clusters/{cluster_id}/name", tags=["clusters"],
@@ -145,12 +150,13 @@ def list_faces(person: str | None = Query(None, max_length=200, description="thi
         found = ctx.gallery.faces(person=clean_name(person))
     elif cluster is not None:
         found = ctx.gallery.faces(cluster=cluster, unassigned=True)
-    else:  # faces alone: each with its own live suggestion (facebank.cluster.suggest), this page only
-        alone = ctx.face_groups.get().alone
-        page = alone[offset:offset + limit]
+    else:  # faces alone, flagged ones apart (GET /v1/flagged-faces); each with its own live suggestion
+        flagged = ctx.gallery.flagged_faces() if hasattr(ctx.gallery, "flagged_faces") else {}
+        loose = [f for f in ctx.face_groups.get().alone if f.face_id not in flagged]
+        page = loose[offset:offset + limit]
         live = SuggestionCache.of(ctx.bank).some(faces=[f.face_id for f in page]).loose
         found = [replace(f, suggested=live[f.face_id].person if f.face_id in live else None) for f in page]
-        return FaceList(faces=[_detail(f) for f in found], total=len(alone))
+        return FaceList(faces=[_detail(f) for f in found], total=len(loose))
     return FaceList(faces=[_detail(f) for f in found[offset:offset + limit]], total=len(found))
 
 

@@ -66,8 +66,15 @@ def _stored(name: str, p: dict) -> StoredPhoto:
 
 @router.get("", response_model=PeopleList, dependencies=[Depends(require_read)], responses=errors(401, 403),
             summary="Everyone in the gallery")
-def list_people(ctx: ServerContext = Depends(get_ctx)) -> PeopleList:
-    people = [Person(name=p.name, photos=p.photos, faces=p.faces) for p in ctx.gallery.people()]
+def list_people(hidden: bool = Query(False, description="list hidden people too (marked hidden)"),
+                name: str | None = Query(None, max_length=200, description="only names containing this "
+                                         "(any case)"),
+                ctx: ServerContext = Depends(get_ctx)) -> PeopleList:
+    gone = ctx.gallery.hidden()[0] if hasattr(ctx.gallery, "hidden") else set()
+    people = [Person(name=p.name, photos=p.photos, faces=p.faces, hidden=p.name in gone)
+              for p in ctx.gallery.people() if hidden or p.name not in gone]
+    if name:
+        people = [p for p in people if name.casefold() in p.name.casefold()]
     return PeopleList(people=people, total=len(people))
 
 

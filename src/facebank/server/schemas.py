@@ -31,6 +31,7 @@ ERROR_TEXT = {
     507: "the server's storage for uploads waiting for their job is full (retry later)",
     415: "not an image",
     422: "invalid request, or a photo that cannot be used (corrupt, truncated, empty, no face)",
+    501: "this gallery does not keep that record (quality, covers, hidden people: SQLite galleries do)",
     503: "the face models are not loaded yet",
 }
 
@@ -111,6 +112,7 @@ class Person(BaseModel):
     name: str
     photos: int = Field(description="photos with a usable face")
     faces: int = Field(description="faces stored (one per usable photo)")
+    hidden: bool = Field(False, description="hidden from the listings (still recognised)")
 
 
 class PeopleList(BaseModel):
@@ -340,6 +342,7 @@ class Cluster(BaseModel):
                               "have the suggested person as their own best match")
     faces_used: int | None = Field(None, description="the cluster's independent faces the suggestion "
                                    "rests on")
+    hidden: bool = Field(False, description="hidden from the listing (see the hidden parameter)")
 
 
 class ClusterList(BaseModel):
@@ -347,6 +350,9 @@ class ClusterList(BaseModel):
     total: int = Field(description="clusters in all")
     alone: int = Field(description="unnamed faces in no cluster (seen once, or not clustered yet)")
     unassigned: int = Field(description="unnamed faces in all")
+    flagged: int = Field(0, description="unnamed faces flagged low quality or not a face (in no cluster, "
+                         "not counted in alone): GET /v1/flagged-faces")
+    hidden: int = Field(0, description="clusters hidden (not in total unless listed)")
 
 
 class ClusterReject(BaseModel):

@@ -292,7 +292,7 @@ function showView(id) {
 const CLUSTER_PAGE = 40;   // clusters per request
 const CLUSTER_FACES = 12;  // thumbnails per cluster row
 const ALONE_FACES = 60;    // faces seen once shown
-const pv = { selected: [], clusters: [], offset: 0, total: 0, swapped: false };
+const pv = { selected: [], clusters: [], offset: 0, total: 0, swapped: false, hidden: false };
 
 // thumbnails need the key header, so they are fetched as blobs, and only once they scroll into view
 const lazy = "IntersectionObserver" in window ? new IntersectionObserver((entries) => {
@@ -319,32 +319,59 @@ function thumbImg(src, alt) {
 async function loadPeopleView() {
   pv.selected = [];
   updateMergeBar();
-  await Promise.all([loadNamed(), loadClusters(true)]);
+  await Promise.all([loadNamed(), loadClusters(true), loadLastAction()]);
 }
+
+// the last action (what Undo takes back), shown beside the button
+async function loadLastAction() {
+  let data;
+  try { data = await apiJson("/v1/actions?limit=1"); } catch (e) { $("#undo").hidden = true; return; }
+  const last = data.actions[0];
+  $("#undo").hidden = false;
+  $("#undo").disabled = !last;
+  $("#undo-last").textContent = last ? `last: ${last.summary}` : "";
+}
+
+async function undoLast() {
+  try {
+    const r = await postJson("/v1/undo", { steps: 1 });
+    say("#pv-status", `undone: ${r.undone.join(", ")}`);
+  } catch (e) { say("#pv-status", explain(e), true); }
+  $("#person-faces").hidden = true;
+  await loadPeopleView();
+  loadPeople();
+}
+
+const hiddenParam = () => (pv.hidden ? "&hidden=true" : "");
 
 async function loadNamed() {
   let data;
   try {
-    data = await apiJson("/v1/people");
+    data = await apiJson(`/v1/people?${hiddenParam()}`);
   } catch (e) { say("#pv-status", explain(e), true); return; }
   $("#named").replaceChildren(...data.people.map(namedCard));
   if (!data.total) $("#named").append(el("li", { className: "muted" }, "nobody named yet"));
+  filterPeople();
 }
 
 function namedCard(p) {
   const img = el("img", { alt: p.name, width: 80, height: 80 });
   const box = el("input", { type: "checkbox", title: "select to merge" });
   const face = el("button", { type: "button", className: "face-button", title: `show ${p.name}'s faces` }, img);
-  const li = el("li", { className: "card" }, face,
+  const hide = el("button", { type: "button", className: "small hide",
+                              title: p.hidden ? "list this person again" : "hide: still recognised, not listed" },
+                  p.hidden ? "unhide" : "hide");
+  hide.addEventListener("click", () => hideItem(`/v1/people/${enc(p.name)}/hide`, !p.hidden, p.name));
+  const li = el("li", { className: "card" + (p.hidden ? " hidden-item" : "") }, face,
     el("label", {}, box, el("span", { className: "name" }, p.name)),
-    el("span", { className: "muted" }, `${p.faces} face${p.faces === 1 ? "" : "s"}`));
+    el("span", { className: "muted count" }, `${p.faces} face${p.faces === 1 ? "" : "s"}`), hide);
   li.dataset.person = p.name;
   box.addEventListener("change", () => select({ kind: "person", name: p.name }, box.checked, li));
   face.addEventListener("click", () => showPersonFaces(p.name));
-  // the cover: the first stored face of the person
-  apiJson(`/v1/faces?person=${enc(p.name)}&limit=1`).then((d) => {
-    if (!d.faces.length) return;
-    img.dataset.src = `${d.faces[0].image_url}?size=160`;
+  // the cover: the face the user chose, else the best-quality face nearest the person's centre
+  apiJson(`/v1/people/${enc(p.name)}/cover`).then((f) => {
+    img.dataset.src = `${f.image_url}?size=160`;
+    img.dataset.face = f.id;
     if (lazy) lazy.observe(img); else loadThumb(img);
   }).catch(() => { img.alt = "no photo"; });
   return li;
@@ -360,20 +387,118 @@ async function showPersonFaces(name) {
     panel.replaceChildren(el("span", { className: "status error" }, explain(e)));
     return;
   }
-  const thumbs = el("div", { className: "thumbs" }, ...data.faces.map((f) => faceThumb(f, () => {
-    const card = document.querySelector(`#named li[data-person='${CSS.escape(name)}'] .muted`);
-    if (card) card.textContent = `${--data.total} face${data.total === 1 ? "" : "s"}`;
-  })));
-  panel.replaceChildren(el("h3", {}, `${name}: ${data.total} face${data.total === 1 ? "" : "s"} `,
-                           el("span", { className: "muted" }, "(× takes a wrong face out; it stays unnamed)")),
+  const count = el("span", { className: "panel-count" }, faceCount(data.total));
+  const gone = () => {  // a face left the person: the card and this heading count it at once
+    data.total -= 1;
+    const card = document.querySelector(`#named li[data-person='${CSS.escape(name)}'] .count`);
+    if (card) card.textContent = faceCount(data.total);
+    count.textContent = faceCount(data.total);
+  };
+  const thumbs = el("div", { className: "thumbs" }, ...data.faces.map((f) => {
+    const node = faceThumb(f, gone);
+    const cover = el("button", { type: "button", className: "out cover", title: "show this face for " + name }, "★");
+    cover.addEventListener("click", async () => {
+      try { await postJson(`/v1/people/${enc(name)}/cover`, { face: f.id }); } catch (e) { say("#pv-status", explain(e), true); return; }
+      say("#pv-status", `face ${f.id} is now ${name}'s cover`);
+      const img = document.querySelector(`#named li[data-person='${CSS.escape(name)}'] img`);
+      if (img) { img.dataset.src = `${f.image_url}?size=160`; img.dataset.face = f.id; loadThumb(img); }
+    });
+    const move = el("button", { type: "button", className: "out move", title: "this is someone else: move the face" }, "→");
+    move.addEventListener("click", async () => {
+      const to = (prompt("Who is this?") || "").trim();
+      if (!to || to === name) return;
+      try { await postJson(`/v1/faces/${f.id}/move`, { name: to }); } catch (e) { say("#pv-status", explain(e), true); return; }
+      node.remove();
+      gone();
+      say("#pv-status", `face ${f.id} moved to ${to}`);
+      loadNamed();
+    });
+    const pick = el("input", { type: "checkbox", className: "pick", title: "select (then move the selected)" });
+    node.append(cover, move, pick);
+    return node;
+  }));
+  // multi-select: tick faces, then move them all to someone (one undoable action)
+  const bulk = el("button", { type: "button", className: "small bulk-move" }, "move selected…");
+  bulk.addEventListener("click", async () => {
+    const picked = [...thumbs.querySelectorAll("input.pick:checked")].map((b) => b.closest(".thumb"));
+    if (!picked.length) { say("#pv-status", "tick the faces to move first", true); return; }
+    const to = (prompt(`Who are these ${picked.length} faces?`) || "").trim();
+    if (!to || to === name) return;
+    try {
+      await postJson("/v1/faces/move", { faces: picked.map((n) => Number(n.dataset.face)), name: to });
+    } catch (e) { say("#pv-status", explain(e), true); return; }
+    for (const n of picked) { n.remove(); gone(); }
+    say("#pv-status", `${picked.length} face(s) moved to ${to}`);
+    loadNamed();
+  });
+  const when = el("button", { type: "button", className: "small show-timeline" }, "timeline");
+  when.addEventListener("click", () => showTimeline(name, panel));
+  panel.replaceChildren(el("h3", {}, `${name}: `, count, " ", bulk, " ", when, " ",
+                           el("span", { className: "muted" }, "(× takes a wrong face out; ★ makes it the cover; → moves it)")),
                         thumbs);
+}
+
+// a person's photos by date: year headings, pages loaded as the end of the grid comes into view
+async function showTimeline(name, panel) {
+  const box = el("div", { className: "timeline" });
+  const more = el("div", { className: "timeline-more" });
+  panel.replaceChildren(el("h3", {}, `${name}: photos by date `,
+                           el("button", { type: "button", className: "small", onclick: () => { panel.hidden = true; } }, "close")),
+                        box, more);
+  let offset = 0, year = undefined, grid = null, total = Infinity, busy = false;
+  const page = async () => {
+    if (busy || offset >= total) return;
+    busy = true;
+    let data;
+    try { data = await apiJson(`/v1/people/${enc(name)}/timeline?limit=${TIMELINE_PAGE}&offset=${offset}`); } catch (e) {
+      box.append(el("span", { className: "status error" }, explain(e))); busy = false; return;
+    }
+    total = data.total;
+    offset += data.photos.length;
+    for (const ph of data.photos) {
+      if (ph.year !== year || !grid) {
+        year = ph.year;
+        grid = el("div", { className: "thumbs" });
+        box.append(el("h4", { className: "year" }, year === null ? "date unknown" : String(year)), grid);
+      }
+      const node = el("div", { className: "thumb", title: ph.taken_at || "date unknown" },
+                      thumbImg(`${ph.face_url}?size=160`, `${name}, ${ph.taken_at || "date unknown"}`));
+      node.dataset.sha = ph.sha256;
+      grid.append(node);
+    }
+    more.textContent = offset < total ? `${offset} of ${total} photos` : `${total} photos`;
+    busy = false;
+    // the end of the grid still in view: the observer will not fire again, so load on
+    if (offset < total && more.getBoundingClientRect().top < window.innerHeight + 200) setTimeout(page, 0);
+  };
+  if ("IntersectionObserver" in window) {
+    new IntersectionObserver((es) => { if (es.some((e) => e.isIntersecting)) page(); }).observe(more);
+  }
+  await page();
+}
+
+const TIMELINE_PAGE = 12;
+
+const faceCount = (n) => `${n} face${n === 1 ? "" : "s"}`;
+
+async function hideItem(path, hidden, what) {
+  try { await postJson(path, { hidden }); } catch (e) { say("#pv-status", explain(e), true); return; }
+  say("#pv-status", hidden ? `${what} hidden (still recognised; tick "show hidden" to see it)` : `${what} listed again`);
+  await loadPeopleView();
+}
+
+function filterPeople() {
+  const q = $("#people-search").value.trim().toLocaleLowerCase();
+  for (const li of document.querySelectorAll("#named li[data-person]")) {
+    li.hidden = q !== "" && !li.dataset.person.toLocaleLowerCase().includes(q);
+  }
 }
 
 async function loadClusters(reset) {
   if (reset) { pv.offset = 0; pv.clusters = []; $("#clusters").replaceChildren(); }
   let data;
   try {
-    data = await apiJson(`/v1/clusters?limit=${CLUSTER_PAGE}&offset=${pv.offset}&faces=${CLUSTER_FACES}`);
+    data = await apiJson(`/v1/clusters?limit=${CLUSTER_PAGE}&offset=${pv.offset}&faces=${CLUSTER_FACES}${hiddenParam()}`);
   } catch (e) { say("#clusters-status", explain(e), true); return; }
   pv.total = data.total;
   pv.offset += data.clusters.length;
@@ -385,7 +510,32 @@ async function loadClusters(reset) {
     : "no unnamed faces (scan a photo library with 'facebank scan', then 'facebank cluster')");
   else say("#clusters-status", "");
   $("#clusters-more").hidden = pv.offset >= pv.total;
-  if (reset) loadAlone();
+  if (reset) { loadAlone(); loadFlagged(); }
+}
+
+// faces flagged low quality or "not a face?": kept, in no cluster, shown collapsed
+async function loadFlagged() {
+  let data;
+  try { data = await apiJson(`/v1/flagged-faces?limit=${ALONE_FACES}`); } catch (e) { $("#flagged").hidden = true; return; }
+  $("#flagged").hidden = !data.total;
+  const count = $("#flagged-count");
+  count.textContent = `${data.total}`;
+  $("#flagged-faces").replaceChildren(...data.faces.map((f) => {
+    const what = f.flag === "not_face" ? "not a face?" : "low quality";
+    const node = el("div", { className: "thumb flagged", title: `face ${f.id}: ${what}` },
+                    thumbImg(`${f.image_url}?size=160`, `face ${f.id}`), el("span", { className: "flag" }, what));
+    node.dataset.face = f.id;
+    const del = el("button", { type: "button", className: "out", title: "not a face: delete it for good" }, "🗑");
+    del.addEventListener("click", async () => {
+      try { await postJson(`/v1/faces/${f.id}/not-a-face`, {}); } catch (e) { say("#pv-status", explain(e), true); return; }
+      node.remove();
+      data.total -= 1;
+      count.textContent = `${data.total}`;
+      say("#pv-status", `face ${f.id} deleted: not a face (a rescan will not bring it back)`);
+    });
+    node.append(del);
+    return node;
+  }));
 }
 
 // faces seen once: in no cluster; each can be given a name on its own
@@ -431,8 +581,13 @@ function clusterRow(c) {
     ev.preventDefault();
     nameCluster(c.id, name.value.trim() || c.suggested || "");
   });
+  const hide = el("button", { type: "button", className: "small hide",
+                              title: c.hidden ? "list this group again" : "hide this group" }, c.hidden ? "unhide" : "hide");
+  hide.addEventListener("click", () => hideItem(`/v1/clusters/${c.id}/hide`, !c.hidden, `group #${c.id}`));
+  if (c.hidden) li.classList.add("hidden-item");
   const head = el("div", { className: "head" }, box,
-    el("span", { className: "size" }, `${c.size} face${c.size === 1 ? "" : "s"}`),
+    el("span", { className: "cluster-id", title: `the id 'facebank people name ${c.id} NAME' takes` }, `#${c.id}`),
+    el("span", { className: "size" }, `${c.size} face${c.size === 1 ? "" : "s"}`), hide,
     c.suggested ? el("span", { className: "suggested", title: "these faces match this person" },
                      `looks like ${c.suggested} `,
                      el("button", { type: "button", className: "small yes", title: `name them ${c.suggested}`,
@@ -478,8 +633,12 @@ function faceThumb(f, onOut) {
   return node;
 }
 
-const postJson = (path, body) => apiJson(path, {
-  method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+const postJson = async (path, body) => {
+  const out = await apiJson(path, {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+  if (path !== "/v1/undo" && $("#undo")) loadLastAction();  // what Undo would take back now
+  return out;
+};
 
 async function nameCluster(id, name) {
   if (!name) { say("#pv-status", "type a name first", true); return; }
@@ -590,6 +749,9 @@ function initPeopleView() {
   $("#merge-clear").addEventListener("click", clearSelection);
   $("#merge-swap").addEventListener("click", () => { pv.swapped = !pv.swapped; updateMergeBar(); });
   $("#with-form").addEventListener("submit", photosWith);
+  $("#people-search").addEventListener("input", filterPeople);
+  $("#undo").addEventListener("click", undoLast);
+  $("#show-hidden").addEventListener("change", () => { pv.hidden = $("#show-hidden").checked; loadPeopleView(); });
 }
 
 document.addEventListener("DOMContentLoaded", () => {
