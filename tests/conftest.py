@@ -25,6 +25,35 @@ def shared_faces() -> Path:
     return SHARED_FACES
 
 
+# made-up model ids of the unit tests' galleries: they get dlib's operating points under their own id
+TEST_MODEL_IDS = ("test-model-v1", "m1")
+
+
+def give_points(model_id: str) -> None:
+    """Save dlib's built-in operating points under ``model_id`` in the session's data folder."""
+    from dataclasses import replace
+
+    from facebank.embed.points import DLIB_POINTS, save_points
+
+    save_points(replace(DLIB_POINTS, model_id=model_id, source="tests: dlib's points under a test id"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def data_dir(tmp_path_factory) -> Path:
+    """The user's data folder (installed models, cards, operating points) is a temporary one for the
+    whole session, so the tests never read or write the real one; child processes inherit it."""
+    path = tmp_path_factory.mktemp("facebank-data")
+    old = os.environ.get("FACEBANK_DATA_DIR")
+    os.environ["FACEBANK_DATA_DIR"] = str(path)
+    for mid in TEST_MODEL_IDS:
+        give_points(mid)
+    yield path
+    if old is None:
+        os.environ.pop("FACEBANK_DATA_DIR", None)
+    else:
+        os.environ["FACEBANK_DATA_DIR"] = old
+
+
 @pytest.fixture(scope="session")
 def faces_dir() -> Path:
     return shared_faces()

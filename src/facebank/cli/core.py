@@ -217,8 +217,8 @@ def _write_annotated(result, out: Path, inputs: set[tuple[int, int]] | None = No
 def verify(
     a: Path = typer.Argument(..., help="first photo"),
     b: Path = typer.Argument(..., help="second photo"),
-    threshold: float = typer.Option(None, "--threshold", "-t", min=0.0, max=2.0,
-                                    help="max L2 distance for 'same person' (default: the model's own)"),
+    threshold: float = typer.Option(None, "--threshold", "-t",
+                                    help="max L2 distance for 'same person', 0-2 (default: the model's own)"),
     as_json: bool = typer.Option(False, "--json"),
     detector: str = DetectorOpt, embedder: str = EmbedderOpt, onnx_model: str = OnnxOpt, flip: bool = FlipOpt,
 ) -> None:
