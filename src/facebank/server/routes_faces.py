@@ -29,6 +29,10 @@ router = APIRouter(prefix="/v1", tags=["faces"], dependencies=[Depends(require_r
 
 ThresholdQuery = Query(None, ge=0.0, le=2.0,
                        description="largest L2 distance that still counts as a match (default: the server's)")
+DecisionThresholdQuery = Query(None, description="largest decision score that still names a person, in "
+                               "the unit of the server's decision rule (GET /v1/model; an L2 distance for "
+                               "the distance rule; the margin rule's may be negative); default: the "
+                               "gallery's own estimate")
 
 
 async def read_upload(upload: UploadFile) -> bytes:
@@ -71,6 +75,13 @@ def _detection_json(d: Detection, scale: float = 1.0) -> dict:
 
 def identify_bytes(ctx: ServerContext, data: bytes, threshold: float | None) -> IdentifyResponse:
     t0 = time.perf_counter()
+    if threshold is not None:  # in the decision rule's own unit and range (422 otherwise)
+        from facebank.decide import check_threshold
+
+        try:
+            threshold = check_threshold(ctx.bank.decision().rule, threshold)
+        except ValueError as exc:
+            raise ApiError(422, "bad_threshold", str(exc)) from None
     with ctx.photo(data) as img:
         faces = ctx.pool().faces(img.rgb)
         info, scale = _photo_info(img), img.scale
@@ -95,7 +106,7 @@ def identify_bytes(ctx: ServerContext, data: bytes, threshold: float | None) -> 
 @router.post("/identify", response_model=IdentifyResponse, responses={**PHOTO_ERRORS, **errors(409)},
              summary="Name every face in a photo")
 async def identify(photo: UploadFile = File(..., description="a photo (JPEG, PNG, WebP, ...)"),
-                   threshold: float | None = ThresholdQuery,
+                   threshold: float | None = DecisionThresholdQuery,
                    ctx: ServerContext = Depends(get_ctx)) -> IdentifyResponse:
     """Every face of the photo with its box and the nearest enrolled person within the threshold
     (``name`` null = unknown; ``candidate`` is the nearest person anyway). No person is given to
