@@ -111,7 +111,8 @@ def main() -> None:
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        for made in (annotated(args.faces, args.out, Path(tmp)), people_view(args.faces, args.out, Path(tmp))):
+        work = Path(tmp)
+        for made in (annotated(args.faces, args.out, work), people_view(args.faces, args.out, work)):
             print(f"wrote {made} ({made.stat().st_size // 1024} kB)")
 
 

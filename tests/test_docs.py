@@ -107,7 +107,8 @@ def runnable(page: Path) -> list[Block]:
 
 
 # -- no issue numbers ------------------------------------------------------------------------------
-ISSUE_REF = re.compile(r"\bissues?\s+#?\d+\b|(?<![\w&/#])#\d+\b", re.I)
+ISSUE_REF = re.compile(r"\bissues?\s+#?\d+\b|(?<![\w&/#`])(?<!unknown )#\d+\b", re.I)
+# what facebank itself prints: unknown people of a video ("unknown #1") and group ids ("`#12`")
 
 
 def test_no_page_names_an_issue_number():
