@@ -77,7 +77,9 @@ class DecisionRule(Protocol):
 
     name: str
     unit: str
-    default_threshold: float
+
+    @property
+    def default_threshold(self) -> float: ...
 
     def fit(self, gallery: GalleryFaces) -> DecisionRule: ...
 
@@ -255,7 +257,7 @@ class ZNormRule:
 
     def scores(self, dist: PersonDistances) -> np.ndarray:
         d = _table(dist, self.combine)
-        if self._mu is None or len(self._mu) != d.shape[1]:
+        if self._mu is None or self._sd is None or len(self._mu) != d.shape[1]:
             raise RuntimeError("znorm rule used before fit() on this gallery")
         return (d - self._mu[None, :]) / self._sd[None, :]
 
@@ -535,9 +537,9 @@ def decision_for(vectors: np.ndarray, names: tuple[str, ...] | list[str], spec: 
     points (the priors of small galleries)."""
     rule = parse(spec)
     if points is not None and hasattr(rule, "points"):
-        rule.points = points  # type: ignore[attr-defined]
+        rule.points = points
     if combine is not None and not names_combine(spec) and hasattr(rule, "combine"):
-        rule.combine = combine  # type: ignore[attr-defined]
+        rule.combine = combine
     g = gallery_faces(vectors, names)
     rule.fit(g)
     if threshold is not None:

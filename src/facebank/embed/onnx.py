@@ -47,6 +47,7 @@ import math
 import os
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -124,7 +125,8 @@ class ModelCard:
             except (TypeError, ValueError):
                 raise ModelError(f"{where}: template must be \"arcface\" or five [x, y] chip "
                                  f"positions") from None
-        card = cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
+        fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
+        card = cls(**fields)
         if card.layout not in ("NCHW", "NHWC") or card.channels not in ("RGB", "BGR"):
             raise ModelError(f"{where}: layout must be NCHW/NHWC and channels RGB/BGR")
         if card.dtype not in ("float32", "uint8"):
@@ -409,7 +411,7 @@ class OnnxEmbedder:
 
     def _prepare(self, chips: np.ndarray) -> np.ndarray:
         if self.card.dtype == "uint8":
-            x = np.asarray(chips, np.uint8)
+            x: np.ndarray = np.asarray(chips, np.uint8)
             if self.card.channels == "BGR":
                 x = x[..., ::-1]
             return np.ascontiguousarray(x.transpose(0, 3, 1, 2) if self.card.layout == "NCHW" else x)

@@ -15,8 +15,10 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -45,7 +47,7 @@ class ProbeReport:
 def graph_card(info) -> dict:
     """Card fields the graph tells: layout (where the 3 channels are), input size, dtype, output."""
     out: dict = {}
-    shape = info.inputs[0].shape if info.inputs else ()
+    shape: Sequence[Any] = info.inputs[0].shape if info.inputs else ()
     if len(shape) == 4:
         if shape[1] == 3 and shape[3] != 3:
             out["layout"] = "NCHW"

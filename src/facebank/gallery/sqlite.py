@@ -65,6 +65,13 @@ def migrations() -> list[tuple[int, str]]:
 SCHEMA_VERSION = max(n for n, _ in migrations())
 
 
+def _inserted_id(cur: sqlite3.Cursor) -> int:
+    """The row id an INSERT just gave (always set after a successful INSERT)."""
+    if cur.lastrowid is None:
+        raise sqlite3.DatabaseError("the INSERT gave no row id")
+    return int(cur.lastrowid)
+
+
 def _statements(sql: str):
     """Split a migration script into complete SQL statements (semicolons in comments are fine)."""
     buf = ""
@@ -538,7 +545,7 @@ class SqliteGallery(CorrectionsMixin):
                          f.detector, float(f.detector_score), int(f.fallback), model_id, int(vec.size),
                          vec.tobytes()),
                     )
-                    self._store_quality(db, int(cur.lastrowid), f)
+                    self._store_quality(db, _inserted_id(cur), f)
                     added += 1
         self.model_id = model_id
         self._changed()
@@ -580,7 +587,7 @@ class SqliteGallery(CorrectionsMixin):
         name = validate_name(name)
         pid = self._person_id(name)
         if pid is None:
-            pid = db.execute("INSERT INTO people(name) VALUES (?)", (name,)).lastrowid
+            return _inserted_id(db.execute("INSERT INTO people(name) VALUES (?)", (name,)))
         return int(pid)
 
     def _existing_person(self, name: str) -> int:
@@ -777,8 +784,8 @@ class SqliteGallery(CorrectionsMixin):
         self.check_model(model_id)
         with self._tx() as db:
             db.execute("UPDATE runs SET status='interrupted' WHERE status='running'")
-            return int(db.execute("INSERT INTO runs(source, model_id, settings) VALUES (?,?,?)",
-                                  (source, model_id, settings)).lastrowid)
+            return _inserted_id(db.execute("INSERT INTO runs(source, model_id, settings) VALUES (?,?,?)",
+                                           (source, model_id, settings)))
 
     def finish_run(self, run_id: int, status: str, counts: dict[str, int]) -> None:
         with self._tx() as db:
