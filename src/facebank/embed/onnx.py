@@ -45,6 +45,7 @@ import json
 import logging
 import math
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -159,7 +160,7 @@ class ModelCard:
             raise ModelError(f"model card {path}: not valid JSON ({exc})") from None
         return cls.from_dict(raw, f"model card {path}")
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         if isinstance(self.template, tuple):
             d["template"] = [list(p) for p in self.template]
@@ -231,7 +232,7 @@ class GraphInfo:
         return b if isinstance(b, int) and b > 0 else None
 
 
-def _dims(value_info) -> tuple[int | str | None, ...]:
+def _dims(value_info: Any) -> tuple[int | str | None, ...]:
     out: list[int | str | None] = []
     for d in value_info.type.tensor_type.shape.dim:
         if d.HasField("dim_value"):
@@ -243,7 +244,7 @@ def _dims(value_info) -> tuple[int | str | None, ...]:
     return tuple(out)
 
 
-def _walk_nodes(graph):
+def _walk_nodes(graph: Any) -> Iterator[Any]:
     for node in graph.node:
         yield node
         for attr in node.attribute:
@@ -307,7 +308,7 @@ def inspect_model(path: str | Path) -> GraphInfo:
                          f"native code: refused")
     inits = {t.name for t in proto.graph.initializer}
 
-    def infos(values) -> tuple[TensorInfo, ...]:
+    def infos(values: Iterable[Any]) -> tuple[TensorInfo, ...]:
         return tuple(TensorInfo(v.name, _dims(v), TensorProto.DataType.Name(v.type.tensor_type.elem_type))
                      for v in values if v.name not in inits)
 
@@ -392,7 +393,7 @@ class OnnxEmbedder:
         self.path = model
 
     @staticmethod
-    def _graph_dim(shape: tuple, model: Path) -> int | None:
+    def _graph_dim(shape: tuple[Any, ...], model: Path) -> int | None:
         if not shape:
             return None
         rest = shape[1:]
