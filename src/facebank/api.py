@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -22,15 +23,17 @@ from facebank.embed.points import OperatingPoints
 from facebank.folders import FolderWalk
 from facebank.gallery import open_gallery
 from facebank.gallery.base import FaceRecord, Gallery, PhotoRecord, validate_name
-from facebank.gallery.index import ExactIndex
 from facebank.identify import cosine_from_l2
 from facebank.pipeline import FacePipeline, PhotoBytes, PhotoFaces, choose_face, process_stream, with_cascade
 from facebank.settings import Settings
 from facebank.types import EnrollReport, IdentifiedFace, PersonInfo, PhotoResult, Verification
 
+if TYPE_CHECKING:
+    from facebank.gallery.ann import SearchIndex
+
 log = logging.getLogger(__name__)
 
-Progress = Callable[[Iterable], Iterable]
+Progress = Callable[..., Iterable]
 
 
 def _no_progress(it: Iterable, **_: object) -> Iterable:
@@ -45,9 +48,12 @@ class FaceBank:
         s = settings or Settings()
         if overrides:
             s = s.model_copy(update=overrides)
-        if gallery is not None and not hasattr(gallery, "add_photos"):
-            s = s.model_copy(update={"gallery": str(gallery)})
-        self.gallery: Gallery = gallery if hasattr(gallery, "add_photos") else open_gallery(s.gallery)
+        if gallery is not None and not isinstance(gallery, (str, Path)) and hasattr(gallery, "add_photos"):
+            self.gallery: Gallery = gallery
+        else:
+            if gallery is not None:
+                s = s.model_copy(update={"gallery": str(gallery)})
+            self.gallery = open_gallery(s.gallery)
         if not {"embedder", "onnx_model"} & s.model_fields_set and pipeline is None:
             # no model named: the gallery's own, or for a new gallery the best installed one
             from facebank.embed.catalogue import default_embedder
@@ -64,7 +70,7 @@ class FaceBank:
         self.settings = s
         self._pipeline: FacePipeline | None = pipeline
         self.classifier = None  # a trained classifier (facebank.learn) names faces instead of the gallery
-        self._index: ExactIndex | None = None
+        self._index: SearchIndex | None = None
         self._index_version: int | None = None
         self._decision: tuple[int, Decision] | None = None
 
@@ -80,7 +86,7 @@ class FaceBank:
     def pipeline(self, value: FacePipeline) -> None:
         self._pipeline = value
 
-    def index(self) -> ExactIndex:
+    def index(self) -> SearchIndex:
         """The in-memory index, rebuilt from the gallery whenever the gallery changed."""
         version = self.gallery.version()
         if self._index is None or version != self._index_version:
@@ -203,9 +209,10 @@ class FaceBank:
             pipe = self._pipeline if self._pipeline is None or self._pipeline.settings == settings else None
             stream = process_stream(todo(), settings, pipe)
             bar = progress(stream, total=total, desc=run.label, unit="photo")
-            for result in bar:  # type: ignore[attr-defined]
+            for result in bar:
                 person, digest, size = labels.pop(result.path)
                 run.add(person, digest, size, result)
+        assert run.report is not None  # set when the run's `with` block ends
         return run.report
 
     def _photo_record(self, person: str, digest: str, size: int, result: PhotoFaces,
@@ -229,10 +236,10 @@ class FaceBank:
             reason = f"{len(faces)} faces found; policy 'skip' keeps none"
             problems.append((result.path, reason))
             return record("multi_face", reason, [])
-        reason = None
+        kept: str | None = None
         if len(faces) > 1:
-            reason = f"{len(faces)} faces found; kept the {self.settings.multi_face} one"
-        return record("ok", reason, [FaceRecord.from_face(chosen)])
+            kept = f"{len(faces)} faces found; kept the {self.settings.multi_face} one"
+        return record("ok", kept, [FaceRecord.from_face(chosen)])
 
     def _model_id(self) -> str:
         if self._pipeline is not None:

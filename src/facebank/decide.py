@@ -29,12 +29,15 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import numpy as np
 
 from facebank.embed.points import DLIB_POINTS, OperatingPoints
 from facebank.gallery.index import PersonDistances, l2_from_dot
+
+if TYPE_CHECKING:
+    from facebank.types import Match
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +80,9 @@ class DecisionRule(Protocol):
 
     name: str
     unit: str
-    default_threshold: float
+
+    @property
+    def default_threshold(self) -> float: ...
 
     def fit(self, gallery: GalleryFaces) -> DecisionRule: ...
 
@@ -212,7 +217,8 @@ class TNormRule:
         coh = srt[:, 1:k + 1]
         mu = np.nanmean(coh, axis=1, keepdims=True)
         sd = np.maximum(np.nanstd(coh, axis=1, keepdims=True), 1e-3)
-        return (d - mu) / sd
+        out: np.ndarray = (d - mu) / sd
+        return out
 
     def key(self) -> str:
         return f"{self.name}:{self.combine}:k={self.cohort}"
@@ -255,9 +261,10 @@ class ZNormRule:
 
     def scores(self, dist: PersonDistances) -> np.ndarray:
         d = _table(dist, self.combine)
-        if self._mu is None or len(self._mu) != d.shape[1]:
+        if self._mu is None or self._sd is None or len(self._mu) != d.shape[1]:
             raise RuntimeError("znorm rule used before fit() on this gallery")
-        return (d - self._mu[None, :]) / self._sd[None, :]
+        out: np.ndarray = (d - self._mu[None, :]) / self._sd[None, :]
+        return out
 
     def key(self) -> str:
         return f"{self.name}:{self.combine}"
@@ -295,7 +302,8 @@ class SpreadRule:
         d = _table(dist, self.combine)
         if self._spread is None or len(self._spread) != d.shape[1]:
             raise RuntimeError("spread rule used before fit() on this gallery")
-        return d / self._spread[None, :]
+        out: np.ndarray = d / self._spread[None, :]
+        return out
 
     def key(self) -> str:
         return f"{self.name}:{self.combine}"
@@ -404,7 +412,7 @@ class OperatingPoint:
     impostor_scores: int = 0
     people: int = 0
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         return {"rule": self.rule, "threshold": round(self.threshold, 5), "target_far": self.far,
                 "source": self.source, "impostor_scores": self.impostor_scores, "people": self.people}
 
@@ -438,7 +446,8 @@ def impostor_scores(rule: DecisionRule, gallery: GalleryFaces, sample: int = 300
     s = rule.scores(PersonDistances(dist.people, near, mean))
     s = np.where(np.isfinite(s), s, np.inf)
     s[rows, own] = np.inf
-    return s.min(axis=1)
+    best: np.ndarray = s.min(axis=1)
+    return best
 
 
 def calibrate_gallery(rule: DecisionRule, gallery: GalleryFaces, far: float = 0.01,
@@ -483,7 +492,7 @@ class Decision:
     point: OperatingPoint
     people: tuple[str, ...]
 
-    def name(self, dist: PersonDistances, threshold: float | None = None) -> list:
+    def name(self, dist: PersonDistances, threshold: float | None = None) -> list[Match]:
         """``identify.assign`` on the rule's scores (``threshold`` in the rule's unit overrides)."""
         from facebank.identify import assign
 
@@ -494,7 +503,7 @@ class Decision:
         return assign(dist, thr, combine if combine in ("nearest", "mean") else "nearest",
                       scores=self.rule.scores(dist) if dist.nearest.shape[1] else None)
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         return {**self.point.summary(), "unit": self.rule.unit}
 
 
@@ -535,9 +544,9 @@ def decision_for(vectors: np.ndarray, names: tuple[str, ...] | list[str], spec: 
     points (the priors of small galleries)."""
     rule = parse(spec)
     if points is not None and hasattr(rule, "points"):
-        rule.points = points  # type: ignore[attr-defined]
+        rule.points = points
     if combine is not None and not names_combine(spec) and hasattr(rule, "combine"):
-        rule.combine = combine  # type: ignore[attr-defined]
+        rule.combine = combine
     g = gallery_faces(vectors, names)
     rule.fit(g)
     if threshold is not None:

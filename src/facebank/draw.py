@@ -39,8 +39,9 @@ def annotate(rgb: np.ndarray, result: PhotoResult) -> Image.Image:
     return im
 
 
-def labelled_box(draw: ImageDraw.ImageDraw, box: Sequence[float], label: str, color: tuple[int, int, int],
-                 font: ImageFont.ImageFont | ImageFont.FreeTypeFont, width: int) -> None:
+def labelled_box(draw: ImageDraw.ImageDraw, box: Sequence[float] | np.ndarray, label: str,
+                 color: tuple[int, int, int], font: ImageFont.ImageFont | ImageFont.FreeTypeFont,
+                 width: int) -> None:
     """A box outline of ``width`` pixels with ``label`` in white on ``color`` above it (below when
     there is no room above)."""
     x1, y1, x2, y2 = box

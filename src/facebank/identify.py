@@ -45,7 +45,7 @@ def assign(dist: PersonDistances, threshold: float, rule: str = "nearest",
         j = chosen.get(i)
         best = int(np.argmin(np.where(np.isfinite(decide[i]), decide[i], np.inf)))
         named = j is not None and cost[i, j] < UNKNOWN_COST
-        k = j if named else best
+        k = j if j is not None and named else best
         d = float(table[i, k])
         reason = None if named else "taken" if decide[i, best] <= threshold else "no_match"
         out.append(Match(

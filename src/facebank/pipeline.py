@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -294,7 +294,7 @@ def box_iou(a: Box, b: Box) -> float:
 def looks_like_face_crop(rgb: np.ndarray, max_side: int) -> bool:
     """Small and near-square: the shape of the face crops of datasets such as kpop15 (160x160)."""
     h, w = rgb.shape[:2]
-    return max(h, w) <= max_side and 0.7 <= w / h <= 1.43
+    return bool(max(h, w) <= max_side and 0.7 <= w / h <= 1.43)
 
 
 def _scale_landmarks(lm: Landmarks, factor: float) -> Landmarks:
@@ -349,7 +349,7 @@ def process_stream(paths: Iterable[str | Path | PhotoBytes], settings: Settings,
     from scripts without a ``__main__`` guard, notebooks and threads (see ``facebank.parallel``);
     where workers cannot start, the photos are processed in this process instead. A ``PhotoBytes``
     item travels with its bytes (the worker does not read the file again)."""
-    def local():
+    def local() -> Callable[[str | PhotoBytes], PhotoFaces]:
         pipe = pipeline or FacePipeline(settings)
         return lambda p: pipe.photo(p)
 

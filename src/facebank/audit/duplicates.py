@@ -37,6 +37,7 @@ def _similarity(folder: AuditFolder, i: int, j: int) -> tuple[str, float]:
     if a.sha256 and a.sha256 == b.sha256:
         return "identical bytes", 1.0
     c = folder.config
+    assert c.dup_distance is not None, "prepare() sets the model's distances"
     bits = hamming(a.phash or 0, b.phash or 0)
     corr = thumb_correlation(a.thumb, b.thumb) if a.thumb and b.thumb else 0.0
     fa, fb = folder.main_face(i), folder.main_face(j)

@@ -50,10 +50,11 @@ def _unit(v: np.ndarray) -> np.ndarray:
 @register("identity")
 class IdentityCheck:
     name = "identity"
-    kinds = ("mislabeled", "outlier")
+    kinds: tuple[str, ...] = ("mislabeled", "outlier")
 
     def run(self, folder: AuditFolder) -> Iterator[Finding]:
         c = folder.config
+        assert c.outlier_distance is not None, "prepare() sets the model's distances"
         e = folder.embeddings
         if len(e) < 3:
             return

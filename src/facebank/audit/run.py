@@ -108,6 +108,7 @@ def prepare(root: str, photos: list[PhotoFacts], config: AuditConfig) -> AuditFo
         from facebank.embed.points import points_for_settings
 
         config = config.with_points(points_for_settings(Settings()))
+    assert config.same_person is not None, "with_points() sets every distance"
     folder = AuditFolder(root, photos, config)
     folder.people = sorted({p.person for p in photos})
     folder.main = _main_faces(photos)
@@ -173,6 +174,7 @@ def _copies(folder: AuditFolder, block: int = 64) -> dict[int, set[int]]:
     ``dup_distance`` (without a face in both: hashes within ``dup_hash_bits_no_face``). Hashes are
     compared block by block (memory stays bounded)."""
     c = folder.config
+    assert c.dup_distance is not None, "prepare() sets the model's distances"
     photos = folder.photos
     out: dict[int, set[int]] = {}
 

@@ -251,8 +251,9 @@ def calibrate(settings: Settings, folder: str | Path | None = None, lfw: str | P
         raise ValueError(f"no labelled photos in {where}")
     kwargs = {"progress": progress} if progress is not None else {}
     items = embed_photos([f for _, f in photos], settings, policy, **kwargs)
-    ok = [i for i, e in enumerate(items) if e.embedding is not None]
-    x = np.stack([items[i].embedding for i in ok]) if ok else np.zeros((0, 1), np.float32)
+    kept = [(i, e.embedding) for i, e in enumerate(items) if e.embedding is not None]
+    ok = [i for i, _ in kept]
+    x = np.stack([v for _, v in kept]) if kept else np.zeros((0, 1), np.float32)
     labels = [photos[i][0] for i in ok]
     model_id = points_key(model_id_for(settings), settings.flip)
     m = measure_points(x, labels, model_id, far,

@@ -91,7 +91,7 @@ def choose_preset(model: str | Path, folder: str | Path, graph_fields: dict,
         d = np.sqrt(np.maximum(2 - 2 * np.einsum("ij,ij->i", x[a], x[b]), 0))
         thr = best_accuracy_threshold(same, d)
         acc[name] = 0.5 * (float((d[same] <= thr).mean()) + float((d[~same] > thr).mean()))
-    best = max(acc, key=acc.get) if acc else None
+    best = max(acc, key=acc.__getitem__) if acc else None
     if best is None or acc[best] < MIN_ACCURACY:
         return PresetChoice(None, {}, acc, len(faces))
     return PresetChoice(best, dict(PRESETS[best]), acc, len(faces))

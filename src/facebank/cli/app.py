@@ -7,6 +7,7 @@ import math
 import sys
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import typer
 from tqdm import tqdm
@@ -116,7 +117,7 @@ def make_settings(gallery: str | None = None, **flags: object) -> Settings:
     FACEBANK_* variable) is one 'error:' line and exit code 2."""
     from pydantic import ValidationError
 
-    update = {k: v for k, v in flags.items() if v is not None}
+    update: dict[str, Any] = {k: v for k, v in flags.items() if v is not None}
     if update.get("onnx_model") and "embedder" not in update:  # a model named: the onnx embedder runs it
         update["embedder"] = "onnx"
     if gallery is not None:

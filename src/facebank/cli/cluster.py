@@ -146,10 +146,10 @@ def cluster(
     if as_json:
         for f in faces:
             sug = live.for_face(f.face_id, f.cluster)
-            named = sug is not None and sug.person is not None
+            named = sug if sug is not None and sug.person is not None else None
             row = {"face": f.face_id, "path": f.path, "box": [round(v) for v in f.box],
-                   "cluster": f.cluster, "suggested": sug.person if named else None,
-                   "score": round(sug.score, 6) if named else None}
+                   "cluster": f.cluster, "suggested": named.person if named is not None else None,
+                   "score": round(named.score, 6) if named is not None else None}
             sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
     else:
         from facebank.cluster.groups import group_faces

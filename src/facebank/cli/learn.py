@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -37,7 +38,7 @@ ClassifierOpt = typer.Option("all", "--classifier", "-c",
                              help="centroid, knn, svm, svm-rbf, mlp, a comma list, or all")
 
 
-def _settings(**flags: object):
+def _settings(**flags: Any):
     multi = flags.pop("multi_face", None)
     retry = flags.pop("retry", None)
     jitter = flags.pop("jitter", None)

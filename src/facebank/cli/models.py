@@ -6,6 +6,7 @@ import contextlib
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -54,8 +55,9 @@ def _model_rows() -> list[dict]:
     from facebank.embed.dlib import DLIB_MODEL_ID
     from facebank.embed.points import NotCalibrated, points_for
 
-    rows = [{"name": "dlib (built in: --embedder fast / dlib)", "model_id": DLIB_MODEL_ID, "dim": 128,
-             "licence": "CC0 (dlib's model, Davis King)", "installed": True}]
+    rows: list[dict[str, Any]] = [{"name": "dlib (built in: --embedder fast / dlib)",
+                                   "model_id": DLIB_MODEL_ID, "dim": 128,
+                                   "licence": "CC0 (dlib's model, Davis King)", "installed": True}]
     table = installed()
     for name, entry in sorted(table.items()):
         row = {"name": name, "path": entry.get("path"), "licence": entry.get("licence", ""),
@@ -68,10 +70,10 @@ def _model_rows() -> list[dict]:
         except Exception as exc:  # noqa: BLE001 - a broken entry is listed with its problem
             row.update(model_id=None, problem=str(exc).splitlines()[0])
         rows.append(row)
-    for name, entry in sorted(CATALOGUE.items()):
+    for name, known in sorted(CATALOGUE.items()):
         if name not in table:
-            rows.append({"name": name, "model_id": None, "licence": entry.licence, "installed": False,
-                         "figures": entry.figures})
+            rows.append({"name": name, "model_id": None, "licence": known.licence, "installed": False,
+                         "figures": known.figures})
     for row in rows:
         mid = row.get("model_id")
         if mid:

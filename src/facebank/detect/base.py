@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -39,7 +39,7 @@ def available() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def create(name: str, **options) -> Detector:
+def create(name: str, **options: Any) -> Detector:
     """Build the detector registered as ``name`` (e.g. 'hog', 'mmod', 'mtcnn', 'crop')."""
     _load_builtin()
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -67,7 +67,7 @@ def available() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def create(name: str, **options) -> Embedder:
+def create(name: str, **options: Any) -> Embedder:
     """Build the embedder registered as ``name`` ('dlib', 'fast', 'onnx')."""
     _load_builtin()
     try:
@@ -80,7 +80,8 @@ def create(name: str, **options) -> Embedder:
 def l2_normalise(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float32)
     norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.maximum(norms, 1e-12)
+    unit: np.ndarray = x / np.maximum(norms, 1e-12)
+    return unit
 
 
 def embed_raw(raw: Callable[[np.ndarray], np.ndarray], chips: np.ndarray, flip: bool) -> np.ndarray:

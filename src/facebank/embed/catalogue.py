@@ -23,6 +23,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from facebank import models
 from facebank.embed.points import data_dir
@@ -40,7 +41,7 @@ class CatalogueEntry:
     sha256: str
     size_bytes: int
     licence: str
-    card: dict
+    card: dict[str, Any]
     description: str = ""
     # figures measured with facebank (docs/models.md), keyed by benchmark name
     figures: dict[str, float] = field(default_factory=dict)
@@ -119,7 +120,7 @@ def _installed_file() -> Path:
     return data_dir() / "installed.json"
 
 
-def installed() -> dict[str, dict]:
+def installed() -> dict[str, dict[str, Any]]:
     """Installed and added models by name: {"path", "sha256", "licence", "source"}."""
     path = _installed_file()
     if not path.is_file():
@@ -133,7 +134,7 @@ def installed() -> dict[str, dict]:
     return {k: v for k, v in raw.items() if isinstance(v, dict) and "path" in v}
 
 
-def _write_installed(table: dict[str, dict]) -> None:
+def _write_installed(table: dict[str, dict[str, Any]]) -> None:
     path = _installed_file()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -157,7 +158,7 @@ def note(name: str, **fields: object) -> None:
         _write_installed(table)
 
 
-def unregister(name: str) -> dict | None:
+def unregister(name: str) -> dict[str, Any] | None:
     table = installed()
     entry = table.pop(name, None)
     if entry is not None:

@@ -45,8 +45,10 @@ import json
 import logging
 import math
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -124,7 +126,8 @@ class ModelCard:
             except (TypeError, ValueError):
                 raise ModelError(f"{where}: template must be \"arcface\" or five [x, y] chip "
                                  f"positions") from None
-        card = cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
+        fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
+        card = cls(**fields)
         if card.layout not in ("NCHW", "NHWC") or card.channels not in ("RGB", "BGR"):
             raise ModelError(f"{where}: layout must be NCHW/NHWC and channels RGB/BGR")
         if card.dtype not in ("float32", "uint8"):
@@ -157,7 +160,7 @@ class ModelCard:
             raise ModelError(f"model card {path}: not valid JSON ({exc})") from None
         return cls.from_dict(raw, f"model card {path}")
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         if isinstance(self.template, tuple):
             d["template"] = [list(p) for p in self.template]
@@ -229,7 +232,7 @@ class GraphInfo:
         return b if isinstance(b, int) and b > 0 else None
 
 
-def _dims(value_info) -> tuple[int | str | None, ...]:
+def _dims(value_info: Any) -> tuple[int | str | None, ...]:
     out: list[int | str | None] = []
     for d in value_info.type.tensor_type.shape.dim:
         if d.HasField("dim_value"):
@@ -241,7 +244,7 @@ def _dims(value_info) -> tuple[int | str | None, ...]:
     return tuple(out)
 
 
-def _walk_nodes(graph):
+def _walk_nodes(graph: Any) -> Iterator[Any]:
     for node in graph.node:
         yield node
         for attr in node.attribute:
@@ -305,7 +308,7 @@ def inspect_model(path: str | Path) -> GraphInfo:
                          f"native code: refused")
     inits = {t.name for t in proto.graph.initializer}
 
-    def infos(values) -> tuple[TensorInfo, ...]:
+    def infos(values: Iterable[Any]) -> tuple[TensorInfo, ...]:
         return tuple(TensorInfo(v.name, _dims(v), TensorProto.DataType.Name(v.type.tensor_type.elem_type))
                      for v in values if v.name not in inits)
 
@@ -390,7 +393,7 @@ class OnnxEmbedder:
         self.path = model
 
     @staticmethod
-    def _graph_dim(shape: tuple, model: Path) -> int | None:
+    def _graph_dim(shape: tuple[Any, ...], model: Path) -> int | None:
         if not shape:
             return None
         rest = shape[1:]
@@ -409,7 +412,7 @@ class OnnxEmbedder:
 
     def _prepare(self, chips: np.ndarray) -> np.ndarray:
         if self.card.dtype == "uint8":
-            x = np.asarray(chips, np.uint8)
+            x: np.ndarray = np.asarray(chips, np.uint8)
             if self.card.channels == "BGR":
                 x = x[..., ::-1]
             return np.ascontiguousarray(x.transpose(0, 3, 1, 2) if self.card.layout == "NCHW" else x)

@@ -15,8 +15,10 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -32,20 +34,20 @@ class ProbeReport:
     """What the probe saw: inputs/outputs with their shapes, the fixed batch (None = any), the card
     fields the graph tells (``graph_card``), the output size, ms per face and the mean output norm."""
 
-    inputs: list = field(default_factory=list)
-    outputs: list = field(default_factory=list)
+    inputs: list[Any] = field(default_factory=list)
+    outputs: list[Any] = field(default_factory=list)
     batch: int | None = None
-    graph_card: dict = field(default_factory=dict)
+    graph_card: dict[str, Any] = field(default_factory=dict)
     output_dim: int = 0
     ms_per_face: float = 0.0
     size_bytes: int = 0
-    domains: list = field(default_factory=list)
+    domains: list[Any] = field(default_factory=list)
 
 
-def graph_card(info) -> dict:
+def graph_card(info: Any) -> dict[str, Any]:
     """Card fields the graph tells: layout (where the 3 channels are), input size, dtype, output."""
-    out: dict = {}
-    shape = info.inputs[0].shape if info.inputs else ()
+    out: dict[str, Any] = {}
+    shape: Sequence[Any] = info.inputs[0].shape if info.inputs else ()
     if len(shape) == 4:
         if shape[1] == 3 and shape[3] != 3:
             out["layout"] = "NCHW"
@@ -61,7 +63,7 @@ def graph_card(info) -> dict:
     return out
 
 
-def _run_child(model: str, card_json: str | None) -> dict:
+def _run_child(model: str, card_json: str | None) -> dict[str, Any]:
     from facebank.embed.onnx import ModelCard, OnnxEmbedder, inspect_model
 
     info = inspect_model(model)
@@ -87,7 +89,8 @@ def _run_child(model: str, card_json: str | None) -> dict:
             "ms_per_face": round(ms, 3), "size_bytes": info.size_bytes, "domains": list(info.domains)}
 
 
-def probe(model: str | Path, card: dict | None = None, timeout_s: float | None = None) -> ProbeReport:
+def probe(model: str | Path, card: dict[str, Any] | None = None,
+          timeout_s: float | None = None) -> ProbeReport:
     """Probe ``model`` (with ``card``'s fields over what the graph tells) in a child process."""
     timeout_s = timeout_s or float(os.environ.get("FACEBANK_PROBE_TIMEOUT", PROBE_TIMEOUT_S))
     model = Path(model)

@@ -313,7 +313,7 @@ def with_points(rules: Sequence[DecisionRule], settings: Settings) -> OperatingP
     pts = points_for_settings(settings)
     for r in rules:
         if hasattr(r, "points"):
-            r.points = pts  # type: ignore[attr-defined]
+            r.points = pts
     return pts
 
 

@@ -66,7 +66,8 @@ __all__ = ["AnnIndex", "AnnOptions", "MutableExactIndex", "SearchIndex", "auto_e
 class SearchIndex(Protocol):
     """What the identification code needs of an index (``ExactIndex`` and ``AnnIndex`` have it)."""
 
-    people: tuple[str, ...]
+    @property
+    def people(self) -> tuple[str, ...]: ...
 
     def __len__(self) -> int: ...
     def person_distances(self, queries: np.ndarray) -> PersonDistances: ...

@@ -21,6 +21,8 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from types import TracebackType
+from typing import Any
 
 import numpy as np
 
@@ -65,7 +67,14 @@ def migrations() -> list[tuple[int, str]]:
 SCHEMA_VERSION = max(n for n, _ in migrations())
 
 
-def _statements(sql: str):
+def _inserted_id(cur: sqlite3.Cursor) -> int:
+    """The row id an INSERT just gave (always set after a successful INSERT)."""
+    if cur.lastrowid is None:
+        raise sqlite3.DatabaseError("the INSERT gave no row id")
+    return int(cur.lastrowid)
+
+
+def _statements(sql: str) -> Iterator[str]:
     """Split a migration script into complete SQL statements (semicolons in comments are fine)."""
     buf = ""
     for line in sql.splitlines(keepends=True):
@@ -400,15 +409,16 @@ class SqliteGallery(CorrectionsMixin):
         """The id of ``name``, or of the person whose name differs from it only by case."""
         row = self._db.execute("SELECT id FROM people WHERE name=?", (name,)).fetchone()
         if row:
-            return row[0]
+            return int(row[0])
         key = name_key(name)
         for pid, other in self._db.execute("SELECT id, name FROM people"):
             if name_key(other) == key:
-                return pid
+                return int(pid)
         return None
 
     def _name_of(self, pid: int) -> str:
-        return self._db.execute("SELECT name FROM people WHERE id=?", (pid,)).fetchone()[0]
+        name: str = self._db.execute("SELECT name FROM people WHERE id=?", (pid,)).fetchone()[0]
+        return name
 
     def _changed(self) -> None:
         for cb in list(self._callbacks):
@@ -538,7 +548,7 @@ class SqliteGallery(CorrectionsMixin):
                          f.detector, float(f.detector_score), int(f.fallback), model_id, int(vec.size),
                          vec.tobytes()),
                     )
-                    self._store_quality(db, int(cur.lastrowid), f)
+                    self._store_quality(db, _inserted_id(cur), f)
                     added += 1
         self.model_id = model_id
         self._changed()
@@ -557,7 +567,7 @@ class SqliteGallery(CorrectionsMixin):
         self._changed()
         return int(n)
 
-    def photos(self, person: str) -> list[dict]:
+    def photos(self, person: str) -> list[dict[str, Any]]:
         pid = self._person_id(person)
         if pid is None:
             raise PersonNotFound(f"no person named {person!r}")
@@ -567,7 +577,7 @@ class SqliteGallery(CorrectionsMixin):
         ).fetchall()
         return [dict(zip(PHOTO_KEYS, r, strict=True)) for r in rows]
 
-    def problems(self) -> list[dict]:
+    def problems(self) -> list[dict[str, Any]]:
         """Photos recorded without a usable face, with the reason (person None: a scanned photo)."""
         rows = self._db.execute(
             "SELECT p.name, ph.path, ph.status, ph.reason FROM photos ph LEFT JOIN people p"
@@ -580,7 +590,7 @@ class SqliteGallery(CorrectionsMixin):
         name = validate_name(name)
         pid = self._person_id(name)
         if pid is None:
-            pid = db.execute("INSERT INTO people(name) VALUES (?)", (name,)).lastrowid
+            return _inserted_id(db.execute("INSERT INTO people(name) VALUES (?)", (name,)))
         return int(pid)
 
     def _existing_person(self, name: str) -> int:
@@ -729,7 +739,7 @@ class SqliteGallery(CorrectionsMixin):
         self._changed()
         return int(n)
 
-    def photos_with(self, names: Sequence[str]) -> list[dict]:
+    def photos_with(self, names: Sequence[str]) -> list[dict[str, Any]]:
         """Photos in which every one of ``names`` has a face (same keys as ``photos``)."""
         pids = sorted({self._existing_person(n) for n in names})
         if not pids:
@@ -777,8 +787,8 @@ class SqliteGallery(CorrectionsMixin):
         self.check_model(model_id)
         with self._tx() as db:
             db.execute("UPDATE runs SET status='interrupted' WHERE status='running'")
-            return int(db.execute("INSERT INTO runs(source, model_id, settings) VALUES (?,?,?)",
-                                  (source, model_id, settings)).lastrowid)
+            return _inserted_id(db.execute("INSERT INTO runs(source, model_id, settings) VALUES (?,?,?)",
+                                           (source, model_id, settings)))
 
     def finish_run(self, run_id: int, status: str, counts: dict[str, int]) -> None:
         with self._tx() as db:
@@ -789,7 +799,7 @@ class SqliteGallery(CorrectionsMixin):
                  counts.get("faces_added", 0), run_id),
             )
 
-    def runs(self) -> list[dict]:
+    def runs(self) -> list[dict[str, Any]]:
         cur = self._db.execute("SELECT * FROM runs ORDER BY id")
         cols = [c[0] for c in cur.description]
         return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
@@ -829,7 +839,7 @@ class SqliteGallery(CorrectionsMixin):
 
 
     # -- re-embedding with another model (facebank reembed) -----------------------------------------
-    def stored_faces(self) -> list[dict]:
+    def stored_faces(self) -> list[dict[str, Any]]:
         """Every stored face with what re-embedding it needs: ``face_id``, ``path`` and ``sha256`` of its
         photo, ``box`` (x1, y1, x2, y2), ``landmarks`` (None or [[x, y], ...]), ``detector``,
         ``detector_score``, ``fallback``; ordered by photo."""
@@ -881,7 +891,8 @@ class _Transaction:
             raise
         return self.g._db
 
-    def __exit__(self, exc_type, exc, tb) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         try:
             if exc_type is None:
                 try:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -36,11 +37,11 @@ class CorrectionsMixin:
     _db: sqlite3.Connection
 
     def _remember_move(self, db: sqlite3.Connection, face_id: int, old_person: int | None,
-                       new_person: int | None) -> dict[str, list]:
+                       new_person: int | None) -> dict[str, list[Any]]:
         """Constraints of one move: out of a person -> barred from them; out of a cluster -> apart
         from its faces; given to a person -> any bar from that person is lifted (the user's word).
         Returns the constraints added, for the action log: {"bars": [[face, name]], "apart": [[a, b]]}."""
-        added: dict[str, list] = {"bars": [], "apart": []}
+        added: dict[str, list[Any]] = {"bars": [], "apart": []}
         if new_person is not None:
             db.execute("DELETE FROM face_bars WHERE face_id=? AND person_id=?", (face_id, new_person))
         if old_person is not None and old_person != new_person and db.execute(
@@ -85,7 +86,7 @@ class CorrectionsMixin:
         rows = db.execute("SELECT x1, y1, x2, y2 FROM not_faces WHERE sha256=?", (sha256,))
         return [tuple(r) for r in rows]
 
-    def quality(self, face_id: int) -> dict | None:
+    def quality(self, face_id: int) -> dict[str, Any] | None:
         """The quality record of a face (None: stored before records were kept)."""
         cur = self._db.execute("SELECT size_px, blur, yaw_deg, detector_score, flag FROM face_quality"
                                " WHERE face_id=?", (int(face_id),))
@@ -220,14 +221,15 @@ class CorrectionsMixin:
             "SELECT ph.id, p.name FROM photos ph LEFT JOIN people p ON p.id=ph.person_id"
             f" WHERE ph.id IN ({','.join('?' * len(ids))})", ids)}
 
-    def _log(self, db: sqlite3.Connection, kind: str, summary: str, before: dict, after: dict,
-             **extra: object) -> None:
+    def _log(self, db: sqlite3.Connection, kind: str, summary: str,
+             before: Mapping[int, tuple[str | None, int | None]],
+             after: Mapping[int, tuple[str | None, int | None]], **extra: object) -> None:
         """Record one action: faces' (person, cluster) before and person after, plus ``extra``."""
         faces = [[fid, b[0], b[1], after.get(fid, (None, None))[0]] for fid, b in before.items()]
         db.execute("INSERT INTO action_log(kind, summary, payload) VALUES (?,?,?)",
                    (kind, summary, json.dumps({"faces": faces, **extra})))
 
-    def actions(self, limit: int = 20) -> list[dict]:
+    def actions(self, limit: int = 20) -> list[dict[str, Any]]:
         """The last actions that can be undone, newest first: id, kind, summary, at."""
         return [dict(id=a, kind=b, summary=c, at=d) for a, b, c, d in self._db.execute(
             "SELECT id, kind, summary, at FROM action_log WHERE undone=0 ORDER BY id DESC LIMIT ?",
@@ -250,7 +252,7 @@ class CorrectionsMixin:
         self._changed()  # type: ignore[attr-defined]
         return done
 
-    def _undo_one(self, db: sqlite3.Connection, kind: str, summary: str, p: dict) -> None:
+    def _undo_one(self, db: sqlite3.Connection, kind: str, summary: str, p: dict[str, Any]) -> None:
         def conflict(why: str) -> UndoConflict:
             return UndoConflict(f"cannot undo '{summary}': {why}")
 
@@ -343,7 +345,7 @@ class CorrectionsMixin:
             before, photo_before = self._faces_state(db, ids), self._photos_state(db, photo_ids)
             created = name if name is not None and self._person_id(name) is None else None  # type: ignore[attr-defined]
             pid = None if name is None else self._ensure_person(db, name)  # type: ignore[attr-defined]
-            added: dict[str, list] = {"bars": [], "apart": []}
+            added: dict[str, list[Any]] = {"bars": [], "apart": []}
             for fid in ids:
                 for k, v in self._remember_move(db, fid, rows[fid][1], pid).items():
                     added[k] += v
@@ -370,7 +372,7 @@ class CorrectionsMixin:
                            [(int(p), t, s) for p, t, s in dates])
         self._changed()  # type: ignore[attr-defined]
 
-    def timeline(self, name: str) -> list[dict]:
+    def timeline(self, name: str) -> list[dict[str, Any]]:
         """The photos in which ``name`` has a face, oldest first (undated last): sha256, taken_at,
         source of the date, width, height."""
         pid = self._pid(name)

@@ -143,17 +143,17 @@ def _add_photos(ctx: ServerContext, name: str, uploads: list[tuple[str, bytes]])
         person_summary(ctx, name)  # 404 before any file is written
         to_enroll: dict[str, int] = {}  # stored path -> index of the upload
         first: dict[str, int] = {}  # sha256 -> index of its first upload
-        for i, (fname, data, img) in enumerate(loaded):
-            if img.sha256 in first:
-                results[i] = AddedPhoto(filename=fname, sha256=img.sha256, outcome="already_known",
-                                        reason=f"the same photo as {loaded[first[img.sha256]][0]}")
+        for i, (fname, data, facts) in enumerate(loaded):
+            if facts.sha256 in first:
+                results[i] = AddedPhoto(filename=fname, sha256=facts.sha256, outcome="already_known",
+                                        reason=f"the same photo as {loaded[first[facts.sha256]][0]}")
                 continue
-            first[img.sha256] = i
-            if ctx.gallery.has_photo(img.sha256, pool.model_id):
-                results[i] = AddedPhoto(filename=fname, sha256=img.sha256, outcome="already_known",
+            first[facts.sha256] = i
+            if ctx.gallery.has_photo(facts.sha256, pool.model_id):
+                results[i] = AddedPhoto(filename=fname, sha256=facts.sha256, outcome="already_known",
                                         reason="this photo is already in the gallery")
                 continue
-            to_enroll[str(ctx.photos.save(data, img.sha256, img.format))] = i
+            to_enroll[str(ctx.photos.save(data, facts.sha256, facts.format))] = i
         report = None
         if to_enroll:  # decoded again, full size, one at a time: within the budget of the largest
             with ctx.pixels(max((loaded[i][1] for i in to_enroll.values()), key=header_pixels)):
@@ -168,8 +168,9 @@ def _add_photos(ctx: ServerContext, name: str, uploads: list[tuple[str, bytes]])
                                         reason=problems.get(path, "not stored"))
                 ctx.photos.discard([path])
                 continue
-            outcome = "enrolled" if rec["status"] == "ok" else rec["status"]
-            results[i] = AddedPhoto(filename=fname, sha256=sha, outcome=outcome, reason=rec["reason"])
+            status = rec["status"]
+            results[i] = AddedPhoto(filename=fname, sha256=sha,
+                                    outcome="enrolled" if status == "ok" else status, reason=rec["reason"])
         person = person_summary(ctx, name)
     return AddPhotosResponse(person=person, photos=[r for r in results if r is not None],
                              faces_added=report.faces_added if report else 0)

@@ -363,7 +363,7 @@ def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
 def sample_times(video: SyntheticVideo, step_s: float) -> list[float]:
     """The times of the frames a reader samples every ``step_s`` seconds (the first frame at or
     after each multiple of the step)."""
-    out = []
+    out: list[float] = []
     for k in range(int(video.duration_s / step_s) + 1):
         t = np.ceil(k * step_s * video.fps - 1e-6) / video.fps
         if t < video.duration_s - 1e-9 and (not out or t > out[-1] + 1e-9):

@@ -211,17 +211,17 @@ class Tracker:
             else:
                 ended.append(a.freeze())
         self.active = keep
-        started = []
+        started: list[tuple[int, Box, np.ndarray]] = []
         links = self._link(t, faces)
         for i, face in enumerate(faces):
-            a = links.get(i)
-            if a is None:
-                a = _Active(self.next_id, t, face, rgb, self.settings.recent, self.settings.anchor)
+            linked = links.get(i)
+            if linked is None:
+                new = _Active(self.next_id, t, face, rgb, self.settings.recent, self.settings.anchor)
                 self.next_id += 1
-                self.active.append(a)
-                started.append((a.id, face.box, face.embedding))
+                self.active.append(new)
+                started.append((new.id, face.box, face.embedding))
             else:
-                a.add(t, face, rgb)
+                linked.add(t, face, rgb)
         return TrackUpdate(tuple(started), tuple(ended))
 
     def finish(self) -> tuple[Track, ...]:
