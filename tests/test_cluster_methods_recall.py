@@ -136,3 +136,16 @@ def test_harder_library_of_real_photos_reads_back(tmp_path, faces_dir) -> None:
     for photo in photos:
         with Image.open(photo.path) as im:
             assert im.mode == "RGB" and min(im.size) > 8
+
+
+def test_the_harder_recipe_is_the_one_fixed_before_the_first_run(tmp_path) -> None:
+    """The picks and changes of seed 2112 / share 0.3: a change here silently changes every harder figure."""
+    pairs = []
+    for i in range(12):
+        path = tmp_path / "src" / f"photo_{i:04d}.jpg"
+        path.parent.mkdir(exist_ok=True)
+        Image.new("RGB", (40, 40), (i * 20, 90, 160)).save(path)
+        pairs.append(("Person One", path))
+    changes = [p.change for p in harder_library(pairs, tmp_path / "out")]
+    assert changes == ["", "downscale", "rotate", "tint", "", "", "", "", "rotate", "tint", "downscale",
+                       "downscale"]
