@@ -97,9 +97,10 @@ SCALABLE = ("chinese-whispers", "components")  # on the k-NN graph: any library 
 IMMICH = ("dbscan", {"threshold": 1.0, "min_size": 3})
 
 
-RECALL_AXES = {"k": (10, 20, 30, 50), "edge_scale": (0.95, 1.0, 1.05), "merge": (0.0, 0.7, 0.8, 0.9, 1.0)}
+RECALL_AXES = {"k": (10, 30), "edge_scale": (0.95, 1.0, 1.05), "merge": (0.0, 0.7, 0.8),
+               "attach": (0.0, 0.8, 0.9, 1.0)}
 RECALL_GRID = [dict(zip(RECALL_AXES, v, strict=True)) for v in itertools.product(*RECALL_AXES.values())]
-TODAY = {"k": 10, "edge_scale": 1.0, "merge": 0.0}
+TODAY = {"k": 10, "edge_scale": 1.0, "merge": 0.0, "attach": 0.0}
 MIN_PRECISION = 0.97
 RECALL_MODELS = {"dlib": {}, "mobilefacenet": {"embedder": "onnx", "onnx_model": "mobilefacenet"}}
 

@@ -149,3 +149,27 @@ def test_the_harder_recipe_is_the_one_fixed_before_the_first_run(tmp_path) -> No
     changes = [p.change for p in harder_library(pairs, tmp_path / "out")]
     assert changes == ["", "downscale", "rotate", "tint", "", "", "", "", "rotate", "tint", "downscale",
                        "downscale"]
+
+
+def test_attach_moves_a_face_left_alone_to_the_cluster_whose_mean_is_near() -> None:
+    rng = np.random.default_rng(3)
+    centre = np.zeros(16)
+    centre[0] = 1.0
+    ring = _group(centre, 10, 0.12, rng)  # a loose cluster: its mean is nearer the lone face than any member
+    lone = _unit(centre + 0.03 * rng.normal(size=16))[None]
+    stranger = np.zeros(16)
+    stranger[3] = 1.0
+    x = np.concatenate([ring, lone, _group(stranger, 3, 0.005, rng)])
+    labels = methods.attach_to_means(x, np.array([0] * 10 + [1] + [2] * 3), 0.3)  # mean 0.18, members >= 0.35
+    assert labels[10] == 0 and (labels[11:] == 2).all()
+    far = methods.attach_to_means(x, np.array([0] * 10 + [1] + [2] * 3), 0.0001)
+    assert far[10] == 1
+
+
+def test_chinese_whispers_attach_keeps_a_far_face_alone() -> None:
+    x, _ = _two_groups_of_one_person_and_a_stranger()
+    odd = np.zeros((1, x.shape[1]), np.float32)
+    odd[0, 5] = 1.0
+    method = methods.create("chinese-whispers", threshold=0.5, k=3, attach=1.0)
+    labels = method.labels(np.concatenate([x, odd]))
+    assert labels[-1] == -1 and (labels[:-1] >= 0).all()

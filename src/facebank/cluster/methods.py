@@ -130,7 +130,9 @@ class ChineseWhispers:
 
     With ``merge > 0`` a second pass joins the clusters (a face alone counts as a cluster of one) whose
     mean embeddings are within ``merge * threshold`` of each other (on the k-NN graph of the means, so
-    it scales like the first pass): people split by pose or light come back together.
+    it scales like the first pass): people split by pose or light come back together. With
+    ``attach > 0`` each face of a cluster under ``min_size`` (a face left alone) joins the cluster
+    whose mean embedding is nearest when that is within ``attach * threshold``.
 
     The defaults (``k=10``, ``edge_scale=1.0``, no merge pass) are today's: the best grid point on the
     development libraries (LFW people with 5-9 photos, plain and made harder; ``bench/bench_cluster.py
@@ -143,10 +145,11 @@ class ChineseWhispers:
     min_size: int = 2
     edge_scale: float = 1.0
     merge: float = 0.0
+    attach: float = 0.0
     name: str = "chinese-whispers"
 
     def __post_init__(self) -> None:
-        for field_name in ("threshold", "edge_scale", "merge"):
+        for field_name in ("threshold", "edge_scale", "merge", "attach"):
             value = getattr(self, field_name)
             if isinstance(value, bool) or not isinstance(value, int | float | np.number) \
                     or not np.isfinite(value) or value < 0:
@@ -162,6 +165,8 @@ class ChineseWhispers:
         raw = whispers(vectors, self.k, self.edge_scale * self.threshold, self.weighted)
         if self.merge > 0:
             raw = merge_by_means(vectors, raw, self.merge * self.threshold, self.k)
+        if self.attach > 0:
+            raw = attach_to_means(vectors, raw, self.attach * self.threshold, self.min_size)
         return singletons_alone(raw, self.min_size)
 
 
@@ -180,6 +185,34 @@ def whispers(vectors: np.ndarray, k: int, edge_l2: float, weighted: bool = True)
     else:
         edges = [(i, i) for i in range(n)] + list(zip(a.tolist(), b.tolist(), strict=True))
     return np.asarray(dlib.chinese_whispers(edges), np.int64)
+
+
+def attach_to_means(vectors: np.ndarray, labels: np.ndarray, attach_l2: float,
+                    min_size: int = 2) -> np.ndarray:
+    """``labels`` (every face labelled) with each face of a cluster under ``min_size`` moved to the
+    cluster of at least ``min_size`` faces whose unit mean embedding is nearest, if within ``attach_l2``."""
+    labels = np.asarray(labels, np.int64).copy()
+    uniq, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    big = np.flatnonzero(counts >= max(1, min_size))
+    loose = np.flatnonzero(counts[inverse] < max(1, min_size))
+    if len(big) == 0 or len(loose) == 0:
+        return labels
+    x = np.asarray(vectors, np.float32)
+    means = np.zeros((len(big), x.shape[1]), np.float64)
+    slot = np.full(len(uniq), -1, np.int64)
+    slot[big] = np.arange(len(big))
+    members = slot[inverse] >= 0
+    np.add.at(means, slot[inverse[members]], x[members])
+    means /= np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
+    means32 = means.astype(np.float32)
+    with one_blas_thread():
+        for start in range(0, len(loose), _BLOCK):
+            rows = loose[start:start + _BLOCK]
+            dots = x[rows] @ means32.T
+            best = dots.argmax(axis=1)
+            near = l2_from_dot(dots[np.arange(len(rows)), best]) <= attach_l2
+            labels[rows[near]] = uniq[big[best[near]]]
+    return labels
 
 
 def merge_by_means(vectors: np.ndarray, labels: np.ndarray, merge_l2: float, k: int = 10) -> np.ndarray:
