@@ -7,7 +7,8 @@ Every method answers ``labels(vectors)``: one integer per face, ``-1`` for a fac
 * ``chinese-whispers`` (default): a k-nearest-neighbour graph whose edges are the neighbours within
   ``threshold``, clustered by dlib's Chinese whispers (a label-propagation graph clustering; dlib's
   own face clustering example), edges weighted by cosine similarity; optionally a second pass that
-  joins clusters whose mean embeddings are close (``merge``). Exact k-NN below 50k faces, the ANN
+  joins clusters whose mean embeddings are close (``merge``) and one that attaches faces left alone
+  to a near cluster mean (``attach``). Exact k-NN below 50k faces, the ANN
   index (FAISS HNSW) above.
 * ``components``: connected components of the same graph (single linkage; one wrong edge merges two
   people).
@@ -134,10 +135,10 @@ class ChineseWhispers:
     ``attach > 0`` each face of a cluster under ``min_size`` (a face left alone) joins the cluster
     whose mean embedding is nearest when that is within ``attach * threshold``.
 
-    The defaults (``k=10``, ``edge_scale=1.0``, no merge pass) are today's: the best grid point on the
-    development libraries (LFW people with 5-9 photos, plain and made harder; ``bench/bench_cluster.py
-    --study recall``) over dlib and MobileFaceNet raised the mean dev F1 only with precision under
-    0.97 on the harder ones, so it was not taken (docs/benchmarks/cluster.md)."""
+    The defaults (``k=10``, ``edge_scale=1.0``, no merge or attach pass) are today's: the best grid
+    point on the development libraries (LFW people with 5-9 photos, plain and made harder;
+    ``bench/bench_cluster.py --study recall``) over dlib and MobileFaceNet raised the mean dev F1 only
+    with precision under 0.97 on the harder ones, so it was not taken (docs/benchmarks/cluster.md)."""
 
     threshold: float
     k: int = 10
