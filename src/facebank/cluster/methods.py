@@ -6,8 +6,10 @@ Every method answers ``labels(vectors)``: one integer per face, ``-1`` for a fac
 
 * ``chinese-whispers`` (default): a k-nearest-neighbour graph whose edges are the neighbours within
   ``threshold``, clustered by dlib's Chinese whispers (a label-propagation graph clustering; dlib's
-  own face clustering example), edges weighted by cosine similarity. Exact k-NN below 50k faces,
-  the ANN index (FAISS HNSW) above.
+  own face clustering example), edges weighted by cosine similarity; optionally a second pass that
+  joins clusters whose mean embeddings are close (``merge``) and one that attaches faces left alone
+  to a near cluster mean (``attach``). Exact k-NN below 50k faces, the ANN
+  index (FAISS HNSW) above.
 * ``components``: connected components of the same graph (single linkage; one wrong edge merges two
   people).
 * ``agglomerative``: average- (or ``linkage="complete"``) linkage agglomerative clustering cut at
@@ -124,32 +126,116 @@ def singletons_alone(labels: np.ndarray, min_size: int = 2) -> np.ndarray:
 
 @dataclass(frozen=True)
 class ChineseWhispers:
-    """dlib's Chinese whispers on the k-NN graph cut at ``threshold`` (L2); with ``weighted`` each
-    edge votes with the cosine similarity of its two faces (else every edge counts 1)."""
+    """dlib's Chinese whispers on the k-NN graph cut at ``edge_scale * threshold`` (L2); with
+    ``weighted`` each edge votes with the cosine similarity of its two faces (else every edge counts 1).
+
+    With ``merge > 0`` a second pass joins the clusters (a face alone counts as a cluster of one) whose
+    mean embeddings are within ``merge * threshold`` of each other (on the k-NN graph of the means, so
+    it scales like the first pass): people split by pose or light come back together. With
+    ``attach > 0`` each face of a cluster under ``min_size`` (a face left alone) joins the cluster
+    whose mean embedding is nearest when that is within ``attach * threshold``.
+
+    The defaults (``k=10``, ``edge_scale=1.0``, no merge or attach pass) are today's: the best grid
+    point on the development libraries (LFW people with 5-9 photos, plain and made harder;
+    ``bench/bench_cluster.py --study recall``) over dlib and MobileFaceNet raised the mean dev F1 only
+    with precision under 0.97 on the harder ones, so it was not taken (docs/benchmarks/cluster.md)."""
 
     threshold: float
     k: int = 10
     weighted: bool = True
     min_size: int = 2
+    edge_scale: float = 1.0
+    merge: float = 0.0
+    attach: float = 0.0
     name: str = "chinese-whispers"
 
-    def labels(self, vectors: np.ndarray) -> np.ndarray:
-        import dlib
+    def __post_init__(self) -> None:
+        for field_name in ("threshold", "edge_scale", "merge", "attach"):
+            value = getattr(self, field_name)
+            if isinstance(value, bool) or not isinstance(value, int | float | np.number) \
+                    or not np.isfinite(value) or value < 0:
+                raise ValueError(f"chinese-whispers: {field_name} must be a finite number >= 0, "
+                                 f"not {value!r}")
+        if isinstance(self.k, bool) or not isinstance(self.k, int | np.integer) or self.k < 1:
+            raise ValueError(f"chinese-whispers: k must be a whole number >= 1, not {self.k!r}")
 
+    def labels(self, vectors: np.ndarray) -> np.ndarray:
         n = len(vectors)
         if n == 0:
             return np.zeros(0, np.int64)
-        graph = knn(vectors, self.k)
-        a, b = edges_within(graph, self.threshold)
-        # every face is a vertex (a self edge), plus the graph's edges; dlib's labels are 0..c-1
-        if self.weighted:
-            x = np.asarray(vectors, np.float32)
-            cos = np.einsum("ij,ij->i", x[a], x[b]).astype(float)
-            edges = [(i, i, 1e-6) for i in range(n)] + list(zip(a.tolist(), b.tolist(), cos.tolist(),
-                                                               strict=True))
-        else:
-            edges = [(i, i) for i in range(n)] + list(zip(a.tolist(), b.tolist(), strict=True))
-        return singletons_alone(np.asarray(dlib.chinese_whispers(edges), np.int64), self.min_size)
+        raw = whispers(vectors, self.k, self.edge_scale * self.threshold, self.weighted)
+        if self.merge > 0:
+            raw = merge_by_means(vectors, raw, self.merge * self.threshold, self.k)
+        if self.attach > 0:
+            raw = attach_to_means(vectors, raw, self.attach * self.threshold, self.min_size)
+        return singletons_alone(raw, self.min_size)
+
+
+def whispers(vectors: np.ndarray, k: int, edge_l2: float, weighted: bool = True) -> np.ndarray:
+    """dlib's Chinese whispers labels (0..c-1, every face labelled) of the k-NN graph cut at ``edge_l2``."""
+    import dlib
+
+    n = len(vectors)
+    a, b = edges_within(knn(vectors, k), edge_l2)
+    # every face is a vertex (a self edge), plus the graph's edges; dlib's labels are 0..c-1
+    if weighted:
+        x = np.asarray(vectors, np.float32)
+        cos = np.einsum("ij,ij->i", x[a], x[b]).astype(float)
+        edges = [(i, i, 1e-6) for i in range(n)] + list(zip(a.tolist(), b.tolist(), cos.tolist(),
+                                                           strict=True))
+    else:
+        edges = [(i, i) for i in range(n)] + list(zip(a.tolist(), b.tolist(), strict=True))
+    return np.asarray(dlib.chinese_whispers(edges), np.int64)
+
+
+def attach_to_means(vectors: np.ndarray, labels: np.ndarray, attach_l2: float,
+                    min_size: int = 2) -> np.ndarray:
+    """``labels`` (every face labelled) with each face of a cluster under ``min_size`` moved to the
+    cluster of at least ``min_size`` faces whose unit mean embedding is nearest, if within ``attach_l2``."""
+    labels = np.asarray(labels, np.int64).copy()
+    uniq, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    big = np.flatnonzero(counts >= max(1, min_size))
+    loose = np.flatnonzero(counts[inverse] < max(1, min_size))
+    if len(big) == 0 or len(loose) == 0:
+        return labels
+    x = np.asarray(vectors, np.float32)
+    means = np.zeros((len(big), x.shape[1]), np.float64)
+    slot = np.full(len(uniq), -1, np.int64)
+    slot[big] = np.arange(len(big))
+    members = slot[inverse] >= 0
+    np.add.at(means, slot[inverse[members]], x[members])
+    means /= np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
+    means32 = means.astype(np.float32)
+    with one_blas_thread():
+        for start in range(0, len(loose), _BLOCK):
+            rows = loose[start:start + _BLOCK]
+            dots = x[rows] @ means32.T
+            best = dots.argmax(axis=1)
+            near = l2_from_dot(dots[np.arange(len(rows)), best]) <= attach_l2
+            labels[rows[near]] = uniq[big[best[near]]]
+    return labels
+
+
+def merge_by_means(vectors: np.ndarray, labels: np.ndarray, merge_l2: float, k: int = 10) -> np.ndarray:
+    """``labels`` (every face labelled, 0..c-1) with the clusters whose unit mean embeddings are within
+    ``merge_l2`` joined (connected components of the k-NN graph of the means cut there)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    labels = np.asarray(labels, np.int64)
+    uniq, inverse = np.unique(labels, return_inverse=True)
+    c = len(uniq)
+    if c < 2:
+        return labels
+    x = np.asarray(vectors, np.float64)
+    means = np.zeros((c, x.shape[1]))
+    np.add.at(means, inverse, x)
+    norms = np.linalg.norm(means, axis=1, keepdims=True)
+    means = (means / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+    a, b = edges_within(knn(means, k), merge_l2)
+    graph = coo_matrix((np.ones(len(a)), (a, b)), shape=(c, c))
+    _, joined = connected_components(graph, directed=False)
+    return joined[inverse].astype(np.int64)
 
 
 @dataclass(frozen=True)
