@@ -26,7 +26,7 @@ def shared_faces() -> Path:
 
 
 # made-up model ids of the unit tests' galleries: they get dlib's operating points under their own id
-TEST_MODEL_IDS = ("test-model-v1", "m1")
+TEST_MODEL_IDS = ("test-model-v1", "test-model", "m1", "m2")
 
 
 def give_points(model_id: str) -> None:
