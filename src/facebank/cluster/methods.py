@@ -40,7 +40,8 @@ _BLOCK = 2048
 
 
 class ClusterMethod(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def labels(self, vectors: np.ndarray) -> np.ndarray: ...
 

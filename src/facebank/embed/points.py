@@ -25,6 +25,7 @@ import os
 import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -102,14 +103,14 @@ class OperatingPoints:
             raise ValueError(f"operating points of {self.model_id}: impostor_levels and impostor_l2 differ "
                              f"in length")
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["impostor_levels"] = list(self.impostor_levels)
         d["impostor_l2"] = list(self.impostor_l2)
         return d
 
     @classmethod
-    def from_json(cls, raw: dict, where: str = "operating points") -> OperatingPoints:
+    def from_json(cls, raw: dict[str, Any], where: str = "operating points") -> OperatingPoints:
         if not isinstance(raw, dict):
             raise ValueError(f"{where}: not a JSON object")
         known = {f.name for f in fields(cls)}

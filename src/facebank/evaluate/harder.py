@@ -24,8 +24,12 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +54,7 @@ def photo_rng(person: str, name: str, seed: int = HARDER_SEED) -> np.random.Gene
     return np.random.default_rng(int.from_bytes(digest[:8], "little"))
 
 
-def degrade(image: object, change: str, rng: np.random.Generator) -> object:
+def degrade(image: Image.Image, change: str, rng: np.random.Generator) -> Image.Image:
     """``image`` (a PIL RGB image) with one degradation of ``HARDER_RECIPE`` drawn from ``rng``."""
     from PIL import Image, ImageEnhance, ImageFilter
 
