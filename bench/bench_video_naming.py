@@ -12,9 +12,11 @@ reused: reels rendered once). Per reel kind (dev = 5celeb/train reels, report = 
 - of the unknown ones: whether the true person is the candidate (the best group score), how many
   independent faces the group used (``effective``), the gap between the group score and the group
   bound (score - threshold, the decision rule's unit), how many of its faces alone are within the
-  single-photo threshold of the true person, and the single-photo threshold and bound in use;
+  single-photo threshold of the true person (scored by the decision rule), and the single-photo
+  threshold and bound in use;
 - "what if": tracks that a bound raised by 0.01 / 0.02 / 0.05 would name right and wrongly
-  (shows whether the unknown tracks are just above the bound, and what relaxing it costs);
+  (shows whether the unknown tracks are just above the bound, and what relaxing it costs), and
+  tracks that "at least half of the faces alone name one person, none another" would name;
 - the sampled faces one by one: the true person nearest, and within the single-photo threshold.
 
 Ends with ONE JSON line, appended to bench/results/video_naming.jsonl.
@@ -66,16 +68,16 @@ def diagnose_reel(fb, reel, fps: float = 2.0) -> tuple[list[dict], list[dict]]:
         g = ctx.decide(t.embeddings, embedding_times(t), cal)
         truth = truth_of(reel, t.times_s, t.boxes)
         dist = reorder(ctx.distances(t.embeddings), people)
-        near = np.asarray(dist.nearest, np.float64)
-        single_right = 0
-        if truth in people:
-            j = people.index(truth)
-            single_right = int(((near.argmin(axis=1) == j) & (near[:, j] <= cal.threshold_1)).sum())
+        sc = np.asarray(ctx.decision.rule.scores(dist), np.float64)  # the rule's scores, its unit
+        best = sc.argmin(axis=1)
+        alone = sc[np.arange(len(sc)), best] <= cal.threshold_1  # each face named alone
+        single_right = int((alone & (best == people.index(truth))).sum()) if truth in people else 0
+        single_other = int((alone & (np.array(people)[best] != truth)).sum())
         rows.append({"reel": reel.path.name, "track": t.id, "truth": truth, "name": t.name,
                      "candidate": g.candidate, "score": round(g.score, 4), "threshold": round(g.threshold, 4),
                      "threshold_1": round(cal.threshold_1, 4), "effective": g.effective,
                      "sightings": t.frames, "embeddings": len(t.embeddings), "agree": g.agree,
-                     "single_right": single_right, "by_majority": g.by_majority,
+                     "single_right": single_right, "single_other": single_other, "by_majority": g.by_majority,
                      "cal_source": cal.source, "icc": round(cal.icc, 3),
                      "stranger_score": round(cal.stranger_score, 4)
                      if np.isfinite(cal.stranger_score) else None})
@@ -87,11 +89,12 @@ def diagnose_reel(fb, reel, fps: float = 2.0) -> tuple[list[dict], list[dict]]:
                 continue
             d = reorder(ctx.distances(f.embedding[None]), people)
             near = np.asarray(d.nearest, np.float64)[0]
+            sc = np.asarray(ctx.decision.rule.scores(d), np.float64)[0]
             j = people.index(app.person) if app.person in people else -1
-            faces.append({"truth": app.person, "nearest_is_truth": bool(j >= 0 and near.argmin() == j),
+            faces.append({"truth": app.person, "nearest_is_truth": bool(j >= 0 and sc.argmin() == j),
                           "truth_l2": float(near[j]) if j >= 0 else None,
-                          "named_right": bool(j >= 0 and near.argmin() == j
-                                              and near[j] <= ctx.decision.point.threshold)})
+                          "named_right": bool(j >= 0 and sc.argmin() == j
+                                              and sc[j] <= ctx.decision.point.threshold)})
     return rows, faces
 
 
@@ -108,6 +111,13 @@ def summarize(rows: list[dict], faces: list[dict]) -> dict:
         false = sum(1 for r in rows if r["truth"] is None and r["name"] is None
                     and r["score"] <= r["threshold"] + d)
         what_if[f"+{d}"] = {"named_right": right, "named_wrongly": wrong, "false_detections_named": false}
+    # what if a track were named when at least half (not more than half) of its faces alone name
+    # one person and none names another
+    half = [r for r in unk if r["single_right"] * 2 >= r["sightings"] and r["single_other"] == 0
+            and r["single_right"] > 0]
+    half_wrong = [r for r in rows if r["name"] is None and r["single_right"] == 0 and r["single_other"] > 0
+                  and r["single_other"] * 2 >= r["sightings"]]
+    what_if["half_of_faces_alone"] = {"named_right": len(half), "named_wrongly": len(half_wrong)}
     t2 = [r["truth_l2"] for r in faces if r["truth_l2"] is not None]
     return {
         "tracks": len(rows), "tracks_of_a_true_face": len(real),
@@ -118,6 +128,8 @@ def summarize(rows: list[dict], faces: list[dict]) -> dict:
         "unknown_candidate_is_truth": sum(1 for r in unk if r["candidate"] == r["truth"]),
         "unknown_effective_faces": {str(k): eff[k] for k in sorted(eff)},
         "unknown_with_no_face_alone_right": sum(1 for r in unk if r["single_right"] == 0),
+        "unknown_with_half_or_more_faces_alone_right": sum(1 for r in unk
+                                                           if r["single_right"] * 2 >= r["sightings"]),
         "unknown_gap_quantiles": {q: round(float(np.quantile(gaps, float(q))), 4)
                                   for q in ("0.1", "0.25", "0.5", "0.75", "0.9")} if len(gaps) else {},
         "threshold_1": sorted({r["threshold_1"] for r in rows}),
