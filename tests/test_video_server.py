@@ -42,18 +42,27 @@ def clip(tmp_path_factory, faces_dir):
     return make_video(tmp_path_factory.mktemp("clip") / "clip.mp4", shots)
 
 
-def test_an_uploaded_video_becomes_a_job_with_progress_and_named_tracks(client, clip):
-    r = client.post("/v1/videos", files={"video": ("clip.mp4", clip.path.read_bytes(), "video/mp4")})
-    assert r.status_code == 202, r.text
-    job = r.json()
-    assert job["state"] in ("queued", "running") and job["filename"] == "clip.mp4"
-    assert (job["width"], job["height"]) == (1280, 720) and job["frames_expected"] >= 12
-    seen = []
-    deadline = time.monotonic() + 600
-    while job["state"] in ("queued", "running") and time.monotonic() < deadline:
-        time.sleep(0.5)
-        job = client.get(f"/v1/videos/{job['id']}").json()
-        seen.append(job["progress"])
+@pytest.fixture(scope="module")
+def finished(server, clip):
+    """One clip uploaded and followed to its end: (the first answer, the last answer, progress seen)."""
+    with httpx.Client(base_url=server.url, headers={"X-API-Key": server.key}, timeout=120) as c:
+        r = c.post("/v1/videos", files={"video": ("clip.mp4", clip.path.read_bytes(), "video/mp4")})
+        assert r.status_code == 202, r.text
+        job = r.json()
+        seen = []
+        deadline = time.monotonic() + 600
+        while job["state"] in ("queued", "running") and time.monotonic() < deadline:
+            time.sleep(0.5)
+            job = c.get(f"/v1/videos/{job['id']}").json()
+            seen.append(job["progress"])
+        return r, job, seen
+
+
+def test_an_uploaded_video_becomes_a_job_with_progress_and_named_tracks(client, clip, finished):
+    r, job, seen = finished
+    first = r.json()
+    assert first["state"] in ("queued", "running") and first["filename"] == "clip.mp4"
+    assert (first["width"], first["height"]) == (1280, 720) and first["frames_expected"] >= 12
     assert job["state"] == "finished", job
     assert job["progress"] == 1.0 and seen == sorted(seen)
     keys = ["track", "name", "distance", "start", "end", "frames", "box", "score", "faces_used"]
@@ -61,6 +70,25 @@ def test_an_uploaded_video_becomes_a_job_with_progress_and_named_tracks(client, 
     named = [t["name"] for t in job["tracks"] if t["frames"] >= 2]
     assert named == [s.people[0] for s in clip.shots]
     assert "/tmp" not in r.text and "facebank-video-" not in client.get(f"/v1/videos/{job['id']}").text
+
+
+def test_a_finished_video_job_sums_up_each_person_like_the_cli_summary(finished, clip):
+    _, job, _ = finished
+    people = job["people"]
+    assert people and all(list(p) == ["person", "name", "seconds", "appearances"] for p in people)
+    by_name = {p["name"]: p for p in people if p["name"]}
+    assert set(by_name) == {s.people[0] for s in clip.shots}
+    assert [p["seconds"] for p in people] == sorted((p["seconds"] for p in people), reverse=True)
+    tracks = {t["track"]: t for t in job["tracks"]}
+    for p in people:
+        ids = [i for a in p["appearances"] for i in a["tracks"]]
+        assert sorted(ids) == sorted(set(ids)) and set(ids) <= set(tracks)
+        assert all(tracks[i]["name"] == p["name"] for i in ids)
+        assert all(a["start"] < a["end"] for a in p["appearances"])
+        assert p["seconds"] == pytest.approx(sum(a["end"] - a["start"] for a in p["appearances"]), abs=0.01)
+    for name, p in by_name.items():  # every track of a person is in their summary
+        assert {i for a in p["appearances"] for i in a["tracks"]} == \
+            {i for i, t in tracks.items() if t["name"] == name}
 
 
 @pytest.mark.parametrize("data,code", [(b"", "empty_file"), (b"\x00" * 4000, "invalid_video")])

@@ -224,6 +224,25 @@ class VideoTrack(BaseModel):
     faces_used: int | None = Field(None, description="the track's independent faces its name comes from")
 
 
+class VideoAppearance(BaseModel):
+    """One stretch on screen of a person (tracks that touch or overlap are one stretch)."""
+
+    start: float = Field(description="seconds of video")
+    end: float = Field(description="seconds of video (a sighting counts for one sampling step)")
+    tracks: list[int] = Field(description="the tracks of this stretch")
+
+
+class VideoPerson(BaseModel):
+    """A person of the video, as ``facebank identify VIDEO --json --summary`` lists them."""
+
+    person: str = Field(description='the name, or "unknown #k" for the k-th unknown person (grouped across '
+                        'shots from all the faces of their tracks), or "unknown (brief)" for tracks seen '
+                        "too briefly to group")
+    name: str | None = Field(description="the enrolled person, null = unknown")
+    seconds: float = Field(description="total time on screen, seconds of video")
+    appearances: list[VideoAppearance] = Field(description="each stretch on screen, in order of time")
+
+
 class VideoJob(BaseModel):
     id: str
     kind: Literal["video"] = "video"
@@ -240,6 +259,8 @@ class VideoJob(BaseModel):
     frames_analysed: int
     frames_expected: int
     tracks: list[VideoTrack] = Field(description="filled when the job is finished, ordered by start")
+    people: list[VideoPerson] = Field(default_factory=list, description="filled when the job is finished: "
+                                      "who is on screen and when, most seen first")
     error: str | None
     created_at: str
     started_at: str | None

@@ -48,6 +48,7 @@ class VideoJob(Job):
     frames_analysed: int = 0
     frames_expected: int = 0
     tracks: list[dict] = field(default_factory=list)
+    people: list[dict] = field(default_factory=list)  # per person: time on screen, each appearance
     upload: str | None = field(default=None, repr=False, metadata=PRIVATE)  # file name in the uploads folder
 
     def progress(self) -> float:
@@ -214,6 +215,7 @@ class VideoJobs:
         except VideoError as exc:
             raise JobFailed("invalid_video", str(exc)) from None
         job.tracks = [t.to_json() for t in result.tracks]
+        job.people = [p.to_json() for p in result.people()]  # as `identify VIDEO --json --summary`
         job.frames_analysed = result.frames_analysed
 
     def ended(self, job: VideoJob) -> None:

@@ -5,7 +5,8 @@ track, and sum up who is on screen when.
 ``VideoWatcher`` yields track start/end events as a file, stream or camera plays
 (``facebank watch``): the same shot, track and naming code. ``VideoResult.people()`` is the
 per-person summary (time on screen, each appearance); unknown people are grouped across shots as
-"unknown #1", "unknown #2", ... by ``group_unknown``.
+"unknown #1", "unknown #2", ... by ``group_unknown``, from all the faces of their tracks
+(``facebank.groups``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from facebank.api import FaceBank
 from facebank.embed.points import OperatingPoints, points_for
 from facebank.types import Box, Face
 from facebank.video.decode import Frame, VideoBudget, VideoInfo, VideoReader
-from facebank.video.name import name_embeddings, name_track, name_tracks
+from facebank.video.name import embedding_times, name_embeddings, name_track, name_tracks
 from facebank.video.shots import ShotSettings
 from facebank.video.track import Track, Tracker, TrackerSettings
 
@@ -262,39 +263,87 @@ def analyze_video(bank: FaceBank, source: str | Path, fps: float | None = DEFAUL
     finally:
         watcher.reader.close()
     tracks = name_tracks(bank, sorted(ended, key=lambda t: (t.start_s, t.id)), threshold)
-    unknown = group_unknown(tracks, points_for(bank.pipeline.model_id))
+    unknown = group_unknown(tracks, points_for(bank.pipeline.model_id),
+                            strangers=stranger_faces(bank, tracks))
     cuts = tuple(getattr(watcher.reader.cut_detector, "cuts_s", ()))
     return VideoResult(watcher.info, tracks, fps, watcher.frames_analysed, time.perf_counter() - t0,
                        unknown, start_s, end_s, cuts)
 
 
-def group_unknown(tracks: Sequence[Track], points: OperatingPoints, min_frames: int = 2) -> dict[int, int]:
+def group_unknown(tracks: Sequence[Track], points: OperatingPoints, min_frames: int = 2,
+                  strangers: Sequence[np.ndarray] = ()) -> dict[int, int]:
     """Unknown tracks of one person -> one number: track id -> k of "unknown #k" (numbered by first
-    appearance). A track joins the group whose mean embedding is nearest, when within the model's
-    ``cluster_l2`` and none of the group's tracks is on screen at the same time (two faces at once
-    are two people); tracks seen in fewer than ``min_frames`` frames stay ungrouped. One small
-    function on purpose: the group module (naming groups of faces from all their evidence) will
-    replace it."""
-    groups: list[tuple[list[Track], np.ndarray]] = []
+    appearance), decided by the group module (``facebank.groups``) from all the faces of each track.
+
+    The unknown people found so far act as a small gallery (each their tracks' faces, the
+    ``distance`` rule on the nearest face, single-face threshold the model's ``cluster_l2``: two
+    faces linked as one person). Each unknown track in order of start is a group of faces decided
+    against it (``decide_group``: faces thinned to independent evidence, the median score over them,
+    a bound that relaxes with their number when strangers calibrate it, the single-face majority):
+    it joins the person it is named as, else it is a new unknown person. A person with a track on
+    screen at the same time is barred (two faces at once are two people). Tracks seen in fewer than
+    ``min_frames`` frames stay ungrouped. ``strangers``: faces known to be other people than the
+    unknown ones (one array per person: the enrolled people, the named tracks), the cohort that
+    calibrates the relaxed bound; the other unknown tracks not yet grouped are added to it (a
+    stranger who is in fact the same person only makes the bound stricter)."""
+    from facebank.decide import Decision, DistanceRule, GalleryFaces, OperatingPoint
+    from facebank.groups import calibrate, cohort_groups, decide_group, distinct_l2, unit_rows
+
+    todo = [t for t in sorted(tracks, key=lambda t: (t.start_s, t.id))
+            if t.name is None and t.frames >= min_frames and len(t.embeddings)]
+    faces = {t.id: unit_rows(t.embeddings) for t in todo}
+    distinct = distinct_l2(points)
+    rule = DistanceRule("nearest", points=points)
+    members: list[list[Track]] = []
     out: dict[int, int] = {}
-    for tr in sorted(tracks, key=lambda t: (t.start_s, t.id)):
-        if tr.name is not None or tr.frames < min_frames or not len(tr.embeddings):
-            continue
-        e = _unit(tr.embeddings.astype(np.float64).mean(axis=0))
-        best, best_d = None, points.cluster_l2
-        for k, (members, mean) in enumerate(groups):
-            d = float(np.linalg.norm(e - _unit(mean)))
-            if d <= best_d and not any(m.start_s <= tr.end_s and tr.start_s <= m.end_s for m in members):
-                best, best_d = k, d
-        if best is None:
-            groups.append(([tr], e.copy()))
-            best = len(groups) - 1
+    for i, tr in enumerate(todo):
+        barred = {str(k + 1) for k, ms in enumerate(members) if any(_overlap(m, tr) for m in ms)}
+        person = None
+        if len(barred) < len(members):
+            people = tuple(str(k + 1) for k in range(len(members)))
+            vecs = np.concatenate([faces[m.id] for ms in members for m in ms])
+            labels = np.concatenate([np.full(len(faces[m.id]), k, np.int64)
+                                     for k, ms in enumerate(members) for m in ms])
+            gallery = GalleryFaces(vecs, labels, people)
+            point = OperatingPoint(rule.key(), points.cluster_l2, points.far, "default", 0, len(people))
+            decision = Decision(rule, point, people)
+            later = [faces[t.id] for t in todo[i + 1:]]
+            cohort = cohort_groups(decision, gallery.person_distances, [*strangers, *later], distinct)
+            cal = calibrate(decision, (), cohort, points)
+            g = decide_group(faces[tr.id], decision, gallery.person_distances, cal, embedding_times(tr),
+                             distinct, barred)
+            person = g.person
+            log.debug("unknown track %d: %s (score %.3f, bound %.3f, %d faces)", tr.id,
+                      f"unknown #{person}" if person else "a new unknown person", g.score, g.threshold,
+                      g.faces)
+        if person is None:
+            members.append([tr])
+            out[tr.id] = len(members)
         else:
-            members, mean = groups[best]
-            members.append(tr)
-            groups[best] = (members, mean + e)
-        out[tr.id] = best + 1
+            members[int(person) - 1].append(tr)
+            out[tr.id] = int(person)
     return out
+
+
+def stranger_faces(bank: FaceBank, tracks: Sequence[Track], max_people: int = 100,
+                   max_faces: int = 8) -> list[np.ndarray]:
+    """Faces known to be other people than the video's unknown ones: each named track's and the
+    enrolled people's (at most ``max_people`` of them, evenly spread, ``max_faces`` faces each: the
+    cohort ``group_unknown`` calibrates with, kept small for a big gallery)."""
+    from facebank.groups import GroupContext
+
+    out = [t.embeddings for t in tracks if t.name is not None and len(t.embeddings)]
+    g = GroupContext.of(bank).gallery if bank.decision().people else None
+    if g is not None:
+        people = np.unique(g.labels)
+        if len(people) > max_people:
+            people = people[np.unique(np.linspace(0, len(people) - 1, max_people).round().astype(np.int64))]
+        out += [g.vectors[g.labels == j][:max_faces] for j in people]
+    return out
+
+
+def _overlap(a: Track, b: Track) -> bool:
+    return a.start_s <= b.end_s and b.start_s <= a.end_s
 
 
 def summarize(tracks: Sequence[Track], label: Callable[[Track], str], step_s: float,
@@ -323,10 +372,6 @@ def summarize(tracks: Sequence[Track], label: Callable[[Track], str], step_s: fl
         apps = tuple(OnScreen(a, b, tuple(ids)) for a, b, ids in merged)
         out.append(PersonSummary(who, names[who], sum(x.end_s - x.start_s for x in apps), apps))
     return tuple(sorted(out, key=lambda p: (-p.seconds, p.label)))
-
-
-def _unit(v: np.ndarray) -> np.ndarray:
-    return v / max(float(np.linalg.norm(v)), 1e-12)
 
 
 def check_model(bank: FaceBank) -> None:
