@@ -236,9 +236,9 @@ class VideoWatcher:
                 yield TrackEvent("start", tr.start_s, tr.id, first, m.name, m.distance)
             self._announced.discard(tr.id)
             tr = name_track(self.bank, tr, self.threshold)
-            m = tr.match
-            assert m is not None
-            yield TrackEvent("end", t, tr.id, tr.box, m.name, m.distance, tr)
+            end = tr.match
+            assert end is not None
+            yield TrackEvent("end", t, tr.id, tr.box, end.name, end.distance, tr)
 
 
 def analyze_video(bank: FaceBank, source: str | Path, fps: float | None = DEFAULT_FPS,
