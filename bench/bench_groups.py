@@ -235,11 +235,11 @@ FRAME_CACHE = Path.home() / ".cache" / "facebank" / "bench_groups_frames.npz"
 class Frames:
     """Embeddings of rendered frames (a still panned or zoomed), cached on disk by (photo, motion)."""
 
-    def __init__(self, fps: float, seconds: float) -> None:
-        self.fps, self.seconds = fps, seconds
+    def __init__(self, fps: float, seconds: float, path: Path = FRAME_CACHE) -> None:
+        self.fps, self.seconds, self.path = fps, seconds, path
         self.store: dict[str, np.ndarray] = {}
-        if FRAME_CACHE.is_file():
-            with np.load(FRAME_CACHE) as z:
+        if path.is_file():
+            with np.load(path) as z:
                 self.store = {k: z[k] for k in z.files}
         self.pipe = None
         self.dirty = 0
@@ -278,10 +278,10 @@ class Frames:
         return np.stack([r if r is not None else np.full(dim, np.nan, np.float32) for r in rows])
 
     def save(self) -> None:
-        FRAME_CACHE.parent.mkdir(parents=True, exist_ok=True)
-        tmp = FRAME_CACHE.with_suffix(".tmp.npz")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp.npz")
         np.savez(tmp, **self.store)
-        tmp.replace(FRAME_CACHE)
+        tmp.replace(self.path)
 
 
 def video_gallery(faces: Path, tmp: Path, seed: int) -> tuple[FaceBank, dict[str, list]]:
@@ -319,7 +319,7 @@ def cmd_strangers(args: argparse.Namespace) -> None:
             first[p] = Path(x)
     names = sorted(first)
     random.Random(args.seed).shuffle(names)
-    frames = Frames(args.fps, args.seconds)
+    frames = Frames(args.fps, args.seconds, Path(args.frame_cache))
     with tempfile.TemporaryDirectory() as tmp:
         fb, _ = video_gallery(faces, Path(tmp), args.seed)
         settings, policy = EMB.photos(lfw=True)
@@ -370,7 +370,7 @@ def cmd_known(args: argparse.Namespace) -> None:
     from facebank.video.name import name_embeddings
 
     faces = Path(args.faces)
-    frames = Frames(args.fps, args.seconds_per_photo)
+    frames = Frames(args.fps, args.seconds_per_photo, Path(args.frame_cache))
     with tempfile.TemporaryDirectory() as tmp:
         fb, held = video_gallery(faces, Path(tmp), args.seed)
         cal = GroupContext.of(fb).calibration()
@@ -524,6 +524,8 @@ def main() -> None:
                     "(implies --embedder onnx)")
     ap.add_argument("--policy", choices=["bench", "library"], default="bench",
                     help="face choice: this script's (bench) or the library evaluations' (library)")
+    ap.add_argument("--frame-cache", default=str(FRAME_CACHE), help="strangers, known: the file of the "
+                    "frames' embeddings (one per concurrent run: each run rewrites it whole)")
     args = ap.parse_args()
     global EMB
     if args.embedder or args.onnx_model:
