@@ -6,6 +6,13 @@ and suggestions for clusters and loose faces. Writes bench/results/groups_*.json
     .venv/bin/python bench/bench_groups.py known    [--seconds-per-photo 2] [--photos-per-track 3]
     .venv/bin/python bench/bench_groups.py scale    [--people 2000] [--clusters 5000] [--unassigned 100000]
 
+Every part but ``scale`` takes ``--embedder`` / ``--onnx-model`` (default: dlib's ResNet, ``fast``), e.g.
+``--onnx-model mobilefacenet`` for an installed model (its operating points come from the user's data
+folder, ``FACEBANK_DATA_DIR``), and ``--policy``: ``bench`` (default, below) or ``library``: the face
+choice the library's evaluations use (LFW: ``LFW_POLICY`` with ``lfw_settings``, the central face, no
+whole-photo crop; other sets: the largest face with MTCNN as second chance), which reuses the embeddings
+the models work cached when calibrating a model.
+
 Photos are embedded once through the evaluation cache (``facebank.evaluate.cache``: default
 settings, MTCNN + dlib's ResNet on onnxruntime with flip; LFW photos where no face is found fall back
 to LFW's centred box). Video frames are rendered with ``facebank.video.synthetic`` (a still panned or
@@ -44,6 +51,7 @@ import random
 import sys
 import tempfile
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -52,14 +60,43 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from record import record  # noqa: E402
 
 from facebank import FaceBank  # noqa: E402
-from facebank.evaluate.cache import LFW_FACE_BOX, FacePolicy, embed_photos, labelled_photos  # noqa: E402
+from facebank.evaluate.cache import (  # noqa: E402
+    LFW_FACE_BOX,
+    LFW_POLICY,
+    FacePolicy,
+    default_retry,
+    embed_photos,
+    labelled_photos,
+    model_id_for,
+)
+from facebank.evaluate.lfw import lfw_settings  # noqa: E402
 from facebank.gallery.base import FaceRecord, PhotoRecord  # noqa: E402
 from facebank.gallery.sqlite import SqliteGallery  # noqa: E402
 from facebank.settings import Settings  # noqa: E402
 
 log = logging.getLogger("bench_groups")
 REPO = Path(__file__).resolve().parents[1]
-MODEL = "dlib-resnet-v1"
+
+
+@dataclass(frozen=True)
+class Embedding:
+    """The embedder of a run: its settings, model id, label for the records, and face-choice policy."""
+
+    settings: Settings
+    model_id: str
+    label: str
+    policy: str = "bench"  # bench: this script's own policies; library: the evaluations' ones
+
+    def photos(self, lfw: bool) -> tuple[Settings, FacePolicy]:
+        """Settings and face policy to embed photos of LFW (``lfw``) or of the other sets."""
+        if self.policy == "library":
+            if lfw:
+                return lfw_settings(self.settings), LFW_POLICY
+            return self.settings, FacePolicy("largest", retry=default_retry())
+        return self.settings, FacePolicy(fallback_box=LFW_FACE_BOX) if lfw else FacePolicy()
+
+
+EMB = Embedding(Settings(), "dlib-resnet-v1", "dlib ResNet (fast)")  # set by main()
 
 
 # ---- data ---------------------------------------------------------------------------------------------
@@ -69,9 +106,9 @@ def embedded(faces: Path, folder: str, min_photos: int = 1, max_photos: int = 10
     lab = labelled_photos(faces / folder)
     count = Counter(p for p, _ in lab)
     lab = [(p, x) for p, x in lab if min_photos <= count[p] <= max_photos]
-    policy = FacePolicy(fallback_box=LFW_FACE_BOX) if lfw else FacePolicy()
+    settings, policy = EMB.photos(lfw)
     out: dict[str, list[tuple[Path, np.ndarray]]] = defaultdict(list)
-    for (p, x), e in zip(lab, embed_photos([x for _, x in lab], Settings(), policy), strict=True):
+    for (p, x), e in zip(lab, embed_photos([x for _, x in lab], settings, policy), strict=True):
         if e.ok:
             out[p].append((Path(x), np.asarray(e.embedding, np.float32)))
     return dict(out)
@@ -84,7 +121,7 @@ def add(g: SqliteGallery, items: list[tuple[str | None, np.ndarray]], start: int
         recs.append((PhotoRecord(person, f"/bench/{start + i}.jpg", sha, 1, 100, 100, "ok", None),
                      [FaceRecord(box=(0, 0, 10, 10), embedding=v, detector="bench", detector_score=1.0)]))
     for k in range(0, len(recs), 500):
-        g.add_photos(recs[k:k + 500], MODEL)
+        g.add_photos(recs[k:k + 500], EMB.model_id)
 
 
 # ---- suggestions ----------------------------------------------------------------------------------------
@@ -109,8 +146,8 @@ def suggest_run(name: str, people: dict[str, list[tuple[Path, np.ndarray]]], see
         add(g, enrol, 0)
         add(g, [(None, v) for _, v in scan], len(enrol))
         truth = {f"/bench/{len(enrol) + i}.jpg": p for i, (p, _) in enumerate(scan)}
-        fb = FaceBank(g)
-        recluster(g, method_from_settings(fb.settings), bank=fb)
+        fb = FaceBank(g, EMB.settings)
+        recluster(g, method_from_settings(fb.settings, model_id=EMB.model_id), bank=fb)
         live = SuggestionCache.of(fb, far).get()  # the live suggestions, as the CLI and the page show
         faces = g.faces(unassigned=True)
         fb.close()
@@ -135,7 +172,8 @@ def suggest_run(name: str, people: dict[str, list[tuple[Path, np.ndarray]]], see
         kind = "stranger_alone" if p in stranger_names else "alone"
         c[kind] += 1
         c[kind + ("_none" if person is None else "_right" if person == p else "_wrong")] += 1
-    fig: dict = {"people": len(people), "enrolled_faces": len(enrol), "scanned_faces": len(scan),
+    fig: dict = {"model": EMB.model_id, "policy": EMB.policy, "people": len(people),
+                 "enrolled_faces": len(enrol), "scanned_faces": len(scan),
                  "strangers": len(stranger_names), "far": far}
     for kind in ("clusters", "alone", "stranger_clusters", "stranger_alone"):
         n = c[kind]
@@ -179,8 +217,8 @@ def cmd_suggest(args: argparse.Namespace) -> None:
            "halves by name hash) and clustered (chinese-whispers defaults). clusters: those whose majority "
            "is an enrolled person, share whose live suggestion is that person (right), another (wrong), "
            "none; stranger_clusters: majority a stranger, share suggested (wrong) or not (none); alone: "
-           "faces left alone, the same. Suggestion FAR chosen on lfw-dev only (--dev-only); dlib ResNet "
-           "(fast) only: the shared MobileFaceNet has no calibrated operating points on this branch.")
+           "faces left alone, the same. Suggestion FAR chosen on lfw-dev only (--dev-only), with dlib. "
+           f"{EMB.label}, face policy {EMB.policy}.")
 
 
 def _merge(a: dict, b: dict) -> dict:
@@ -197,21 +235,22 @@ FRAME_CACHE = Path.home() / ".cache" / "facebank" / "bench_groups_frames.npz"
 class Frames:
     """Embeddings of rendered frames (a still panned or zoomed), cached on disk by (photo, motion)."""
 
-    def __init__(self, fps: float, seconds: float) -> None:
-        self.fps, self.seconds = fps, seconds
+    def __init__(self, fps: float, seconds: float, path: Path = FRAME_CACHE) -> None:
+        self.fps, self.seconds, self.path = fps, seconds, path
         self.store: dict[str, np.ndarray] = {}
-        if FRAME_CACHE.is_file():
-            with np.load(FRAME_CACHE) as z:
+        if path.is_file():
+            with np.load(path) as z:
                 self.store = {k: z[k] for k in z.files}
         self.pipe = None
         self.dirty = 0
 
     def key(self, photo: Path, motion: str) -> str:
         h = hashlib.sha256(photo.read_bytes()).hexdigest()[:24]
-        return f"{h}-{motion}-{self.fps:g}-{self.seconds:g}"
+        model = "" if EMB.model_id == "dlib-resnet-v1" else f"-{EMB.model_id}"  # dlib: the keys of old runs
+        return f"{h}-{motion}-{self.fps:g}-{self.seconds:g}{model}"
 
     def get(self, photo: Path, motion: str) -> np.ndarray:
-        """(frames, 128) embeddings of the largest face per frame (rows of NaN: no face found)."""
+        """(frames, dim) embeddings of the largest face per frame (rows of NaN: no face found)."""
         k = self.key(photo, motion)
         if k not in self.store:
             self.store[k] = self._embed(photo, motion)
@@ -225,24 +264,24 @@ class Frames:
         from facebank.video.synthetic import Shot, _load, _render
 
         if self.pipe is None:
-            self.pipe = FacePipeline(Settings())
+            self.pipe = FacePipeline(EMB.settings)
         shot = Shot(("x",), (photo,), self.seconds, motion)  # type: ignore[arg-type]
         img = _load(photo)
         n = int(round(self.seconds * self.fps))
-        out = np.full((n, 128), np.nan, np.float32)
+        rows: list[np.ndarray | None] = []
         for i in range(n):
             rgb = _render(shot, [img], i / self.fps, 640, 360)
             faces = self.pipe.faces(rgb)
-            if faces:
-                f = max(faces, key=lambda x: x.box.area)
-                out[i] = f.embedding
-        return out
+            best = max(faces, key=lambda x: x.box.area) if faces else None
+            rows.append(None if best is None else np.asarray(best.embedding, np.float32))
+        dim = next((len(r) for r in rows if r is not None), 128)
+        return np.stack([r if r is not None else np.full(dim, np.nan, np.float32) for r in rows])
 
     def save(self) -> None:
-        FRAME_CACHE.parent.mkdir(parents=True, exist_ok=True)
-        tmp = FRAME_CACHE.with_suffix(".tmp.npz")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp.npz")
         np.savez(tmp, **self.store)
-        tmp.replace(FRAME_CACHE)
+        tmp.replace(self.path)
 
 
 def video_gallery(faces: Path, tmp: Path, seed: int) -> tuple[FaceBank, dict[str, list]]:
@@ -264,7 +303,7 @@ def video_gallery(faces: Path, tmp: Path, seed: int) -> tuple[FaceBank, dict[str
         held[p] = items[3:]
     g = SqliteGallery(tmp / "video.db")
     add(g, enrol, 0)
-    return FaceBank(g), held
+    return FaceBank(g, EMB.settings), held
 
 
 def cmd_strangers(args: argparse.Namespace) -> None:
@@ -280,11 +319,12 @@ def cmd_strangers(args: argparse.Namespace) -> None:
             first[p] = Path(x)
     names = sorted(first)
     random.Random(args.seed).shuffle(names)
-    frames = Frames(args.fps, args.seconds)
+    frames = Frames(args.fps, args.seconds, Path(args.frame_cache))
     with tempfile.TemporaryDirectory() as tmp:
         fb, _ = video_gallery(faces, Path(tmp), args.seed)
-        photos = {e.path: e for e in embed_photos([first[n] for n in names[:args.tracks * 2]], Settings(),
-                                                     FacePolicy(fallback_box=LFW_FACE_BOX))}
+        settings, policy = EMB.photos(lfw=True)
+        photos = {e.path: e for e in embed_photos([first[n] for n in names[:args.tracks * 2]], settings,
+                                                     policy)}
         tracks = named_tracks = photos_named = frames_seen = frames_named = 0
         used = []
         for i, n in enumerate(names[:args.tracks * 2]):
@@ -310,7 +350,8 @@ def cmd_strangers(args: argparse.Namespace) -> None:
         frames.save()
         cal = GroupContext.of(fb).calibration()
         fb.close()
-    fig = {"tracks": tracks, "frames_per_track": int(args.seconds * args.fps),
+    fig = {"model": EMB.model_id, "policy": EMB.policy, "tracks": tracks,
+           "frames_per_track": int(args.seconds * args.fps),
            "tracks_named": named_tracks, "track_far": round(named_tracks / max(tracks, 1), 4),
            "photo_far": round(photos_named / max(tracks, 1), 4),
            "frame_far": round(frames_named / max(frames_seen, 1), 4),
@@ -321,7 +362,7 @@ def cmd_strangers(args: argparse.Namespace) -> None:
            "zoom "
            "alternating, 640x360 frames): share of tracks named (anyone), of the same stills named as "
            "photos and of their frames named one by one. Gallery: LFW >= 10 photos, pins10, 5celeb, "
-           "3 photos each. dlib ResNet (fast).")
+           f"3 photos each. {EMB.label}, face policy {EMB.policy}.")
 
 
 def cmd_known(args: argparse.Namespace) -> None:
@@ -329,12 +370,12 @@ def cmd_known(args: argparse.Namespace) -> None:
     from facebank.video.name import name_embeddings
 
     faces = Path(args.faces)
-    frames = Frames(args.fps, args.seconds_per_photo)
+    frames = Frames(args.fps, args.seconds_per_photo, Path(args.frame_cache))
     with tempfile.TemporaryDirectory() as tmp:
         fb, held = video_gallery(faces, Path(tmp), args.seed)
         cal = GroupContext.of(fb).calibration()
         lo, hi = cal.threshold_1, cal.stranger_score
-        figures = {}
+        figures: dict = {"model": EMB.model_id, "policy": EMB.policy}
         for part in ("dev", "report"):
             people = [p for p in sorted(held)
                       if (int(hashlib.sha256(p.encode()).hexdigest(), 16) % 2 == 0) == (part == "dev")]
@@ -380,7 +421,7 @@ def cmd_known(args: argparse.Namespace) -> None:
            "that score between the single-photo threshold and the strangers' typical score; a track "
            f"= {args.photos_per_track} of their held-out photos, each panned or zoomed for "
            f"{args.seconds_per_photo} s at {args.fps} fps. dev/report: halves of the people by name hash "
-           "(the selection rule was fixed on dev). dlib ResNet (fast).")
+           f"(the selection rule was fixed on dev). {EMB.label}, face policy {EMB.policy}.")
 
 
 def cmd_scale(args: argparse.Namespace) -> None:
@@ -478,7 +519,20 @@ def main() -> None:
                     "library's SUGGEST_FAR)")
     ap.add_argument("--dev-only", action="store_true",
                     help="suggest: only the development set, at several FARs")
+    ap.add_argument("--embedder", default=None, help="fast (dlib's ResNet, the default), dlib or onnx")
+    ap.add_argument("--onnx-model", default=None, help="an .onnx file or an installed model's name "
+                    "(implies --embedder onnx)")
+    ap.add_argument("--policy", choices=["bench", "library"], default="bench",
+                    help="face choice: this script's (bench) or the library evaluations' (library)")
+    ap.add_argument("--frame-cache", default=str(FRAME_CACHE), help="strangers, known: the file of the "
+                    "frames' embeddings (one per concurrent run: each run rewrites it whole)")
     args = ap.parse_args()
+    global EMB
+    if args.embedder or args.onnx_model:
+        settings = Settings(embedder=args.embedder or "onnx", onnx_model=args.onnx_model)
+        EMB = Embedding(settings, model_id_for(settings), args.onnx_model or args.embedder, args.policy)
+    else:
+        EMB = Embedding(EMB.settings, EMB.model_id, EMB.label, args.policy)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("facebank").setLevel(logging.WARNING)
     parts = {"suggest": cmd_suggest, "strangers": cmd_strangers, "known": cmd_known, "scale": cmd_scale}
