@@ -63,6 +63,7 @@ def group_faces(faces: Iterable[FaceInfo]) -> FaceGroups:
 UNCHANGED_GROUPS = frozenset({"reject", "hide_person", "hide_cluster", "set_cover", "add_person"})
 KNOWN_WRITES = frozenset({"name_cluster", "move_face", "move_faces", "merge_people", "not_a_face",
                           "undo"}) | UNCHANGED_GROUPS
+JOURNAL = 64  # the last People actions remembered for ``GroupsCache.changed_since``
 
 
 class GroupsCache:
@@ -81,6 +82,8 @@ class GroupsCache:
         self._cluster_of: dict[int, int | None] = {}  # face id -> its cluster (None: alone)
         self._alone: list[FaceInfo] = []
         self._alone_ids: list[int] = []
+        self._journal: list[tuple[int, frozenset[int] | None]] = []
+        self._undo_people = False  # (version after a write, faces it changed)
         self.rebuilds = 0  # full reads of the unassigned faces (tests count them)
         self.patched = 0  # faces read again by patches
 
@@ -107,7 +110,31 @@ class GroupsCache:
             if touched:
                 self._patch(touched)
             self._version = after
+            if method == "reject" and args:  # no group changes, but these faces' suggestions do
+                touched = {int(i) for i in args[0]}
+            # a merge moves the rejections of the source to the target, an undo may make or remove a
+            # person: faces other than the touched ones may change there (suggestions: read all again)
+            known = method != "merge_people" and not (method == "undo" and self._undo_people)
+            self._journal = [*self._journal[-(JOURNAL - 1):], (after, frozenset(touched) if known else None)]
             return result
+
+    def changed_since(self, version: int) -> set[int] | None:
+        """The faces the People actions changed from gallery version ``version`` to now (the groups'
+        version), or None when that is not known (another write came in between, or too long ago)."""
+        with self._lock:
+            if self._version is None or self.gallery.version() != self._version:
+                return None
+            if version == self._version:
+                return set()
+            steps = [(v, faces) for v, faces in self._journal if v > version]
+            if [v for v, _ in steps] != list(range(version + 1, self._version + 1)):
+                return None
+            out: set[int] = set()
+            for _, faces in steps:
+                if faces is None:
+                    return None
+                out |= faces
+            return out
 
     def _touched(self, method: str, args: Sequence[Any]) -> set[int] | None:
         """Face ids ``method(*args)`` may change, read before it runs (None: not known)."""
@@ -128,6 +155,7 @@ class GroupsCache:
             if changes is None:
                 return None
             faces, people = changes(int(args[0]) if args else 1)
+            self._undo_people = bool(people)
             # a person made or removed again: clusters suggested as them are read again too
             return set(faces) | {f.face_id for g in self._by_cluster.values() if g.suggested in people
                                  for f in g.faces}

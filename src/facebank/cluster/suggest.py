@@ -22,10 +22,12 @@ import threading
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from facebank.decide import reorder
+from facebank.gallery.base import FaceSet
 from facebank.gallery.index import PersonDistances
 from facebank.groups import (
     BankLike,
@@ -142,6 +144,11 @@ class SuggestionCache:
         self._state: _State | None = None
         self._all: Suggestions | None = None
         self._memo: dict[tuple, Suggestion] = {}  # (named key, cluster, face ids, barred) -> suggestion
+        self._todo: FaceSet | None = None  # the unassigned faces last read, and their rejections
+        self._rejected: dict[int, frozenset[str]] = {}
+        self._todo_version: int | None = None  # ... as of this version of the groups' journal
+        self.full_reads = 0  # reads of every unassigned face (tests count them)
+        self.patched = 0  # faces read again by patches
 
     @classmethod
     def of(cls, bank: BankLike, far: float = SUGGEST_FAR) -> SuggestionCache:
@@ -178,7 +185,7 @@ class SuggestionCache:
         if self._state is not None and self._state.version == version:
             return self._state
         gallery = self.bank.gallery
-        todo = gallery.unassigned_faces()
+        todo, rejected = self._read(gallery, version)
         base = GroupContext.of(self.bank) if len(todo) else None  # reused while the named people stay
         if base is None or not base.decision.people:
             self._state = _State(version, None, np.zeros((0, 0), np.float32), "", {}, {}, {})
@@ -186,7 +193,6 @@ class SuggestionCache:
             return self._state
         ctx = base.at_far(self.far)
         named = _named_key(ctx, self.bank.index())
-        rejected = gallery.rejections(todo.face_ids.tolist())
         ids = todo.face_ids
         in_cluster = todo.clusters >= 0
         loose_rows = dict(zip(ids[~in_cluster].tolist(), np.flatnonzero(~in_cluster).tolist(), strict=True))
@@ -207,6 +213,43 @@ class SuggestionCache:
                           if k in keep or (k[0] == named and k[1] is None and k[2][0] in loose_rows)}
         self._state = _State(version, ctx, todo.vectors, named, clusters, loose_rows, rejected)
         return self._state
+
+    def _read(self, gallery: Any, version: int) -> tuple[FaceSet, dict[int, frozenset[str]]]:
+        """The unassigned faces and their rejections now: those of the last state with only the faces
+        changed since read again, when the People actions since are known (the server's groups
+        cache, ``GroupsCache.changed_since``, and a gallery that reads some faces); else all."""
+        old, journal = self._todo, getattr(gallery, "groups", None)
+        journal = journal if hasattr(journal, "changed_since") else None
+        changed = journal.changed_since(self._todo_version) \
+            if old is not None and journal is not None and self._todo_version is not None else None
+        if old is not None and changed is not None and len(changed) <= max(64, len(old) // 4):
+            try:
+                fresh = gallery.unassigned_faces(face_ids=sorted(changed))
+            except TypeError:  # a gallery that reads them all only
+                fresh = None
+            if fresh is not None:
+                self.patched += len(changed)
+                keep = ~np.isin(old.face_ids, np.fromiter(changed, np.int64, len(changed)))
+                ids, vectors, clusters = old.face_ids[keep], old.vectors[keep], old.clusters[keep]
+                if len(fresh):
+                    ids = np.concatenate([ids, fresh.face_ids])
+                    vectors = np.concatenate([vectors, fresh.vectors]) if len(vectors) else fresh.vectors
+                    clusters = np.concatenate([clusters, fresh.clusters])
+                    order = np.argsort(ids, kind="stable")
+                    ids, vectors, clusters = ids[order], vectors[order], clusters[order]
+                rejected = {k: v for k, v in self._rejected.items() if k not in changed}
+                rejected.update(gallery.rejections(sorted(changed)))
+                self._keep(FaceSet(ids, vectors, clusters), rejected, version)
+                return self._todo, rejected  # type: ignore[return-value]
+        self.full_reads += 1
+        todo = gallery.unassigned_faces()
+        rejected = gallery.rejections(todo.face_ids.tolist()) if len(todo) else {}
+        self._keep(todo, rejected, version)
+        return todo, rejected
+
+    def _keep(self, todo: FaceSet, rejected: dict[int, frozenset[str]], version: int) -> None:
+        """Keep what was read at (or after) gallery version ``version``."""
+        self._todo, self._rejected, self._todo_version = todo, rejected, version
 
     def _ensure(self, state: _State, keys: list[tuple[str, int]]) -> int:
         """Decide the groups of ``keys`` not decided yet for this state; returns how many."""
