@@ -147,6 +147,8 @@ class SuggestionCache:
         self._todo: FaceSet | None = None  # the unassigned faces last read, and their rejections
         self._rejected: dict[int, frozenset[str]] = {}
         self._todo_version: int | None = None  # ... as of this version of the groups' journal
+        self._members: dict[int, tuple[tuple[int, ...], frozenset[str]]] = {}  # cluster -> face ids, barred
+        self._affected: set[int] | None = None  # clusters the faces read again left or joined (None: all)
         self.full_reads = 0  # reads of every unassigned face (tests count them)
         self.patched = 0  # faces read again by patches
 
@@ -189,7 +191,7 @@ class SuggestionCache:
         base = GroupContext.of(self.bank) if len(todo) else None  # reused while the named people stay
         if base is None or not base.decision.people:
             self._state = _State(version, None, np.zeros((0, 0), np.float32), "", {}, {}, {})
-            self._memo = {}
+            self._memo, self._members = {}, {}
             return self._state
         ctx = base.at_far(self.far)
         named = _named_key(ctx, self.bank.index())
@@ -202,11 +204,18 @@ class SuggestionCache:
             order = rows_all[np.argsort(todo.clusters[rows_all], kind="stable")]
             labels = todo.clusters[order]
             cuts = np.flatnonzero(np.diff(labels)) + 1
-            for r in np.split(order, cuts):
-                c = int(todo.clusters[r[0]])
-                barred = frozenset().union(*(rejected.get(int(ids[k]), frozenset()) for k in r)) if rejected \
-                    else frozenset()
-                clusters[c] = (r, barred, (named, c, tuple(ids[r].tolist()), barred))
+            firsts = labels[np.concatenate([[0], cuts])].tolist()
+            known, kept = self._members, {}
+            for c, r in zip(firsts, np.split(order, cuts), strict=True):
+                # a cluster no changed face left or joined keeps its members and the people it is barred from
+                member = known.get(c) if self._affected is not None and c not in self._affected else None
+                if member is None:
+                    barred = frozenset().union(*(rejected.get(int(ids[k]), frozenset()) for k in r)) \
+                        if rejected else frozenset()
+                    member = (tuple(ids[r].tolist()), barred)
+                kept[c] = member
+                clusters[c] = (r, member[1], (named, c, member[0], member[1]))
+            self._members = kept
         if self._state is None or self._state.named != named or len(self._memo) > 2 * len(ids) + 16:
             keep = {g[2] for g in clusters.values()}
             self._memo = {k: v for k, v in self._memo.items()
@@ -227,9 +236,14 @@ class SuggestionCache:
                 fresh = gallery.unassigned_faces(face_ids=sorted(changed))
             except TypeError:  # a gallery that reads them all only
                 fresh = None
+            if fresh is not None and not changed:  # e.g. a hide or a cover: the faces are as they were
+                self._keep(old, self._rejected, version)
+                self._affected = set()
+                return old, self._rejected
             if fresh is not None:
                 self.patched += len(changed)
                 keep = ~np.isin(old.face_ids, np.fromiter(changed, np.int64, len(changed)))
+                self._affected = set(old.clusters[~keep].tolist()) | set(fresh.clusters.tolist())
                 ids, vectors, clusters = old.face_ids[keep], old.vectors[keep], old.clusters[keep]
                 if len(fresh):
                     ids = np.concatenate([ids, fresh.face_ids])
@@ -242,6 +256,7 @@ class SuggestionCache:
                 self._keep(FaceSet(ids, vectors, clusters), rejected, version)
                 return self._todo, rejected  # type: ignore[return-value]
         self.full_reads += 1
+        self._affected = None
         todo = gallery.unassigned_faces()
         rejected = gallery.rejections(todo.face_ids.tolist()) if len(todo) else {}
         self._keep(todo, rejected, version)
