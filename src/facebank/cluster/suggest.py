@@ -294,7 +294,10 @@ def decide_groups(ctx: GroupContext, vectors: np.ndarray,
     if not groups:
         return []
     cal = ctx.calibration()
-    vectors = unit_rows(vectors)
+    # only the rows these groups hold are made unit (a page of a 100k-face library holds a few hundred)
+    need = np.unique(np.concatenate([np.asarray(rows, np.int64) for rows, _ in groups]))
+    vectors = unit_rows(np.asarray(vectors)[need])
+    groups = [(np.searchsorted(need, np.asarray(rows, np.int64)), barred) for rows, barred in groups]
     used = [rows[thin(vectors[rows], None, ctx.distinct)] for rows, _ in groups]
     flat = np.concatenate(used)
     near, mean = [], []
