@@ -4,6 +4,16 @@ page: 50 clusters, 12 faces each) and GET /v1/faces?alone=true over a real serve
     .venv/bin/python bench/bench_people_view.py                        # 1k, 10k, 100k unnamed faces
     .venv/bin/python bench/bench_people_view.py --faces 1000,10000 --requests 10
 
+    .venv/bin/python bench/bench_people_view.py --actions              # every People action at 100k faces
+
+``--actions``: one library of ``--library`` face-like synthetic faces (``facebank.scale.synthetic``,
+dlib's thresholds), the first ``--named`` people enrolled and the others scanned and clustered by
+who they are; through a real server each People action (name a cluster as a new or an existing
+person, move a face, take one out, merge two people, hide a cluster, set a cover, undo) is made
+``--rounds`` times, each followed by the People view's listing (GET /v1/clusters, 50 clusters of
+12 faces, with the live suggestions of that page); median and p95 of the action alone and of action
++ listing, recorded in bench/results/people_actions.jsonl with the load.
+
 Each size is a fresh SQLite gallery of synthetic unnamed faces (random unit 128-d embeddings,
 faces of fake photos: the listing reads boxes and photo records, never the image files) in
 clusters of 2 to 30 faces plus 10 % alone, stored through the Gallery API (add_photos with no

@@ -117,8 +117,8 @@ class LockedGallery:
         groups = self.groups if name in KNOWN_WRITES else None
 
         def locked(*args, **kwargs):
-            if groups is not None:
-                return groups.write(name, lambda: locked_call(*args, **kwargs), args)
+            if groups is not None and not kwargs:  # by keyword: not told (the next read groups all again)
+                return groups.write(name, lambda: locked_call(*args), args)
             return locked_call(*args, **kwargs)
 
         def locked_call(*args, **kwargs):
