@@ -195,6 +195,16 @@ class SuggestionCache:
             return self._state
         ctx = base.at_far(self.far)
         named = _named_key(ctx, self.bank.index())
+        prev = self._state
+        same = prev is not None and prev.ctx is not None and prev.vectors is todo.vectors
+        if self._affected == set() and prev is not None and same:
+            # no face changed (a hide, a cover): the groups of the last state, under the new named key
+            clusters = prev.clusters if prev.named == named else \
+                {c: (r, b, (named, *k[1:])) for c, (r, b, k) in prev.clusters.items()}
+            if prev.named != named:
+                self._prune(named, clusters, prev.loose_rows, len(todo))
+            self._state = _State(version, ctx, todo.vectors, named, clusters, prev.loose_rows, rejected)
+            return self._state
         ids = todo.face_ids
         in_cluster = todo.clusters >= 0
         loose_rows = dict(zip(ids[~in_cluster].tolist(), np.flatnonzero(~in_cluster).tolist(), strict=True))
@@ -217,11 +227,16 @@ class SuggestionCache:
                 clusters[c] = (r, member[1], (named, c, member[0], member[1]))
             self._members = kept
         if self._state is None or self._state.named != named or len(self._memo) > 2 * len(ids) + 16:
-            keep = {g[2] for g in clusters.values()}
-            self._memo = {k: v for k, v in self._memo.items()
-                          if k in keep or (k[0] == named and k[1] is None and k[2][0] in loose_rows)}
+            self._prune(named, clusters, loose_rows, len(ids))
         self._state = _State(version, ctx, todo.vectors, named, clusters, loose_rows, rejected)
         return self._state
+
+    def _prune(self, named: str, clusters: dict[int, tuple[np.ndarray, frozenset[str], tuple]],
+               loose_rows: dict[int, int], faces: int) -> None:
+        """Forget the suggestions of groups that are gone (or decided under other named people)."""
+        keep = {g[2] for g in clusters.values()}
+        self._memo = {k: v for k, v in self._memo.items()
+                      if k in keep or (k[0] == named and k[1] is None and k[2][0] in loose_rows)}
 
     def _read(self, gallery: Any, version: int) -> tuple[FaceSet, dict[int, frozenset[str]]]:
         """The unassigned faces and their rejections now: those of the last state with only the faces
