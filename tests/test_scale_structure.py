@@ -156,3 +156,19 @@ def test_a_write_the_groups_do_not_know_makes_them_read_everything_again(server,
     api.get("/v1/clusters?limit=5").raise_for_status()
     assert ctx.face_groups.rebuilds == before + 1
     _same_as_a_full_read(server)
+
+
+def test_unassigned_faces_of_some_ids_and_what_an_undo_would_change(tmp_path):
+    lib = face_like_gallery(40, faces_per_person=5.0, seed=5)
+    with open_gallery(tmp_path / "g.db") as g:
+        g.add_photos([(PhotoRecord(None, f"/lib/{i}.jpg", hashlib.sha256(f"u{i}".encode()).hexdigest(), 100,
+                                   64, 64, "ok"), [FaceRecord((1.0, 2.0, 30.0, 40.0), v, "test", 0.99)])
+                      for i, v in enumerate(lib.vectors)], MODEL)
+        every = g.unassigned_faces()
+        some = g.unassigned_faces(face_ids=[int(every.face_ids[3]), int(every.face_ids[1]), 10**9])
+        assert some.face_ids.tolist() == [int(every.face_ids[1]), int(every.face_ids[3])]
+        assert np.array_equal(some.vectors, every.vectors[[1, 3]])
+        assert len(g.unassigned_faces(face_ids=[])) == 0
+        g.move_face(int(every.face_ids[0]), "Ann")
+        assert g.undo_changes(1) == ([int(every.face_ids[0])], ["Ann"])
+        assert len(g.unassigned_faces(face_ids=[int(every.face_ids[0])])) == 0  # Ann's now
