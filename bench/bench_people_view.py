@@ -4,6 +4,16 @@ page: 50 clusters, 12 faces each) and GET /v1/faces?alone=true over a real serve
     .venv/bin/python bench/bench_people_view.py                        # 1k, 10k, 100k unnamed faces
     .venv/bin/python bench/bench_people_view.py --faces 1000,10000 --requests 10
 
+    .venv/bin/python bench/bench_people_view.py --actions              # every People action at 100k faces
+
+``--actions``: one library of ``--library`` face-like synthetic faces (``facebank.scale.synthetic``,
+dlib's thresholds), the first ``--named`` people enrolled and the others scanned and clustered by
+who they are; through a real server each People action (name a cluster as a new or an existing
+person, move a face, take one out, merge two people, hide a cluster, set a cover, undo) is made
+``--rounds`` times, each followed by the People view's listing (GET /v1/clusters, 50 clusters of
+12 faces, with the live suggestions of that page); median and p95 of the action alone and of action
++ listing, recorded in bench/results/people_actions.jsonl with the load.
+
 Each size is a fresh SQLite gallery of synthetic unnamed faces (random unit 128-d embeddings,
 faces of fake photos: the listing reads boxes and photo records, never the image files) in
 clusters of 2 to 30 faces plus 10 % alone, stored through the Gallery API (add_photos with no
@@ -21,19 +31,25 @@ import hashlib
 import json
 import os
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import numpy as np
 
-from facebank.gallery.base import FaceRecord, PhotoRecord
-from facebank.gallery.sqlite import SqliteGallery
-from facebank.server import ServerConfig
-from facebank.server.auth import ApiKeyStore
-from facebank.server.testing import LiveServer
-from facebank.settings import Settings
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from record import record  # noqa: E402
+
+from facebank.gallery.base import FaceRecord, PhotoRecord  # noqa: E402
+from facebank.gallery.sqlite import SqliteGallery  # noqa: E402
+from facebank.scale.synthetic import face_like_gallery  # noqa: E402
+from facebank.server import ServerConfig  # noqa: E402
+from facebank.server.auth import ApiKeyStore  # noqa: E402
+from facebank.server.testing import LiveServer  # noqa: E402
+from facebank.settings import Settings  # noqa: E402
 
 MODEL_ID = "bench-synthetic"  # no real embedder's: these galleries are never identified against
 
@@ -88,12 +104,126 @@ def timed(client: httpx.Client, path: str, n: int) -> dict[str, float]:
             "p95_ms": round(times[min(len(times) - 1, int(0.95 * len(times)))], 1), "bytes": size}
 
 
+# -- every People action and the listing after it, at library scale --------------------------------
+LIBRARY_MODEL_ID = "dlib-resnet-v1"  # the synthetic faces are fitted to dlib's: its thresholds apply
+
+
+def build_library(path: Path, n_faces: int, named_people: int, seed: int = 0) -> dict[str, int]:
+    """``n_faces`` face-like synthetic faces (``facebank.scale.synthetic``: people of 1 to ~50 faces):
+    the first ``named_people`` people enrolled (their photos named), the others scanned (unnamed) and
+    clustered by their true person (faces of a person seen once stay alone)."""
+    lib = face_like_gallery(n_faces, faces_per_person=8.0, seed=seed)
+    labels = lib.labels
+    with SqliteGallery(path) as g:
+        batch: list = []
+        for i in range(n_faces):
+            p = int(labels[i])
+            sha = hashlib.sha256(f"lib-{seed}-{i}".encode()).hexdigest()
+            person = f"person {p:05d}" if p < named_people else None
+            photo = PhotoRecord(person, f"/library/{i // 1000}/{i}.jpg", sha, 100_000, 640, 480, "ok")
+            batch.append((photo, [FaceRecord((100.0, 80.0, 220.0, 240.0), lib.vectors[i], "mtcnn", 0.99)]))
+            if len(batch) == 5000:
+                g.add_photos(batch, LIBRARY_MODEL_ID)
+                batch = []
+        if batch:
+            g.add_photos(batch, LIBRARY_MODEL_ID)
+        unnamed = g.unassigned_faces()
+        who = labels[unnamed.face_ids - unnamed.face_ids.min()]  # face ids follow the rows, from 1
+        counts = np.bincount(who)
+        g.set_clusters({int(f): (int(w) if counts[w] > 1 else None) for f, w in zip(unnamed.face_ids, who,
+                                                                                     strict=True)})
+    return {"faces": n_faces, "named_people": named_people, "unnamed": len(unnamed.face_ids),
+            "clusters": int((counts > 1).sum())}
+
+
+def _ms(t0: float) -> float:
+    return (time.perf_counter() - t0) * 1000
+
+
+def time_actions(c: httpx.Client, rounds: int) -> dict[str, dict[str, float]]:
+    """Each People action ``rounds`` times, each followed by the listing (GET /v1/clusters first
+    page, as the People view asks after every change); ms of the action and of the listing after."""
+    listing = "/v1/clusters?limit=50&faces=12"
+    times: dict[str, list[float]] = {}
+
+    def run(kind: str, method: str, url: str, body: dict | None = None) -> httpx.Response:
+        t0 = time.perf_counter()
+        r = c.request(method, url, json=body)
+        act = _ms(t0)
+        r.raise_for_status()
+        t0 = time.perf_counter()
+        c.get(listing).raise_for_status()
+        times.setdefault(kind, []).append(act)
+        times.setdefault(kind + " + listing", []).append(_ms(t0) + act)
+        return r
+
+    c.get(listing).raise_for_status()  # the first read of the library (not a write's cost)
+    for k in range(rounds):
+        page = c.get(listing).json()["clusters"]
+        a, b, d = page[2 * k % len(page)], page[(2 * k + 1) % len(page)], page[-1 - k % 10]
+        people = [p["name"] for p in c.get("/v1/people?limit=50").json()["people"]][:40]
+        run("name", "POST", f"/v1/clusters/{a['id']}/name", {"name": f"bench new {k}"})
+        run("name existing", "POST", f"/v1/clusters/{b['id']}/name", {"name": people[k % len(people)]})
+        run("move", "POST", f"/v1/faces/{d['faces'][0]['id']}/move", {"name": people[(k + 1) % len(people)]})
+        run("take out", "POST", f"/v1/faces/{d['faces'][1]['id']}/move", {"name": None})
+        run("merge", "POST", f"/v1/people/{quote(f'bench new {k}', safe='')}/merge",
+            {"into": people[(k + 2) % len(people)]})
+        run("hide", "POST", f"/v1/clusters/{d['id']}/hide", {"hidden": True})
+        theirs = c.get(f"/v1/faces?person={quote(people[k % len(people)], safe='')}&limit=2").json()["faces"]
+        run("cover", "POST", f"/v1/people/{quote(people[k % len(people)], safe='')}/cover",
+            {"face": theirs[-1]["id"]})
+        run("undo", "POST", "/v1/undo", {"steps": 1})
+    out = {}
+    for kind, ts in times.items():
+        ts.sort()
+        out[kind] = {"median_ms": round(statistics.median(ts), 1),
+                     "p95_ms": round(ts[min(len(ts) - 1, int(0.95 * len(ts)))], 1), "n": len(ts)}
+    return out
+
+
+def main_actions(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory(prefix="bench-people-actions-") as tmp:
+        gallery = Path(tmp) / "library.db"
+        t0 = time.perf_counter()
+        made = build_library(gallery, args.library, args.named)
+        built = time.perf_counter() - t0
+        with ApiKeyStore(gallery) as keys:
+            _, key = keys.create("bench", scope="admin")
+        cpu0 = os.times()
+        with LiveServer(ServerConfig(settings=Settings(gallery=str(gallery)))) as server, \
+                httpx.Client(base_url=server.url, headers={"X-API-Key": key}, timeout=600) as c:
+            t0 = time.perf_counter()
+            c.get("/v1/clusters?limit=50&faces=12").raise_for_status()
+            first = _ms(t0)
+            figures = time_actions(c, args.rounds)
+        cpu1 = os.times()
+    load = round(os.getloadavg()[0], 2)
+    for kind, f in figures.items():
+        print(f"{kind:>24}: median {f['median_ms']:8.1f} ms  p95 {f['p95_ms']:8.1f} ms  (n={f['n']})")
+    print(f"first listing {first:.0f} ms; {made}; load {load}")
+    notes = (f"{made['faces']} face-like synthetic faces, {made['named_people']} named people, "
+             f"{made['clusters']} clusters of {made['unnamed']} unnamed faces; real server on 127.0.0.1 "
+             f"(LiveServer), each action followed by GET /v1/clusters?limit=50&faces=12; "
+             f"process CPU {cpu1.user + cpu1.system - cpu0.user - cpu0.system:.0f} s; load {load} "
+             f"(2 cores shared)")
+    record("people_actions", {"first_listing_ms": round(first, 1), "build_s": round(built, 1), **made,
+                              "actions": figures}, notes=notes)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--faces", default="1000,10000,100000",
                     help="gallery sizes (unnamed faces), comma-separated")
     ap.add_argument("--requests", type=int, default=20, help="requests per route and size")
+    ap.add_argument("--actions", action="store_true",
+                    help="time every People action and the listing after it on one library instead")
+    ap.add_argument("--library", type=int, default=100_000, help="--actions: faces in the library")
+    ap.add_argument("--named", type=int, default=300, help="--actions: named people")
+    ap.add_argument("--rounds", type=int, default=7, help="--actions: rounds of all actions")
     args = ap.parse_args()
+    if args.actions:
+        main_actions(args)
+        return
     sizes = [int(s) for s in args.faces.split(",") if s.strip()]
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-people-view-") as tmp:

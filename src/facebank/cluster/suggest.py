@@ -22,10 +22,12 @@ import threading
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from facebank.decide import reorder
+from facebank.gallery.base import FaceSet
 from facebank.gallery.index import PersonDistances
 from facebank.groups import (
     BankLike,
@@ -142,6 +144,13 @@ class SuggestionCache:
         self._state: _State | None = None
         self._all: Suggestions | None = None
         self._memo: dict[tuple, Suggestion] = {}  # (named key, cluster, face ids, barred) -> suggestion
+        self._todo: FaceSet | None = None  # the unassigned faces last read, and their rejections
+        self._rejected: dict[int, frozenset[str]] = {}
+        self._todo_version: int | None = None  # ... as of this version of the groups' journal
+        self._members: dict[int, tuple[tuple[int, ...], frozenset[str]]] = {}  # cluster -> face ids, barred
+        self._affected: set[int] | None = None  # clusters the faces read again left or joined (None: all)
+        self.full_reads = 0  # reads of every unassigned face (tests count them)
+        self.patched = 0  # faces read again by patches
 
     @classmethod
     def of(cls, bank: BankLike, far: float = SUGGEST_FAR) -> SuggestionCache:
@@ -178,15 +187,24 @@ class SuggestionCache:
         if self._state is not None and self._state.version == version:
             return self._state
         gallery = self.bank.gallery
-        todo = gallery.unassigned_faces()
+        todo, rejected = self._read(gallery, version)
         base = GroupContext.of(self.bank) if len(todo) else None  # reused while the named people stay
         if base is None or not base.decision.people:
             self._state = _State(version, None, np.zeros((0, 0), np.float32), "", {}, {}, {})
-            self._memo = {}
+            self._memo, self._members = {}, {}
             return self._state
         ctx = base.at_far(self.far)
         named = _named_key(ctx, self.bank.index())
-        rejected = gallery.rejections(todo.face_ids.tolist())
+        prev = self._state
+        same = prev is not None and prev.ctx is not None and prev.vectors is todo.vectors
+        if self._affected == set() and prev is not None and same:
+            # no face changed (a hide, a cover): the groups of the last state, under the new named key
+            clusters = prev.clusters if prev.named == named else \
+                {c: (r, b, (named, *k[1:])) for c, (r, b, k) in prev.clusters.items()}
+            if prev.named != named:
+                self._prune(named, clusters, prev.loose_rows, len(todo))
+            self._state = _State(version, ctx, todo.vectors, named, clusters, prev.loose_rows, rejected)
+            return self._state
         ids = todo.face_ids
         in_cluster = todo.clusters >= 0
         loose_rows = dict(zip(ids[~in_cluster].tolist(), np.flatnonzero(~in_cluster).tolist(), strict=True))
@@ -196,17 +214,72 @@ class SuggestionCache:
             order = rows_all[np.argsort(todo.clusters[rows_all], kind="stable")]
             labels = todo.clusters[order]
             cuts = np.flatnonzero(np.diff(labels)) + 1
-            for r in np.split(order, cuts):
-                c = int(todo.clusters[r[0]])
-                barred = frozenset().union(*(rejected.get(int(ids[k]), frozenset()) for k in r)) if rejected \
-                    else frozenset()
-                clusters[c] = (r, barred, (named, c, tuple(ids[r].tolist()), barred))
+            firsts = labels[np.concatenate([[0], cuts])].tolist()
+            known, kept = self._members, {}
+            for c, r in zip(firsts, np.split(order, cuts), strict=True):
+                # a cluster no changed face left or joined keeps its members and the people it is barred from
+                member = known.get(c) if self._affected is not None and c not in self._affected else None
+                if member is None:
+                    barred = frozenset().union(*(rejected.get(int(ids[k]), frozenset()) for k in r)) \
+                        if rejected else frozenset()
+                    member = (tuple(ids[r].tolist()), barred)
+                kept[c] = member
+                clusters[c] = (r, member[1], (named, c, member[0], member[1]))
+            self._members = kept
         if self._state is None or self._state.named != named or len(self._memo) > 2 * len(ids) + 16:
-            keep = {g[2] for g in clusters.values()}
-            self._memo = {k: v for k, v in self._memo.items()
-                          if k in keep or (k[0] == named and k[1] is None and k[2][0] in loose_rows)}
+            self._prune(named, clusters, loose_rows, len(ids))
         self._state = _State(version, ctx, todo.vectors, named, clusters, loose_rows, rejected)
         return self._state
+
+    def _prune(self, named: str, clusters: dict[int, tuple[np.ndarray, frozenset[str], tuple]],
+               loose_rows: dict[int, int], faces: int) -> None:
+        """Forget the suggestions of groups that are gone (or decided under other named people)."""
+        keep = {g[2] for g in clusters.values()}
+        self._memo = {k: v for k, v in self._memo.items()
+                      if k in keep or (k[0] == named and k[1] is None and k[2][0] in loose_rows)}
+
+    def _read(self, gallery: Any, version: int) -> tuple[FaceSet, dict[int, frozenset[str]]]:
+        """The unassigned faces and their rejections now: those of the last state with only the faces
+        changed since read again, when the People actions since are known (the server's groups
+        cache, ``GroupsCache.changed_since``, and a gallery that reads some faces); else all."""
+        old, journal = self._todo, getattr(gallery, "groups", None)
+        journal = journal if hasattr(journal, "changed_since") else None
+        changed = journal.changed_since(self._todo_version) \
+            if old is not None and journal is not None and self._todo_version is not None else None
+        if old is not None and changed is not None and len(changed) <= max(64, len(old) // 4):
+            try:
+                fresh = gallery.unassigned_faces(face_ids=sorted(changed))
+            except TypeError:  # a gallery that reads them all only
+                fresh = None
+            if fresh is not None and not changed:  # e.g. a hide or a cover: the faces are as they were
+                self._keep(old, self._rejected, version)
+                self._affected = set()
+                return old, self._rejected
+            if fresh is not None:
+                self.patched += len(changed)
+                keep = ~np.isin(old.face_ids, np.fromiter(changed, np.int64, len(changed)))
+                self._affected = set(old.clusters[~keep].tolist()) | set(fresh.clusters.tolist())
+                ids, vectors, clusters = old.face_ids[keep], old.vectors[keep], old.clusters[keep]
+                if len(fresh):
+                    ids = np.concatenate([ids, fresh.face_ids])
+                    vectors = np.concatenate([vectors, fresh.vectors]) if len(vectors) else fresh.vectors
+                    clusters = np.concatenate([clusters, fresh.clusters])
+                    order = np.argsort(ids, kind="stable")
+                    ids, vectors, clusters = ids[order], vectors[order], clusters[order]
+                rejected = {k: v for k, v in self._rejected.items() if k not in changed}
+                rejected.update(gallery.rejections(sorted(changed)))
+                self._keep(FaceSet(ids, vectors, clusters), rejected, version)
+                return self._todo, rejected  # type: ignore[return-value]
+        self.full_reads += 1
+        self._affected = None
+        todo = gallery.unassigned_faces()
+        rejected = gallery.rejections(todo.face_ids.tolist()) if len(todo) else {}
+        self._keep(todo, rejected, version)
+        return todo, rejected
+
+    def _keep(self, todo: FaceSet, rejected: dict[int, frozenset[str]], version: int) -> None:
+        """Keep what was read at (or after) gallery version ``version``."""
+        self._todo, self._rejected, self._todo_version = todo, rejected, version
 
     def _ensure(self, state: _State, keys: list[tuple[str, int]]) -> int:
         """Decide the groups of ``keys`` not decided yet for this state; returns how many."""
@@ -236,7 +309,10 @@ def decide_groups(ctx: GroupContext, vectors: np.ndarray,
     if not groups:
         return []
     cal = ctx.calibration()
-    vectors = unit_rows(vectors)
+    # only the rows these groups hold are made unit (a page of a 100k-face library holds a few hundred)
+    need = np.unique(np.concatenate([np.asarray(rows, np.int64) for rows, _ in groups]))
+    vectors = unit_rows(np.asarray(vectors)[need])
+    groups = [(np.searchsorted(need, np.asarray(rows, np.int64)), barred) for rows, barred in groups]
     used = [rows[thin(vectors[rows], None, ctx.distinct)] for rows, _ in groups]
     flat = np.concatenate(used)
     near, mean = [], []

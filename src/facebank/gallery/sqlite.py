@@ -599,13 +599,21 @@ class SqliteGallery(CorrectionsMixin):
             raise PersonNotFound(f"no person named {name!r}")
         return pid
 
-    def unassigned_faces(self) -> FaceSet:
+    def unassigned_faces(self, face_ids: Sequence[int] | None = None) -> FaceSet:
         """Every face without a person, with its embedding and last cluster (-1: none); faces flagged
-        low quality or not a face (``face_quality.flag``) are left out: they form no cluster."""
-        rows = self._db.execute(
-            "SELECT id, coalesce(cluster, -1), embedding FROM faces WHERE person_id IS NULL AND id NOT IN"
-            " (SELECT face_id FROM face_quality WHERE flag IS NOT NULL) ORDER BY id"
-        ).fetchall()
+        low quality or not a face (``face_quality.flag``) are left out: they form no cluster.
+        ``face_ids``: only those of these faces (a cache patching what a write changed)."""
+        sql = ("SELECT id, coalesce(cluster, -1), embedding FROM faces WHERE person_id IS NULL AND id NOT IN"
+               " (SELECT face_id FROM face_quality WHERE flag IS NOT NULL)")
+        rows: list = []
+        if face_ids is None:
+            rows = self._db.execute(sql + " ORDER BY id").fetchall()
+        else:
+            ids = sorted({int(i) for i in face_ids})
+            for k in range(0, len(ids), 500):
+                chunk = ids[k:k + 500]
+                rows += self._db.execute(sql + f" AND id IN ({','.join('?' * len(chunk))}) ORDER BY id",
+                                         chunk).fetchall()
         if not rows:
             return FaceSet(np.zeros(0, np.int64), np.zeros((0, 0), np.float32), np.zeros(0, np.int64))
         vecs = np.stack([np.frombuffer(r[2], dtype="<f4") for r in rows]).astype(np.float32)

@@ -235,6 +235,19 @@ class CorrectionsMixin:
             "SELECT id, kind, summary, at FROM action_log WHERE undone=0 ORDER BY id DESC LIMIT ?",
             (int(limit),))]
 
+    def undo_changes(self, steps: int = 1) -> tuple[list[int], list[str]]:
+        """What ``undo(steps)`` would change, read before it runs (for caches that patch instead of
+        reading everything again): the ids of the faces it gives back, and the people it may make or
+        remove."""
+        faces: list[int] = []
+        people: list[str] = []
+        for (payload,) in self._db.execute("SELECT payload FROM action_log WHERE undone=0"
+                                           " ORDER BY id DESC LIMIT ?", (int(steps),)):
+            p = json.loads(payload)
+            faces.extend(int(f[0]) for f in p.get("faces", []))
+            people.extend(str(p[k]) for k in ("created", "removed") if p.get(k) is not None)
+        return faces, people
+
     def undo(self, steps: int = 1) -> list[str]:
         """Undo the last ``steps`` actions, newest first, in ONE transaction: all or nothing.
         UndoConflict when a later change touched what an action changed (nothing is changed);

@@ -29,7 +29,7 @@ from fastapi.security import APIKeyHeader
 
 from facebank import images
 from facebank.api import FaceBank
-from facebank.cluster.groups import GroupsCache
+from facebank.cluster.groups import KNOWN_WRITES, GroupsCache
 from facebank.gallery import open_gallery
 from facebank.gallery.jobs_store import open_job_store
 from facebank.gallery.uploads import default_uploads_dir
@@ -103,6 +103,7 @@ class LockedGallery:
     def __init__(self, gallery: object, lock: threading.RLock) -> None:
         self._gallery = gallery
         self._lock = lock
+        self.groups: GroupsCache | None = None  # told of each People action (patches its groups)
 
     @property
     def inner(self) -> object:
@@ -113,8 +114,14 @@ class LockedGallery:
         if not callable(attr):
             return attr
         lock = self._lock
+        groups = self.groups if name in KNOWN_WRITES else None
 
         def locked(*args, **kwargs):
+            if groups is not None and not kwargs:  # by keyword: not told (the next read groups all again)
+                return groups.write(name, lambda: locked_call(*args), args)
+            return locked_call(*args, **kwargs)
+
+        def locked_call(*args, **kwargs):
             with lock:
                 return attr(*args, **kwargs)
 
@@ -179,6 +186,7 @@ class ServerContext:
         self.gallery = LockedGallery(open_gallery(self.settings.gallery), self.gallery_lock)
         self.bank = FaceBank(self.gallery, settings=self.settings)
         self.face_groups = GroupsCache(self.gallery)  # the People view's clusters, kept per gallery version
+        self.gallery.groups = self.face_groups  # ... and patched by the People actions
         # the keys share the gallery's connection (a second one, opened and closed, would drop its locks)
         self.keys = ApiKeyStore.beside(self.gallery.inner, config.keys_db)
         self.photos = PhotoStore(config.resolved_photos_dir(),
