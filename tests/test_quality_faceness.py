@@ -106,3 +106,15 @@ def test_real_faces_of_5celeb_are_not_flagged_not_a_face(pipe, faces_dir):
             flagged.append(path.name)
     assert seen >= 20
     assert len(flagged) <= 0.02 * seen, flagged
+
+
+def test_the_size_floor_counts_photo_pixels_not_the_pixels_of_a_shrunk_decode():
+    from facebank.types import Box, Detection
+
+    det = Detection(Box(0.0, 0.0, 20.0, 20.0), 0.99, "mtcnn", None)
+    rng = np.random.default_rng(3)
+    chip = rng.integers(0, 256, (150, 150, 3), dtype=np.uint8)
+    small = quality.measure(det, None, chip, 0.25)
+    big = quality.measure(det, None, chip, 0.25, scale=3.0)  # the photo was decoded shrunk 3 times
+    assert small.size_px == 20.0 and small.flag == "low_quality"
+    assert big.size_px == 60.0 and big.flag is None
