@@ -7,6 +7,12 @@ faces on textures, fur, fabric) or 'low_quality' (too small or too blurred to re
 Flagged faces are kept in the gallery, form no cluster and get no suggestion by default, and the
 page shows them collapsed. The floors were chosen on a development half of the negatives and of
 pins10 (bench/bench_quality.py), never on the halves it reports.
+
+Size, blur, pose and score catch few false faces: most are small faceless photos that the automatic
+crop fallback took whole, and MTCNN's own are sharp and scored high. So each embedding model may
+ship a 'not a face' classifier (``faceness/<model id>.json``: logistic regression on its unit
+embeddings, plain JSON, trained and its threshold chosen on development data by
+``bench/bench_quality.py --write``); ``measure`` flags a face it scores above the threshold.
 """
 
 from __future__ import annotations
