@@ -11,7 +11,7 @@ import logging
 import math
 import os
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -169,7 +169,7 @@ class FacePipeline:
             return []
         chips, lms = self.chips(rgb, dets)
         vecs = self.embedder.embed(chips)
-        qs = self.qualities(dets, lms, chips)
+        qs = self.qualities(dets, lms, chips, vecs)
         return [
             Face(
                 box=d.box, landmarks=lm, detector_score=d.score, embedding=v, model_id=self.model_id,
@@ -178,12 +178,17 @@ class FacePipeline:
             for d, lm, v, q in zip(dets, lms, vecs, qs, strict=True)
         ]
 
-    def qualities(self, dets: list[Detection], lms: list[Landmarks], chips: np.ndarray) -> list[FaceQuality]:
-        """The quality record of each detection (boxes and landmarks in the same pixels)."""
+    def qualities(self, dets: list[Detection], lms: list[Landmarks], chips: np.ndarray,
+                  vecs: np.ndarray, scale: float = 1.0) -> list[FaceQuality]:
+        """The quality record of each detection (boxes and landmarks in the same pixels, ``scale``
+        photo pixels each; ``vecs`` their embeddings, for the model's 'not a face' classifier)."""
         from facebank.quality import measure
 
-        pad = self.embedder.chip.padding
-        return [measure(d, lm, c, pad) for d, lm, c in zip(dets, lms, chips, strict=True)]
+        pad, mid = self.embedder.chip.padding, self.model_id
+        if self.settings.crop_fallback == "always":  # the user said every photo is a face
+            return [measure(d, lm, c, pad, scale=scale) for d, lm, c in zip(dets, lms, chips, strict=True)]
+        return [measure(d, lm, c, pad, v, mid, scale)
+                for d, lm, c, v in zip(dets, lms, chips, vecs, strict=True)]
 
     def photo_faces(self, img: images.LoadedImage, data: bytes) -> list[Face]:
         """The faces of a photo decoded shrunk by ``images.load_reduced`` (``img.scale`` > 1), boxes
@@ -218,7 +223,7 @@ class FacePipeline:
                       big.width, big.height)
         vecs = self.embedder.embed(chips)
         f = img.scale
-        qs = [replace(q, size_px=q.size_px * f) for q in self.qualities(dets, lms, chips)]
+        qs = self.qualities(dets, lms, chips, vecs, scale=f)  # sizes in photo pixels
         return [
             Face(box=d.box.scaled(f), landmarks=_scale_landmarks(lm, f), detector_score=d.score,
                  embedding=v, model_id=self.model_id, detector=d.detector, fallback=d.fallback, quality=q)
