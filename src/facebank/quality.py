@@ -83,6 +83,7 @@ def parse_faceness(text: str, model_id: str) -> FacenessModel:
     weights = np.asarray(w, np.float64)
     if not np.all(np.isfinite(weights)):
         raise ValueError(f"faceness file of {model_id!r}: 'weights' must be finite")
+    assert isinstance(b, int | float) and isinstance(t, int | float)  # checked just above
     return FacenessModel(model_id, weights, float(b), float(t))
 
 

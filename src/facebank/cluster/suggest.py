@@ -199,11 +199,11 @@ class SuggestionCache:
         same = prev is not None and prev.ctx is not None and prev.vectors is todo.vectors
         if self._affected == set() and prev is not None and same:
             # no face changed (a hide, a cover): the groups of the last state, under the new named key
-            clusters = prev.clusters if prev.named == named else \
+            reused = prev.clusters if prev.named == named else \
                 {c: (r, b, (named, *k[1:])) for c, (r, b, k) in prev.clusters.items()}
             if prev.named != named:
-                self._prune(named, clusters, prev.loose_rows, len(todo))
-            self._state = _State(version, ctx, todo.vectors, named, clusters, prev.loose_rows, rejected)
+                self._prune(named, reused, prev.loose_rows, len(todo))
+            self._state = _State(version, ctx, todo.vectors, named, reused, prev.loose_rows, rejected)
             return self._state
         ids = todo.face_ids
         in_cluster = todo.clusters >= 0

@@ -605,7 +605,7 @@ class SqliteGallery(CorrectionsMixin):
         ``face_ids``: only those of these faces (a cache patching what a write changed)."""
         sql = ("SELECT id, coalesce(cluster, -1), embedding FROM faces WHERE person_id IS NULL AND id NOT IN"
                " (SELECT face_id FROM face_quality WHERE flag IS NOT NULL)")
-        rows: list = []
+        rows: list[tuple[int, int, bytes]] = []
         if face_ids is None:
             rows = self._db.execute(sql + " ORDER BY id").fetchall()
         else:
