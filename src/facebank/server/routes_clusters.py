@@ -183,6 +183,25 @@ def move_face(body: FaceMove, face_id: int = FacePath, ctx: ServerContext = Depe
         return _detail(_face(ctx, face_id))
 
 
+@router.post("/faces/{face_id}/reject", tags=["clusters"],
+             response_model=FaceDetail, dependencies=[Depends(require_write)],
+             responses=errors(400, 401, 403, 404, 422), summary="Say a face is NOT a person")
+def reject_face(body: ClusterReject, face_id: int = FacePath,
+                ctx: ServerContext = Depends(get_ctx)) -> FaceDetail:
+    """The face is recorded as not ``name`` (a rejected suggestion of a loose face): that person is
+    never suggested for it again. ``404 person_not_found`` for an unknown person."""
+    name = clean_name(body.name)
+    with ctx.write_lock:
+        _face(ctx, face_id)
+        try:
+            ctx.gallery.reject([face_id], name)
+        except PersonNotFound as exc:
+            raise ApiError(404, "person_not_found", str(exc)) from None
+        except NotFound:
+            raise ApiError(404, "face_not_found", f"no face with id {face_id}") from None
+        return _detail(_face(ctx, face_id))
+
+
 @router.get("/faces/{face_id}/image", tags=["clusters"],
             response_class=Response, dependencies=[Depends(require_read_key)],
             responses={**IMAGE_RESPONSES, **errors(503)}, summary="A JPEG thumbnail of a face")
