@@ -113,7 +113,8 @@ def test_a_loose_face_suggestion_can_be_rejected_and_accepted(page, api):  # noq
     page.wait_for_selector(f"#alone-faces .thumb[data-face='{no['id']}'] .face-suggestion")
     page.click(f"#alone-faces .thumb[data-face='{no['id']}'] .face-suggestion button.no")
     gone = """([id, name]) => { const n = document.querySelector(`#alone-faces .thumb[data-face='${id}']`);
-        const s = n && n.querySelector('.face-suggestion'); return !!n && (!s || !s.textContent.startsWith(name + '?')); }"""
+        const s = n && n.querySelector('.face-suggestion');
+        return !!n && (!s || !s.textContent.startsWith(name + '?')); }"""
     page.wait_for_function(gone, arg=[str(no["id"]), no["suggested"]])
     assert api.get(f"/v1/faces/{no['id']}").json()["person"] is None
     before = (person(api, yes["suggested"]) or {"faces": 0})["faces"]
