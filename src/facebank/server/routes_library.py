@@ -1,7 +1,7 @@
 """The People view as a photo library user expects it (issue 21): faces flagged by quality ("low
 quality", "not a face?") and deleting a detection for good, a person's cover face, hiding a person
 or a cluster. Routes only parse, call the gallery (one transaction per change) and shape the answer;
-a gallery without these records (PostgreSQL, for now) answers 501."""
+SQLite and PostgreSQL galleries both keep these records; a gallery without them answers 501."""
 
 from __future__ import annotations
 
