@@ -131,3 +131,29 @@ def test_rejecting_a_face_of_nobody_or_for_nobody_is_a_clear_404(api):  # noqa: 
     r = api.post(f"/v1/faces/{face['id']}/reject", json={"name": "nobody by that name"})
     assert r.status_code == 404 and r.json()["error"]["code"] == "person_not_found"
     assert api.post(f"/v1/faces/{face['id']}/reject", json={"name": ""}).status_code == 422
+
+
+def test_are_these_the_same_person_yes_merges_and_no_keeps_apart(page, api):  # noqa: F811
+    pairs = api.get("/v1/clusters/borderline", params={"limit": 50}).json()["pairs"]
+    suggested = {c["id"] for c in _suggested(api)}
+    for p in pairs:  # split evidence only: never a group already suggested, always some faces agreeing
+        assert p["cluster"] not in suggested and p["agree"] >= 1 and p["score"] > p["threshold"]
+    if not pairs:
+        pytest.skip("no group with split evidence in this library")
+    _show_again(page)
+    first = pairs[0]
+    row = f"#same-person-pairs li[data-pair='{first['cluster']}:{first['candidate']}']"
+    page.wait_for_selector(row)
+    page.locator("#same-person").screenshot(path=str(ARTIFACTS / "people-same-person.png"))
+    page.click(f"{row} button.no")
+    page.wait_for_selector(row, state="detached")
+    again = api.get("/v1/clusters/borderline", params={"limit": 50}).json()["pairs"]
+    # that question is never asked again (the group may be asked about its next nearest person)
+    assert (first["cluster"], first["candidate"]) not in [(p["cluster"], p["candidate"]) for p in again]
+    if again:
+        p = again[0]
+        before = (person(api, p["candidate"]) or {"faces": 0})["faces"]
+        page.wait_for_selector(f"#same-person-pairs li[data-pair='{p['cluster']}:{p['candidate']}']")
+        page.click(f"#same-person-pairs li[data-pair='{p['cluster']}:{p['candidate']}'] button.yes")
+        page.wait_for_selector(f"#same-person-pairs li[data-cluster='{p['cluster']}']", state="detached")
+        assert person(api, p["candidate"])["faces"] == before + p["size"]

@@ -510,9 +510,39 @@ async function loadClusters(reset) {
     : "no unnamed faces (scan a photo library with 'facebank scan', then 'facebank cluster')");
   else say("#clusters-status", "");
   $("#clusters-more").hidden = pv.offset >= pv.total;
-  if (reset) { loadAlone(); loadFlagged(); }
+  if (reset) { loadAlone(); loadFlagged(); loadBorderline(); }
   $("#accept-bar").hidden = !document.querySelector("#clusters input.accept-pick");
   updateAcceptBar();
+}
+
+// "are these the same person?": groups whose faces are split about a named person; yes names the
+// group that person (a merge), no keeps them apart for good (a cannot-link: never asked again)
+async function loadBorderline() {
+  let data;
+  try { data = await apiJson("/v1/clusters/borderline?limit=5&faces=6"); } catch (e) { $("#same-person").hidden = true; return; }
+  $("#same-person").hidden = !data.pairs.length;
+  $("#same-person-pairs").replaceChildren(...data.pairs.map((p) => {
+    const cover = el("img", { alt: p.candidate, width: 80, height: 80 });
+    apiJson(`/v1/people/${enc(p.candidate)}/cover`).then((f) => {
+      cover.dataset.src = `${f.image_url}?size=160`;
+      loadThumb(cover);
+    }).catch(() => { cover.alt = "no photo"; });
+    const yes = el("button", { type: "button", className: "small yes", title: `name group #${p.cluster} ${p.candidate}` },
+                   "✓ same person");
+    const no = el("button", { type: "button", className: "small no", title: "keep them apart for good" }, "✗ not the same");
+    const li = el("li", { className: "pair" },
+      el("div", { className: "thumbs" }, ...p.faces.map((f) => thumbImg(`${f.image_url}?size=160`, `face ${f.id}`))),
+      el("span", { className: "versus" }, "↔"),
+      el("div", { className: "card" }, cover, el("span", { className: "name" }, p.candidate)),
+      el("div", { className: "question" },
+         el("span", {}, `Is group #${p.cluster} (${p.size} face${p.size === 1 ? "" : "s"}) ${p.candidate}? ` +
+            `${p.agree} of ${p.faces_used} faces say so`), yes, no));
+    li.dataset.cluster = p.cluster;
+    li.dataset.pair = `${p.cluster}:${p.candidate}`;
+    yes.addEventListener("click", () => nameCluster(p.cluster, p.candidate));
+    no.addEventListener("click", () => rejectCluster(p.cluster, p.candidate));
+    return li;
+  }));
 }
 
 // faces flagged low quality or "not a face?": kept, in no cluster, shown collapsed
