@@ -157,3 +157,14 @@ def test_are_these_the_same_person_yes_merges_and_no_keeps_apart(page, api):  # 
         page.click(f"#same-person-pairs li[data-pair='{p['cluster']}:{p['candidate']}'] button.yes")
         page.wait_for_selector(f"#same-person-pairs li[data-cluster='{p['cluster']}']", state="detached")
         assert person(api, p["candidate"])["faces"] == before + p["size"]
+
+
+def test_a_face_taken_out_of_a_named_person_is_a_loose_face_at_once_never_suggested_as_them(api):  # noqa: F811
+    name = "madonna"
+    face = api.get("/v1/faces", params={"person": name, "limit": 1}).json()["faces"][0]["id"]
+    assert api.post(f"/v1/faces/{face}/move", json={"name": None}).status_code == 200
+    # no `facebank cluster` run: the face is in the unnamed pool (loose) right away
+    listed = api.get("/v1/faces", params={"alone": "true", "limit": 1000}).json()["faces"]
+    loose = {f["id"]: f for f in listed}
+    assert face in loose
+    assert loose[face]["suggested"] != name

@@ -9,6 +9,7 @@ photo is named by its sha256 and a face by its id. Reading needs a ``read`` key 
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import replace
 from urllib.parse import quote
@@ -225,12 +226,25 @@ def move_face(body: FaceMove, face_id: int = FacePath, ctx: ServerContext = Depe
     of its person or cluster and stays alone, unnamed (a wrong face in a cluster)."""
     name = clean_name(body.name) if body.name is not None else None
     with ctx.write_lock:
-        _face(ctx, face_id)
+        was = _face(ctx, face_id).person
         try:
             ctx.gallery.move_face(face_id, name)
         except NotFound:
             raise ApiError(404, "face_not_found", f"no face with id {face_id}") from None
+        left_person(ctx, {face_id: was}, name)
         return _detail(_face(ctx, face_id))
+
+
+def left_person(ctx: ServerContext, was: dict[int, str | None], name: str | None) -> None:
+    """Faces taken out of a named person go back to the unnamed pool as loose faces at once (they
+    are unassigned and in no cluster); that person is never suggested for them (a rejection)."""
+    by_person: dict[str, list[int]] = {}
+    for face_id, person in was.items():
+        if person is not None and person != name:
+            by_person.setdefault(person, []).append(face_id)
+    for person, ids in by_person.items():
+        with contextlib.suppress(NotFound, PersonNotFound):  # gone since: nothing to keep
+            ctx.gallery.reject(ids, person)
 
 
 @router.post("/faces/{face_id}/reject", tags=["clusters"],

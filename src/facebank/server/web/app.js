@@ -730,7 +730,7 @@ function faceThumb(f, onOut) {
       await postJson(`/v1/faces/${f.id}/move`, { name: null });
     } catch (e) { say("#pv-status", explain(e), true); return; }
     node.remove();
-    say("#pv-status", `face ${f.id} taken out: it stays unnamed, alone`);
+    say("#pv-status", `face ${f.id} taken out: back among the unnamed faces, in no group yet`);
     onOut();
     loadAlone();
   });
