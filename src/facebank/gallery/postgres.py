@@ -50,6 +50,8 @@ from facebank.gallery.base import (
     taken_message,
     validate_name,
 )
+from facebank.gallery.postgres_corrections import PgCorrectionsMixin
+from facebank.gallery.sqlite_corrections import NOT_FACE_OVERLAP, box_overlap
 from facebank.types import PersonInfo
 
 log = logging.getLogger(__name__)
@@ -99,7 +101,7 @@ def _retry_on_conflict(method):
     return wrapper
 
 
-class PostgresGallery:
+class PostgresGallery(PgCorrectionsMixin):
     def __init__(self, url: str, readonly: bool = False, ef_search: int = 100) -> None:
         try:
             import psycopg
@@ -121,6 +123,8 @@ class PostgresGallery:
         else:
             self._migrate()
         self.model_id: str | None = self._meta("model_id")
+        # quality records and "not a face" boxes from schema 5 on (a read-only open of an older one)
+        self._keeps_quality = self._schema_version() >= 5
         try:
             self._db.execute(f"SET hnsw.ef_search = {int(ef_search)}")
         except psycopg.Error:  # pgvector < 0.5 has no HNSW: searches are exact scans
@@ -344,12 +348,16 @@ class PostgresGallery:
                     self._set_dim(dim)
             pids = self._ensure_people(names)
             photo_ids = self._insert_photos(ordered, pids, model_id, run_id)
-            rows = []
+            rows, kept = [], []
             for (photo, faces), photo_id in zip(ordered, photo_ids, strict=True):
                 if photo_id is None:
                     continue
                 pid = None if photo.person is None else pids[validate_name(photo.person)]
+                refused = self._not_faces(db, photo.sha256) if self._keeps_quality else []  # "not a face"
                 for f in faces:
+                    if any(box_overlap(f.box, b) >= NOT_FACE_OVERLAP for b in refused):
+                        continue
+                    kept.append(f)
                     vec = np.asarray(f.embedding, np.float32).ravel()
                     rows.append((photo_id, pid, *map(float, f.box),
                                  json.dumps(f.landmarks) if f.landmarks is not None else None,
@@ -360,7 +368,16 @@ class PostgresGallery:
                     cur.executemany(
                         "INSERT INTO faces(photo_id, person_id, x1, y1, x2, y2, landmarks, detector,"
                         " detector_score, fallback, model_id, dim, embedding)"
-                        " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s::vector)", rows)
+                        " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s::vector) RETURNING id", rows,
+                        returning=True)
+                    face_ids = []
+                    while True:
+                        face_ids.append(int(cur.fetchone()[0]))
+                        if not cur.nextset():
+                            break
+                for face_id, f in zip(face_ids, kept, strict=True):
+                    if self._keeps_quality:
+                        self._store_quality(db, face_id, f)
                 added = len(rows)
         self._changed()
         return added
@@ -458,9 +475,12 @@ class PostgresGallery:
             if dim_s is None:
                 return FaceSet(np.zeros(0, np.int64), np.zeros((0, 0), np.float32), np.zeros(0, np.int64))
             data = bytearray()
+            # faces flagged low quality or not a face form no cluster
+            good = " AND id NOT IN (SELECT face_id FROM face_quality WHERE flag IS NOT NULL)" \
+                if self._keeps_quality else ""
             with self._db.cursor() as cur, cur.copy(
                     "COPY (SELECT id, coalesce(cluster, -1), embedding FROM faces WHERE person_id IS NULL"
-                    " ORDER BY id) TO STDOUT (FORMAT BINARY)") as copy:
+                    + good + " ORDER BY id) TO STDOUT (FORMAT BINARY)") as copy:
                 for chunk in copy:
                     data += chunk
         rows = _copy_rows(bytes(data), int(dim_s))
@@ -528,14 +548,32 @@ class PostgresGallery:
         person of that name) in ONE transaction; returns the number of faces named."""
         name = validate_name(name)
         with self._tx("name_cluster") as db:
-            pid = self._ensure_people([name])[name]
-            db.execute("DELETE FROM face_rejections WHERE person_id=%s AND face_id IN"
-                       " (SELECT id FROM faces WHERE cluster=%s AND person_id IS NULL)", (pid, int(cluster)))
-            n = db.execute("UPDATE faces SET person_id=%s, cluster=NULL"
-                           " WHERE cluster=%s AND person_id IS NULL", (pid, int(cluster))).rowcount
-            if not n:
+            existed = self._person_id(name) is not None
+            ids = [r[0] for r in db.execute("SELECT id FROM faces WHERE cluster=%s AND person_id IS NULL"
+                                            " ORDER BY id FOR UPDATE", (int(cluster),))]
+            if not ids:
+                row = db.execute("SELECT p.name FROM named_clusters nc JOIN people p ON p.id=nc.person_id"
+                                 " WHERE nc.cluster=%s", (int(cluster),)).fetchone()
+                if row:
+                    raise NotFound(f"cluster {cluster} was named {row[0]} (its faces are {row[0]}'s now)")
                 raise NotFound(f"no cluster {cluster} (run 'facebank cluster' to list them)")
+            before = self._faces_state(db, ids)
+            pid = self._ensure_people([name])[name]
+            barred = "id NOT IN (SELECT face_id FROM face_bars WHERE person_id=%s)"
+            db.execute("DELETE FROM face_rejections WHERE person_id=%s AND face_id IN"
+                       f" (SELECT id FROM faces WHERE cluster=%s AND person_id IS NULL AND {barred})",
+                       (pid, int(cluster), pid))
+            # a face taken out of this person before is never given back to them (it stays unnamed)
+            n = db.execute("UPDATE faces SET person_id=%s, cluster=NULL"
+                           f" WHERE cluster=%s AND person_id IS NULL AND {barred}",
+                           (pid, int(cluster), pid)).rowcount
+            db.execute("UPDATE faces SET cluster=NULL WHERE cluster=%s", (int(cluster),))
             db.execute("DELETE FROM clusters WHERE id=%s", (int(cluster),))
+            db.execute("INSERT INTO named_clusters(cluster, person_id) VALUES (%s,%s)"
+                       " ON CONFLICT (cluster) DO UPDATE SET person_id=excluded.person_id",
+                       (int(cluster), pid))
+            self._log(db, "name", f"name group #{cluster} {name}", before, self._faces_state(db, ids),
+                      created=None if existed else name)
         self._changed()
         return int(n)
 
@@ -547,16 +585,23 @@ class PostgresGallery:
         if name is not None:
             name = validate_name(name)
         with self._tx("move_face") as db:
-            row = db.execute("SELECT f.photo_id, ph.person_id FROM faces f JOIN photos ph ON ph.id=f.photo_id"
-                             " WHERE f.id=%s FOR UPDATE", (int(face_id),)).fetchone()
+            row = db.execute("SELECT f.photo_id, f.person_id, ph.person_id FROM faces f JOIN photos ph"
+                             " ON ph.id=f.photo_id WHERE f.id=%s FOR UPDATE", (int(face_id),)).fetchone()
             if row is None:
                 raise NotFound(f"no face with id {face_id}")
-            photo_id, photo_person = row
+            photo_id, old_person, photo_person = row
+            before, photo_before = self._faces_state(db, [face_id]), self._photos_state(db, [photo_id])
+            created = name if name is not None and self._person_id(name) is None else None
             pid = None if name is None else self._ensure_people([name])[name]
+            added = self._remember_move(db, int(face_id), old_person, pid)
             db.execute("UPDATE faces SET person_id=%s, cluster=NULL WHERE id=%s", (pid, int(face_id)))
             db.execute("DELETE FROM face_rejections WHERE face_id=%s AND person_id=%s", (int(face_id), pid))
             if photo_person is not None and photo_person != pid:
                 db.execute("UPDATE photos SET person_id=NULL WHERE id=%s", (photo_id,))
+            self._log(db, "move" if name else "take_out",
+                      f"face {face_id} to {name}" if name else f"take face {face_id} out", before,
+                      self._faces_state(db, [face_id]), photos=list(photo_before.items()), created=created,
+                      **added)
         self._changed()
 
     @_retry_on_conflict
@@ -569,12 +614,18 @@ class PostgresGallery:
             src, dst = ids[source], ids[target]
             if src == dst:
                 raise GalleryError(f"cannot merge {source!r} into itself")
+            ids = [r[0] for r in db.execute("SELECT id FROM faces WHERE person_id=%s", (src,))]
+            photo_ids = [r[0] for r in db.execute("SELECT id FROM photos WHERE person_id=%s", (src,))]
+            before, photo_before = self._faces_state(db, ids), self._photos_state(db, photo_ids)
+            source = self._name_of(src)
             n = db.execute("UPDATE faces SET person_id=%s WHERE person_id=%s", (dst, src)).rowcount
             db.execute("UPDATE photos SET person_id=%s WHERE person_id=%s", (dst, src))
             db.execute("INSERT INTO face_rejections(face_id, person_id) SELECT face_id, %s"
                        " FROM face_rejections WHERE person_id=%s ON CONFLICT DO NOTHING", (dst, src))
             db.execute("UPDATE clusters SET suggested_person_id=%s WHERE suggested_person_id=%s", (dst, src))
             db.execute("DELETE FROM people WHERE id=%s", (src,))
+            self._log(db, "merge", f"merge {source} into {self._name_of(dst)}", before,
+                      self._faces_state(db, ids), photos=list(photo_before.items()), removed=source)
         self._changed()
         return int(n)
 

@@ -9,10 +9,13 @@ photo is named by its sha256 and a face by its id. Reading needs a ``read`` key 
 
 from __future__ import annotations
 
+import contextlib
+import math
 from dataclasses import replace
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Path, Query, Response
+from pydantic import BaseModel, Field
 
 from facebank.cluster.suggest import SuggestionCache
 from facebank.gallery.base import FaceInfo, NotFound, PersonNotFound
@@ -96,6 +99,54 @@ def list_clusters(limit: int = Query(50, ge=1, le=500, description="clusters in 
                        flagged=len(flagged), hidden=len(groups.clusters) - len(shown) if not hidden else 0)
 
 
+class Borderline(BaseModel):
+    cluster: int
+    size: int = Field(description="faces in the cluster")
+    candidate: str = Field(description="the named person the cluster is nearest to, not suggested")
+    score: float = Field(description="the cluster's group score for the candidate (the decision rule's unit; "
+                         "lower = more alike)")
+    threshold: float = Field(description="the bound the score had to be under to be suggested (same unit)")
+    agree: int = Field(description="of faces_used, how many have the candidate as their own best match")
+    faces_used: int = Field(description="the cluster's independent faces the decision rests on")
+    faces: list[ClusterFace] = Field(description="the first faces of the cluster")
+
+
+class BorderlineList(BaseModel):
+    pairs: list[Borderline] = Field(description="nearest the threshold first")
+
+
+@router.get("/clusters/borderline", tags=["clusters"],
+            response_model=BorderlineList, dependencies=[Depends(require_read_key)],
+            responses=errors(401, 403),
+            summary="'Are these the same person?': clusters whose evidence for someone is split")
+def borderline_clusters(limit: int = Query(5, ge=1, le=50, description="pairs in this answer"),
+                        faces_per_cluster: int = Query(6, ge=0, le=50, alias="faces"),
+                        ctx: ServerContext = Depends(get_ctx)) -> BorderlineList:
+    """Unnamed clusters not suggested as anyone although some of their faces, on their own, match
+    a named person (``agree`` >= 1): the evidence is split, so the user is asked. Yes = name the
+    cluster that person (POST /v1/clusters/{id}/name), no = POST /v1/clusters/{id}/reject (never
+    asked or suggested again). Hidden clusters are left out."""
+    groups = {g.cluster: g for g in ctx.face_groups.get().clusters}
+    gone = ctx.gallery.hidden()[1] if hasattr(ctx.gallery, "hidden") else set()
+    found = [s for c, s in SuggestionCache.of(ctx.bank).get().clusters.items()
+             if c in groups and c not in gone and s.person is None and s.candidate is not None
+             and s.agree >= 1 and math.isfinite(s.score) and math.isfinite(s.threshold)]
+    found.sort(key=lambda s: (s.score - s.threshold, s.cluster))
+    # a "no" already said (a rejection of the candidate for any of the faces) is never asked again
+    ids = [f.face_id for s in found for f in groups[s.cluster].faces]
+    said = ctx.gallery.rejections(ids) if ids else {}
+    found = [s for s in found
+             if not any(s.candidate in said.get(f.face_id, ()) for f in groups[s.cluster].faces)]
+    return BorderlineList(pairs=[
+        Borderline(cluster=s.cluster, size=groups[s.cluster].size, candidate=s.candidate,
+                   score=round(s.score, 6), threshold=round(s.threshold, 6), agree=s.agree,
+                   faces_used=s.faces,
+                   faces=[ClusterFace(id=f.face_id, box=[round(v) for v in f.box], photo_sha256=f.sha256,
+                                      image_url=face_url(f.face_id))
+                          for f in groups[s.cluster].faces[:faces_per_cluster]])
+        for s in found[:limit]])
+
+
 @router.post("/clusters/{cluster_id}/name", tags=["clusters"],
             response_model=ClusterNamed, dependencies=[Depends(require_write)],
             responses=errors(400, 401, 403, 404, 409, 422),
@@ -175,9 +226,41 @@ def move_face(body: FaceMove, face_id: int = FacePath, ctx: ServerContext = Depe
     of its person or cluster and stays alone, unnamed (a wrong face in a cluster)."""
     name = clean_name(body.name) if body.name is not None else None
     with ctx.write_lock:
-        _face(ctx, face_id)
+        was = _face(ctx, face_id).person
         try:
             ctx.gallery.move_face(face_id, name)
+        except NotFound:
+            raise ApiError(404, "face_not_found", f"no face with id {face_id}") from None
+        left_person(ctx, {face_id: was}, name)
+        return _detail(_face(ctx, face_id))
+
+
+def left_person(ctx: ServerContext, was: dict[int, str | None], name: str | None) -> None:
+    """Faces taken out of a named person go back to the unnamed pool as loose faces at once (they
+    are unassigned and in no cluster); that person is never suggested for them (a rejection)."""
+    by_person: dict[str, list[int]] = {}
+    for face_id, person in was.items():
+        if person is not None and person != name:
+            by_person.setdefault(person, []).append(face_id)
+    for person, ids in by_person.items():
+        with contextlib.suppress(NotFound, PersonNotFound):  # gone since: nothing to keep
+            ctx.gallery.reject(ids, person)
+
+
+@router.post("/faces/{face_id}/reject", tags=["clusters"],
+             response_model=FaceDetail, dependencies=[Depends(require_write)],
+             responses=errors(400, 401, 403, 404, 422), summary="Say a face is NOT a person")
+def reject_face(body: ClusterReject, face_id: int = FacePath,
+                ctx: ServerContext = Depends(get_ctx)) -> FaceDetail:
+    """The face is recorded as not ``name`` (a rejected suggestion of a loose face): that person is
+    never suggested for it again. ``404 person_not_found`` for an unknown person."""
+    name = clean_name(body.name)
+    with ctx.write_lock:
+        _face(ctx, face_id)
+        try:
+            ctx.gallery.reject([face_id], name)
+        except PersonNotFound as exc:
+            raise ApiError(404, "person_not_found", str(exc)) from None
         except NotFound:
             raise ApiError(404, "face_not_found", f"no face with id {face_id}") from None
         return _detail(_face(ctx, face_id))

@@ -1,7 +1,7 @@
 """The People view as a photo library user expects it (issue 21): faces flagged by quality ("low
 quality", "not a face?") and deleting a detection for good, a person's cover face, hiding a person
 or a cluster. Routes only parse, call the gallery (one transaction per change) and shape the answer;
-a gallery without these records (PostgreSQL, for now) answers 501."""
+SQLite and PostgreSQL galleries both keep these records; a gallery without them answers 501."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from facebank.gallery.base import FaceInfo
 from facebank.server.context import ServerContext, get_ctx, require_read_key, require_write
 from facebank.server.errors import ApiError
-from facebank.server.routes_clusters import ClusterPath, FacePath, face_url
+from facebank.server.routes_clusters import ClusterPath, FacePath, face_url, left_person
 from facebank.server.routes_people import NamePath, clean_name
 from facebank.server.schemas import FaceDetail, errors
 
@@ -198,7 +198,10 @@ def move_faces(body: BulkMove, ctx: ServerContext = Depends(get_ctx)) -> BulkMov
     name = clean_name(body.name) if body.name is not None else None
     fn = _need(ctx, "move_faces")
     with ctx.write_lock:
-        return BulkMoved(moved=fn(body.faces, name))
+        was = {f.face_id: f.person for f in ctx.gallery.faces(face_ids=body.faces)}
+        moved = fn(body.faces, name)
+        left_person(ctx, was, name)
+        return BulkMoved(moved=moved)
 
 
 class TimelinePhoto(BaseModel):

@@ -510,7 +510,39 @@ async function loadClusters(reset) {
     : "no unnamed faces (scan a photo library with 'facebank scan', then 'facebank cluster')");
   else say("#clusters-status", "");
   $("#clusters-more").hidden = pv.offset >= pv.total;
-  if (reset) { loadAlone(); loadFlagged(); }
+  if (reset) { loadAlone(); loadFlagged(); loadBorderline(); }
+  $("#accept-bar").hidden = !document.querySelector("#clusters input.accept-pick");
+  updateAcceptBar();
+}
+
+// "are these the same person?": groups whose faces are split about a named person; yes names the
+// group that person (a merge), no keeps them apart for good (a cannot-link: never asked again)
+async function loadBorderline() {
+  let data;
+  try { data = await apiJson("/v1/clusters/borderline?limit=5&faces=6"); } catch (e) { $("#same-person").hidden = true; return; }
+  $("#same-person").hidden = !data.pairs.length;
+  $("#same-person-pairs").replaceChildren(...data.pairs.map((p) => {
+    const cover = el("img", { alt: p.candidate, width: 80, height: 80 });
+    apiJson(`/v1/people/${enc(p.candidate)}/cover`).then((f) => {
+      cover.dataset.src = `${f.image_url}?size=160`;
+      loadThumb(cover);
+    }).catch(() => { cover.alt = "no photo"; });
+    const yes = el("button", { type: "button", className: "small yes", title: `name group #${p.cluster} ${p.candidate}` },
+                   "✓ same person");
+    const no = el("button", { type: "button", className: "small no", title: "keep them apart for good" }, "✗ not the same");
+    const li = el("li", { className: "pair" },
+      el("div", { className: "thumbs" }, ...p.faces.map((f) => thumbImg(`${f.image_url}?size=160`, `face ${f.id}`))),
+      el("span", { className: "versus" }, "↔"),
+      el("div", { className: "card" }, cover, el("span", { className: "name" }, p.candidate)),
+      el("div", { className: "question" },
+         el("span", {}, `Is group #${p.cluster} (${p.size} face${p.size === 1 ? "" : "s"}) ${p.candidate}? ` +
+            `${p.agree} of ${p.faces_used} faces say so`), yes, no));
+    li.dataset.cluster = p.cluster;
+    li.dataset.pair = `${p.cluster}:${p.candidate}`;
+    yes.addEventListener("click", () => nameCluster(p.cluster, p.candidate));
+    no.addEventListener("click", () => rejectCluster(p.cluster, p.candidate));
+    return li;
+  }));
 }
 
 // faces flagged low quality or "not a face?": kept, in no cluster, shown collapsed
@@ -563,6 +595,23 @@ async function loadAlone() {
       loadNamed();
     });
     node.append(give);
+    if (f.suggested) {  // this face's own suggestion: yes moves it to that person, no rejects it
+      const yes = el("button", { type: "button", className: "small yes", title: `yes: this is ${f.suggested}` }, "✓");
+      const no = el("button", { type: "button", className: "small no", title: `no: not ${f.suggested} (never suggested again)` }, "✗");
+      yes.addEventListener("click", async () => {
+        try { await postJson(`/v1/faces/${f.id}/move`, { name: f.suggested }); } catch (e) { say("#pv-status", explain(e), true); return; }
+        node.remove();
+        say("#pv-status", `face ${f.id} is ${f.suggested} now`);
+        loadAlone();
+        loadNamed();
+      });
+      no.addEventListener("click", async () => {
+        try { await postJson(`/v1/faces/${f.id}/reject`, { name: f.suggested }); } catch (e) { say("#pv-status", explain(e), true); return; }
+        say("#pv-status", `face ${f.id} is not ${f.suggested}: never suggested again`);
+        loadAlone();
+      });
+      node.append(el("span", { className: "face-suggestion" }, `${f.suggested}? `, yes, no));
+    }
     return node;
   }));
 }
@@ -588,10 +637,7 @@ function clusterRow(c) {
   const head = el("div", { className: "head" }, box,
     el("span", { className: "cluster-id", title: `the id 'facebank people name ${c.id} NAME' takes` }, `#${c.id}`),
     el("span", { className: "size" }, `${c.size} face${c.size === 1 ? "" : "s"}`), hide,
-    c.suggested ? el("span", { className: "suggested", title: "these faces match this person" },
-                     `looks like ${c.suggested} `,
-                     el("button", { type: "button", className: "small yes", title: `name them ${c.suggested}`,
-                                    onclick: () => nameCluster(c.id, c.suggested) }, "✓ yes")) : "",
+    c.suggested ? suggestionBox(c) : "",
     form);
   const size = head.querySelector(".size");
   const faces = el("div", { className: "thumbs" }, ...c.faces.map((f) => faceThumb(f, () => {
@@ -616,6 +662,64 @@ function clusterRow(c) {
   return li;
 }
 
+// "looks like X — k of n faces agree": accept (name the group X), reject (never suggested again),
+// or tick it and accept all ticked suggestions at once
+function agreement(c) {
+  return c.agree === null || c.agree === undefined || !c.faces_used ? ""
+    : ` — ${c.agree} of ${c.faces_used} face${c.faces_used === 1 ? "" : "s"} agree`;
+}
+
+function suggestionBox(c) {
+  const tick = el("input", { type: "checkbox", className: "accept-pick", title: `tick to accept with others: ${c.suggested}` });
+  tick.dataset.cluster = c.id;
+  tick.dataset.name = c.suggested;
+  tick.addEventListener("change", updateAcceptBar);
+  const score = c.score === null || c.score === undefined ? "" : ` (score ${Number(c.score).toFixed(3)}, lower = more alike)`;
+  return el("span", { className: "suggested", title: `from all the group's faces${score}` }, tick,
+            el("span", { className: "suggestion-text" }, `looks like ${c.suggested}${agreement(c)} `),
+            el("button", { type: "button", className: "small yes", title: `yes: name them ${c.suggested}`,
+                           onclick: () => nameCluster(c.id, c.suggested) }, "✓ yes"),
+            el("button", { type: "button", className: "small no", title: `no: these faces are not ${c.suggested} (never suggested again)`,
+                           onclick: () => rejectCluster(c.id, c.suggested) }, "✗ no"));
+}
+
+async function rejectCluster(id, name) {
+  try {
+    const r = await postJson(`/v1/clusters/${id}/reject`, { name });
+    say("#pv-status", `group #${id} is not ${r.person}: never suggested for its ${r.faces} face(s) again`);
+  } catch (e) { say("#pv-status", explain(e), true); return; }
+  await loadClusters(true);
+}
+
+function updateAcceptBar() {
+  const n = document.querySelectorAll("#clusters input.accept-pick:checked").length;
+  $("#accept-ticked").disabled = !n;
+  $("#accept-ticked").textContent = n ? `accept ${n} ticked suggestion${n === 1 ? "" : "s"}` : "accept ticked suggestions";
+}
+
+function tickAllSuggestions() {
+  for (const b of document.querySelectorAll("#clusters input.accept-pick")) b.checked = true;
+  updateAcceptBar();
+}
+
+async function acceptTicked() {
+  const ticked = [...document.querySelectorAll("#clusters input.accept-pick:checked")]
+    .map((b) => ({ id: Number(b.dataset.cluster), name: b.dataset.name }));
+  if (!ticked.length) return;
+  let faces = 0;
+  const failed = [];
+  for (const t of ticked) {  // one naming per group: each is its own undoable action
+    try { faces += (await postJson(`/v1/clusters/${t.id}/name`, { name: t.name })).faces_named; } catch (e) {
+      failed.push(`#${t.id}: ${explain(e)}`);
+    }
+  }
+  say("#pv-status", `${ticked.length - failed.length} group(s) accepted, ${faces} face(s) named` +
+      (failed.length ? `; not accepted: ${failed.join("; ")}` : ""), failed.length > 0);
+  await Promise.all([loadNamed(), loadClusters(true)]);
+  updateAcceptBar();
+  loadPeople();
+}
+
 // a face thumbnail with a × that takes the face out of its cluster or person
 function faceThumb(f, onOut) {
   const out = el("button", { type: "button", className: "out", title: "not this person: take the face out" }, "×");
@@ -626,7 +730,7 @@ function faceThumb(f, onOut) {
       await postJson(`/v1/faces/${f.id}/move`, { name: null });
     } catch (e) { say("#pv-status", explain(e), true); return; }
     node.remove();
-    say("#pv-status", `face ${f.id} taken out: it stays unnamed, alone`);
+    say("#pv-status", `face ${f.id} taken out: back among the unnamed faces, in no group yet`);
     onOut();
     loadAlone();
   });
@@ -751,6 +855,8 @@ function initPeopleView() {
   $("#with-form").addEventListener("submit", photosWith);
   $("#people-search").addEventListener("input", filterPeople);
   $("#undo").addEventListener("click", undoLast);
+  $("#accept-ticked").addEventListener("click", acceptTicked);
+  $("#tick-all").addEventListener("click", tickAllSuggestions);
   $("#show-hidden").addEventListener("change", () => { pv.hidden = $("#show-hidden").checked; loadPeopleView(); });
 }
 
