@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from importlib import resources
+from typing import Any
 
 import numpy as np
 
@@ -55,6 +56,13 @@ from facebank.gallery.sqlite_corrections import NOT_FACE_OVERLAP, box_overlap
 from facebank.types import PersonInfo
 
 log = logging.getLogger(__name__)
+
+
+def _row(row: tuple[Any, ...] | None) -> tuple[Any, ...]:
+    """A row a query always returns (an aggregate, a known id)."""
+    if row is None:
+        raise GalleryError("the database returned no row")
+    return row
 
 # advisory lock keys (first int of the two-int form): "fb" + purpose
 _LOCK_MIGRATE = 0x6662_0001
@@ -132,9 +140,10 @@ class PostgresGallery(PgCorrectionsMixin):
 
     # -- plumbing ---------------------------------------------------------------------------------
     def _schema_version(self) -> int:
-        if self._db.execute("SELECT to_regclass('schema_migrations')").fetchone()[0] is None:
+        if _row(self._db.execute("SELECT to_regclass('schema_migrations')").fetchone())[0] is None:
             return 0
-        return int(self._db.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()[0])
+        return int(_row(self._db.execute(
+            "SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone())[0])
 
     def _migrate(self) -> None:
         with self._lock, self._db.transaction():
@@ -181,7 +190,7 @@ class PostgresGallery(PgCorrectionsMixin):
         return None
 
     def _name_of(self, pid: int) -> str:
-        return self._db.execute("SELECT name FROM people WHERE id=%s", (pid,)).fetchone()[0]
+        return _row(self._db.execute("SELECT name FROM people WHERE id=%s", (pid,)).fetchone())[0]
 
     def _changed(self) -> None:
         for cb in list(self._callbacks):
@@ -208,7 +217,7 @@ class PostgresGallery(PgCorrectionsMixin):
         Every write transaction adds one row to ``changes``; their count only grows, so a reader
         notices a transaction that committed late with a smaller id too."""
         with self._lock:
-            row = self._db.execute("SELECT count(*), coalesce(max(id), 0) FROM changes").fetchone()
+            row = _row(self._db.execute("SELECT count(*), coalesce(max(id), 0) FROM changes").fetchone())
         return hash((int(row[0]), int(row[1])))
 
     def check_model(self, model_id: str) -> None:
@@ -610,8 +619,8 @@ class PostgresGallery(PgCorrectionsMixin):
         transaction; returns the number of faces moved."""
         with self._tx("merge_people") as db:
             first, second = sorted([source, target])  # a fixed lock order
-            ids = {n: self._existing_person(n, lock=True) for n in (first, second)}
-            src, dst = ids[source], ids[target]
+            pids = {n: self._existing_person(n, lock=True) for n in (first, second)}
+            src, dst = pids[source], pids[target]
             if src == dst:
                 raise GalleryError(f"cannot merge {source!r} into itself")
             ids = [r[0] for r in db.execute("SELECT id FROM faces WHERE person_id=%s", (src,))]
@@ -727,7 +736,7 @@ class PostgresGallery(PgCorrectionsMixin):
                 + _ISO.format("started_at") + " AS started_at, " + _ISO.format("finished_at")
                 + " AS finished_at, photos_seen, photos_enrolled, faces_added"
                 " FROM runs ORDER BY id")
-            cols = [c.name for c in cur.description]
+            cols = [c.name for c in cur.description or ()]
             return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 
     # -- search data ------------------------------------------------------------------------------
@@ -736,7 +745,7 @@ class PostgresGallery(PgCorrectionsMixin):
         with self._lock, self._db.transaction():
             self._db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             dim_s = self._meta("dim")
-            names = dict(self._db.execute("SELECT id, name FROM people").fetchall())
+            names: dict[int, str] = dict(self._db.execute("SELECT id, name FROM people").fetchall())
             if dim_s is None:
                 return Embeddings(np.zeros((0, 0), np.float32), (), np.zeros(0, np.int64))
             data = bytearray()
@@ -764,14 +773,14 @@ class PostgresGallery(PgCorrectionsMixin):
         """Consistency problems (empty list when consistent)."""
         bad = []
         with self._lock:
-            n = self._db.execute(
+            n = _row(self._db.execute(
                 "SELECT count(*) FROM photos ph WHERE ph.status='ok' AND NOT EXISTS"
-                " (SELECT 1 FROM faces f WHERE f.photo_id=ph.id)").fetchone()[0]
+                " (SELECT 1 FROM faces f WHERE f.photo_id=ph.id)").fetchone())[0]
             if n:
                 bad.append(f"{n} photos marked ok without a face")
-            n = self._db.execute("SELECT count(*) FROM faces f JOIN photos ph ON ph.id=f.photo_id"
+            n = _row(self._db.execute("SELECT count(*) FROM faces f JOIN photos ph ON ph.id=f.photo_id"
                                  " WHERE ph.person_id IS NOT NULL AND f.person_id IS DISTINCT FROM"
-                                 " ph.person_id").fetchone()[0]
+                                 " ph.person_id").fetchone())[0]
             if n:
                 bad.append(f"{n} faces of labelled photos filed under another person than their photo")
             models = {r[0] for r in self._db.execute("SELECT DISTINCT model_id FROM faces")}

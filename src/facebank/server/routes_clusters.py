@@ -128,23 +128,23 @@ def borderline_clusters(limit: int = Query(5, ge=1, le=50, description="pairs in
     asked or suggested again). Hidden clusters are left out."""
     groups = {g.cluster: g for g in ctx.face_groups.get().clusters}
     gone = ctx.gallery.hidden()[1] if hasattr(ctx.gallery, "hidden") else set()
-    found = [s for c, s in SuggestionCache.of(ctx.bank).get().clusters.items()
+    found = [(c, s.candidate, s) for c, s in SuggestionCache.of(ctx.bank).get().clusters.items()
              if c in groups and c not in gone and s.person is None and s.candidate is not None
              and s.agree >= 1 and math.isfinite(s.score) and math.isfinite(s.threshold)]
-    found.sort(key=lambda s: (s.score - s.threshold, s.cluster))
+    found.sort(key=lambda x: (x[2].score - x[2].threshold, x[0]))
     # a "no" already said (a rejection of the candidate for any of the faces) is never asked again
-    ids = [f.face_id for s in found for f in groups[s.cluster].faces]
+    ids = [f.face_id for c, _, _ in found for f in groups[c].faces]
     said = ctx.gallery.rejections(ids) if ids else {}
-    found = [s for s in found
-             if not any(s.candidate in said.get(f.face_id, ()) for f in groups[s.cluster].faces)]
+    found = [(c, who, s) for c, who, s in found
+             if not any(who in said.get(f.face_id, ()) for f in groups[c].faces)]
     return BorderlineList(pairs=[
-        Borderline(cluster=s.cluster, size=groups[s.cluster].size, candidate=s.candidate,
+        Borderline(cluster=c, size=groups[c].size, candidate=who,
                    score=round(s.score, 6), threshold=round(s.threshold, 6), agree=s.agree,
                    faces_used=s.faces,
                    faces=[ClusterFace(id=f.face_id, box=[round(v) for v in f.box], photo_sha256=f.sha256,
                                       image_url=face_url(f.face_id))
-                          for f in groups[s.cluster].faces[:faces_per_cluster]])
-        for s in found[:limit]])
+                          for f in groups[c].faces[:faces_per_cluster]])
+        for c, who, s in found[:limit]])
 
 
 @router.post("/clusters/{cluster_id}/name", tags=["clusters"],
