@@ -230,9 +230,11 @@ def test_unknown_routes_wrong_methods_and_invalid_requests_get_json_errors(bare_
     assert_error(bare_client.delete("/v1/health"), 405, "method_not_allowed")
     assert_error(bare_client.post("/v1/identify"), 422, "validation_error")  # no photo
     photo = {"photo": ("n.jpg", jpeg(), "image/jpeg")}
-    for threshold in (5, -1, "x"):
+    r = bare_client.post("/v1/identify", params={"threshold": "x"}, files=photo)
+    assert_error(r, 422, "validation_error")
+    for threshold in ("nan", "inf"):  # the decision rule's unit: any finite number for the margin rule
         r = bare_client.post("/v1/identify", params={"threshold": threshold}, files=photo)
-        assert_error(r, 422, "validation_error")
+        assert_error(r, 422, "bad_threshold")
     r = bare_client.post("/v1/people", content=b"{not json", headers={"Content-Type": "application/json"})
     assert_error(r, 400, "invalid_json")
     assert_error(bare_client.get("/v1/people/Nobody/photos/" + "0" * 64 + "/image"), 404, "person_not_found")
@@ -258,10 +260,11 @@ def test_an_unexpected_failure_is_a_json_500_without_details_and_not_ready(bare,
 def test_people_crud_works_with_korean_and_spaced_names(bare_client):
     name = "김지수"
     r = bare_client.post("/v1/people", json={"name": name})
-    assert r.status_code == 201 and r.json() == {"name": name, "photos": 0, "faces": 0}
+    summary = {"name": name, "photos": 0, "faces": 0, "hidden": False}
+    assert r.status_code == 201 and r.json() == summary
     assert_error(bare_client.post("/v1/people", json={"name": name}), 409, "person_exists")
     listed = bare_client.get("/v1/people").json()
-    assert {"name": name, "photos": 0, "faces": 0} in listed["people"]
+    assert summary in listed["people"]
     detail = bare_client.get(f"/v1/people/{name}").json()
     assert detail["name"] == name and detail["photo_list"] == []
 
