@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from importlib import resources
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import numpy as np
 
@@ -91,10 +91,15 @@ def vector_literal(vec: np.ndarray) -> str:
     return "[" + ",".join(repr(float(v)) for v in np.asarray(vec, np.float32).ravel()) + "]"
 
 
-def _retry_on_conflict(method):
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+_S = TypeVar("_S")
+
+
+def _retry_on_conflict(method: Callable[Concatenate[_S, _P], _R]) -> Callable[Concatenate[_S, _P], _R]:
     """Run a write again when PostgreSQL aborted it for a deadlock or a serialization failure."""
     @functools.wraps(method)
-    def wrapper(self, *args, **kwargs):
+    def wrapper(self: _S, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
         from psycopg import errors
 
         for attempt in range(_RETRIES):
@@ -162,7 +167,7 @@ class PostgresGallery(PgCorrectionsMixin):
                 self._db.execute("INSERT INTO schema_migrations(version) VALUES (%s)", (number,))
 
     @contextmanager
-    def _tx(self, what: str | None = None) -> Iterator:
+    def _tx(self, what: str | None = None) -> Iterator[Any]:
         """One transaction (rolled back on any exception); ``what`` is logged in ``changes``."""
         with self._lock:
             try:
@@ -176,21 +181,21 @@ class PostgresGallery(PgCorrectionsMixin):
 
     def _meta(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE key=%s", (key,)).fetchone()
-        return row[0] if row else None
+        return None if row is None else str(row[0])
 
     def _person_id(self, name: str) -> int | None:
         """The id of ``name``, or of the person whose name differs from it only by case."""
         row = self._db.execute("SELECT id FROM people WHERE name=%s", (name,)).fetchone()
         if row:
-            return row[0]
+            return int(row[0])
         key = name_key(name)
         for pid, other in self._db.execute("SELECT id, name FROM people"):
             if name_key(other) == key:
-                return pid
+                return int(pid)
         return None
 
     def _name_of(self, pid: int) -> str:
-        return _row(self._db.execute("SELECT name FROM people WHERE id=%s", (pid,)).fetchone())[0]
+        return str(_row(self._db.execute("SELECT name FROM people WHERE id=%s", (pid,)).fetchone())[0])
 
     def _changed(self) -> None:
         for cb in list(self._callbacks):
@@ -410,8 +415,8 @@ class PostgresGallery(PgCorrectionsMixin):
                 return {n: found[c] for n, c in given.items()}
         raise GalleryError(f"people {sorted(set(names) - set(found))} keep being removed while enrolling")
 
-    def _insert_photos(self, ordered, pids: dict[str, int], model_id: str,
-                       run_id: int | None) -> list[int | None]:
+    def _insert_photos(self, ordered: Sequence[tuple[PhotoRecord, Sequence[FaceRecord]]],
+                       pids: dict[str, int], model_id: str, run_id: int | None) -> list[int | None]:
         """Insert the photos (in this order); the new photo's id, or None where it was known."""
         if not ordered:
             return []
@@ -447,7 +452,7 @@ class PostgresGallery(PgCorrectionsMixin):
         self._changed()
         return int(n)
 
-    def photos(self, person: str) -> list[dict]:
+    def photos(self, person: str) -> list[dict[str, Any]]:
         with self._lock:
             pid = self._person_id(person)
             if pid is None:
@@ -458,7 +463,7 @@ class PostgresGallery(PgCorrectionsMixin):
             ).fetchall()
         return [dict(zip(PHOTO_KEYS, r, strict=True)) for r in rows]
 
-    def problems(self) -> list[dict]:
+    def problems(self) -> list[dict[str, Any]]:
         """Photos recorded without a usable face, with the reason (person None: a scanned photo)."""
         with self._lock:
             rows = self._db.execute(
@@ -638,7 +643,7 @@ class PostgresGallery(PgCorrectionsMixin):
         self._changed()
         return int(n)
 
-    def photos_with(self, names: Sequence[str]) -> list[dict]:
+    def photos_with(self, names: Sequence[str]) -> list[dict[str, Any]]:
         """Photos in which every one of ``names`` has a face (same keys as ``photos``)."""
         with self._lock:
             pids = sorted({self._existing_person(n) for n in names})
@@ -729,7 +734,7 @@ class PostgresGallery(PgCorrectionsMixin):
             with self._lock:
                 self._unlock_run(run_id)
 
-    def runs(self) -> list[dict]:
+    def runs(self) -> list[dict[str, Any]]:
         with self._lock:
             cur = self._db.execute(
                 "SELECT id, source, model_id, settings, status, "

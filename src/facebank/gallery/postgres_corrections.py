@@ -24,10 +24,10 @@ class PgCorrectionsMixin:
 
     # -- constraints --------------------------------------------------------------------------------
     def _remember_move(self, db: Any, face_id: int, old_person: int | None,
-                       new_person: int | None) -> dict[str, list]:
+                       new_person: int | None) -> dict[str, list[Any]]:
         """Constraints of one move (as SQLite's): out of a person -> barred from them; out of a cluster
         -> apart from its faces; given to a person -> any bar from that person is lifted."""
-        added: dict[str, list] = {"bars": [], "apart": []}
+        added: dict[str, list[Any]] = {"bars": [], "apart": []}
         if new_person is not None:
             db.execute("DELETE FROM face_bars WHERE face_id=%s AND person_id=%s", (face_id, new_person))
         if old_person is not None and old_person != new_person and db.execute(
@@ -75,7 +75,7 @@ class PgCorrectionsMixin:
         rows = db.execute("SELECT x1, y1, x2, y2 FROM not_faces WHERE sha256=%s", (sha256,))
         return [tuple(r) for r in rows]
 
-    def quality(self, face_id: int) -> dict | None:
+    def quality(self, face_id: int) -> dict[str, Any] | None:
         """The quality record of a face (None: stored before records were kept)."""
         with self._lock:  # type: ignore[attr-defined]
             row = self._db.execute("SELECT size_px, blur, yaw_deg, detector_score, flag FROM face_quality"
@@ -208,13 +208,14 @@ class PgCorrectionsMixin:
             "SELECT ph.id, p.name FROM photos ph LEFT JOIN people p ON p.id=ph.person_id"
             " WHERE ph.id = ANY(%s::bigint[])", (ids,))}
 
-    def _log(self, db: Any, kind: str, summary: str, before: dict, after: dict, **extra: object) -> None:
+    def _log(self, db: Any, kind: str, summary: str, before: dict[int, tuple[str | None, int | None]],
+             after: dict[int, tuple[str | None, int | None]], **extra: object) -> None:
         """Record one action: faces' (person, cluster) before and person after, plus ``extra``."""
         faces = [[fid, b[0], b[1], after.get(fid, (None, None))[0]] for fid, b in before.items()]
         db.execute("INSERT INTO action_log(kind, summary, payload) VALUES (%s,%s,%s::jsonb)",
                    (kind, summary, json.dumps({"faces": faces, **extra})))
 
-    def actions(self, limit: int = 20) -> list[dict]:
+    def actions(self, limit: int = 20) -> list[dict[str, Any]]:
         """The last actions that can be undone, newest first: id, kind, summary, at."""
         with self._lock:  # type: ignore[attr-defined]
             return [dict(id=int(a), kind=b, summary=c, at=d) for a, b, c, d in self._db.execute(
@@ -239,7 +240,7 @@ class PgCorrectionsMixin:
         self._changed()  # type: ignore[attr-defined]
         return done
 
-    def _undo_one(self, db: Any, summary: str, p: dict) -> None:  # noqa: C901 - one check per record kind
+    def _undo_one(self, db: Any, summary: str, p: dict[str, Any]) -> None:  # noqa: C901 - one check per record kind
         def conflict(why: str) -> UndoConflict:
             return UndoConflict(f"cannot undo '{summary}': {why}")
 
@@ -332,7 +333,7 @@ class PgCorrectionsMixin:
             before, photo_before = self._faces_state(db, ids), self._photos_state(db, photo_ids)
             created = name if name is not None and self._person_id(name) is None else None  # type: ignore[attr-defined]
             pid = None if name is None else self._ensure_people([name])[name]  # type: ignore[attr-defined]
-            added: dict[str, list] = {"bars": [], "apart": []}
+            added: dict[str, list[Any]] = {"bars": [], "apart": []}
             for fid in ids:
                 for k, v in self._remember_move(db, fid, rows[fid][1], pid).items():
                     added[k] += v
@@ -364,7 +365,7 @@ class PgCorrectionsMixin:
                             " source=excluded.source", [(int(p), t, s) for p, t, s in dates])
         self._changed()  # type: ignore[attr-defined]
 
-    def timeline(self, name: str) -> list[dict]:
+    def timeline(self, name: str) -> list[dict[str, Any]]:
         """The photos in which ``name`` has a face, oldest first (undated last): sha256, taken_at,
         source of the date, width, height."""
         with self._lock:  # type: ignore[attr-defined]
