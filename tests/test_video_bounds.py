@@ -6,9 +6,9 @@ frame, and frames too small for a face never reach the embedder."""
 from __future__ import annotations
 
 import os
-import resource
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -55,12 +55,24 @@ def test_frames_bigger_than_the_header_are_refused_before_they_become_arrays(med
 
 
 def _facebank(*args: str, env: dict | None = None) -> tuple[subprocess.CompletedProcess, float]:
-    """Run the CLI in a child process; (result, the child's peak RSS in MB)."""
+    """Run the CLI in a child process; (result, that child's own peak RSS in MB, from os.wait4: not
+    RUSAGE_CHILDREN, which keeps the largest of every child the test session ever waited for)."""
     code = "import sys; from facebank.cli import main; sys.argv[0] = 'facebank'; main()"
     full_env = {**os.environ, "PYTHONPATH": str(REPO / "src"), **(env or {})}
-    proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=full_env,
-                          timeout=300)
-    return proc, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        child = subprocess.Popen([sys.executable, "-c", code, *args], stdout=out, stderr=err, env=full_env)
+        timer = threading.Timer(300, child.kill)
+        timer.start()
+        try:
+            _, status, usage = os.wait4(child.pid, 0)
+        finally:
+            timer.cancel()
+        child.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        proc = subprocess.CompletedProcess(child.args, child.returncode, out.read().decode(),
+                                           err.read().decode())
+    return proc, usage.ru_maxrss / 1024
 
 
 def test_identify_a_video_with_frames_bigger_than_its_header_stays_small_and_says_why(media, gallery):
