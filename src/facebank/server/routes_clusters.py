@@ -52,14 +52,16 @@ def face_url(face_id: int) -> str:
     return f"/v1/faces/{face_id}/image"
 
 
-def _face(ctx: ServerContext, face_id: int) -> FaceInfo:
+def stored_face(ctx: ServerContext, face_id: int) -> FaceInfo:
+    """The stored face ``face_id``, or a 404 answer."""
     found = ctx.gallery.faces(face_ids=[face_id])
     if not found:
         raise ApiError(404, "face_not_found", f"no face with id {face_id}")
     return found[0]
 
 
-def _detail(f: FaceInfo) -> FaceDetail:
+def face_detail(f: FaceInfo) -> FaceDetail:
+    """A stored face as the API shows it."""
     return FaceDetail(id=f.face_id, box=[round(v) for v in f.box], person=f.person, cluster=f.cluster,
                       suggested=f.suggested, photo_sha256=f.sha256, image_url=face_url(f.face_id))
 
@@ -207,15 +209,15 @@ def list_faces(person: str | None = Query(None, max_length=200, description="thi
         page = loose[offset:offset + limit]
         live = SuggestionCache.of(ctx.bank).some(faces=[f.face_id for f in page]).loose
         found = [replace(f, suggested=live[f.face_id].person if f.face_id in live else None) for f in page]
-        return FaceList(faces=[_detail(f) for f in found], total=len(loose))
-    return FaceList(faces=[_detail(f) for f in found[offset:offset + limit]], total=len(found))
+        return FaceList(faces=[face_detail(f) for f in found], total=len(loose))
+    return FaceList(faces=[face_detail(f) for f in found[offset:offset + limit]], total=len(found))
 
 
 @router.get("/faces/{face_id}", tags=["clusters"],
             response_model=FaceDetail, dependencies=[Depends(require_read_key)],
             responses=errors(401, 403, 404, 422), summary="One stored face")
 def get_face(face_id: int = FacePath, ctx: ServerContext = Depends(get_ctx)) -> FaceDetail:
-    return _detail(_face(ctx, face_id))
+    return face_detail(stored_face(ctx, face_id))
 
 
 @router.post("/faces/{face_id}/move", tags=["clusters"],
@@ -226,13 +228,13 @@ def move_face(body: FaceMove, face_id: int = FacePath, ctx: ServerContext = Depe
     of its person or cluster and stays alone, unnamed (a wrong face in a cluster)."""
     name = clean_name(body.name) if body.name is not None else None
     with ctx.write_lock:
-        was = _face(ctx, face_id).person
+        was = stored_face(ctx, face_id).person
         try:
             ctx.gallery.move_face(face_id, name)
         except NotFound:
             raise ApiError(404, "face_not_found", f"no face with id {face_id}") from None
         left_person(ctx, {face_id: was}, name)
-        return _detail(_face(ctx, face_id))
+        return face_detail(stored_face(ctx, face_id))
 
 
 def left_person(ctx: ServerContext, was: dict[int, str | None], name: str | None) -> None:
@@ -256,14 +258,14 @@ def reject_face(body: ClusterReject, face_id: int = FacePath,
     never suggested for it again. ``404 person_not_found`` for an unknown person."""
     name = clean_name(body.name)
     with ctx.write_lock:
-        _face(ctx, face_id)
+        stored_face(ctx, face_id)
         try:
             ctx.gallery.reject([face_id], name)
         except PersonNotFound as exc:
             raise ApiError(404, "person_not_found", str(exc)) from None
         except NotFound:
             raise ApiError(404, "face_not_found", f"no face with id {face_id}") from None
-        return _detail(_face(ctx, face_id))
+        return face_detail(stored_face(ctx, face_id))
 
 
 @router.get("/faces/{face_id}/image", tags=["clusters"],
@@ -271,7 +273,7 @@ def reject_face(body: ClusterReject, face_id: int = FacePath,
             responses={**IMAGE_RESPONSES, **errors(503)}, summary="A JPEG thumbnail of a face")
 def face_image(face_id: int = FacePath, size: int = SizeQuery,
                ctx: ServerContext = Depends(get_ctx)) -> Response:
-    f = _face(ctx, face_id)
+    f = stored_face(ctx, face_id)
     data = ctx.photos.read_verified(f.path, f.sha256)
     with ctx.pixels(data):  # the server's pixel budget, as for every decode
         thumb = ctx.photos.thumbnail(data, f.box, size, ctx.config.pixel_limit, ctx.config.decode_side)

@@ -10,10 +10,15 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
-from facebank.gallery.base import FaceInfo
 from facebank.server.context import ServerContext, get_ctx, require_read_key, require_write
 from facebank.server.errors import ApiError
-from facebank.server.routes_clusters import ClusterPath, FacePath, face_url, left_person
+from facebank.server.routes_clusters import (
+    ClusterPath,
+    FacePath,
+    face_detail,
+    left_person,
+    stored_face,
+)
 from facebank.server.routes_people import NamePath, clean_name
 from facebank.server.schemas import FaceDetail, errors
 
@@ -45,18 +50,6 @@ class Hidden(BaseModel):
     hidden: bool
 
 
-def _face(ctx: ServerContext, face_id: int) -> FaceInfo:
-    found = ctx.gallery.faces(face_ids=[face_id])
-    if not found:
-        raise ApiError(404, "face_not_found", f"no face with id {face_id}")
-    return found[0]
-
-
-def _detail(f: FaceInfo) -> FaceDetail:
-    return FaceDetail(id=f.face_id, box=[round(v) for v in f.box], person=f.person, cluster=f.cluster,
-                      suggested=f.suggested, photo_sha256=f.sha256, image_url=face_url(f.face_id))
-
-
 def _need(ctx: ServerContext, method: str):
     fn = getattr(ctx.gallery, method, None)
     if fn is None:
@@ -72,7 +65,7 @@ def flagged_faces(limit: int = Query(200, ge=1, le=1000), offset: int = Query(0,
     flags = _need(ctx, "flagged_faces")()
     ids = list(flags)[offset:offset + limit]
     faces = ctx.gallery.faces(face_ids=ids) if ids else []
-    out = [FlaggedFace(**_detail(f).model_dump(), flag=flags[f.face_id]) for f in faces]
+    out = [FlaggedFace(**face_detail(f).model_dump(), flag=flags[f.face_id]) for f in faces]
     return FlaggedList(faces=out, total=len(flags))
 
 
@@ -83,7 +76,7 @@ def not_a_face(face_id: int = FacePath, ctx: ServerContext = Depends(get_ctx)) -
     """The face is deleted; scanning its photo again never stores a face on that box."""
     fn = _need(ctx, "not_a_face")
     with ctx.write_lock:
-        _face(ctx, face_id)
+        stored_face(ctx, face_id)
         fn(face_id)
     return NotAFace(deleted=face_id)
 
@@ -96,7 +89,7 @@ def get_cover(name: str = NamePath, ctx: ServerContext = Depends(get_ctx)) -> Fa
     face_id = _need(ctx, "cover_face")(clean_name(name))
     if face_id is None:
         raise ApiError(404, "no_face", f"{name!r} has no face")
-    return _detail(_face(ctx, face_id))
+    return face_detail(stored_face(ctx, face_id))
 
 
 @router.post("/people/{name}/cover", tags=["people"], response_model=FaceDetail,
@@ -108,11 +101,11 @@ def set_cover(body: CoverChoice, name: str = NamePath, ctx: ServerContext = Depe
     with ctx.write_lock:
         ctx.gallery.cover_face(name)  # no such person: 404 before the face is looked at
         if body.face is not None:
-            f = _face(ctx, body.face)
+            f = stored_face(ctx, body.face)
             if f.person != name:
                 raise ApiError(409, "not_their_face", f"face {body.face} is not {name}'s")
         fn(name, body.face)
-        return _detail(_face(ctx, ctx.gallery.cover_face(name)))
+        return face_detail(stored_face(ctx, ctx.gallery.cover_face(name)))
 
 
 @router.post("/people/{name}/hide", tags=["people"], response_model=Hidden,
