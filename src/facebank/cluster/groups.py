@@ -127,7 +127,10 @@ class GroupsCache:
             if version == self._version:
                 return set()
             steps = [(v, faces) for v, faces in self._journal if v > version]
-            if [v for v, _ in steps] != list(range(version + 1, self._version + 1)):
+            # one step per version, none missing (a gallery whose version is no counter, PostgreSQL's,
+            # journals nothing: ``write`` only records a write that moved the version by one)
+            if not steps or steps[0][0] != version + 1 or steps[-1][0] != self._version or any(
+                    b[0] != a[0] + 1 for a, b in zip(steps, steps[1:], strict=False)):
                 return None
             out: set[int] = set()
             for _, faces in steps:
