@@ -54,25 +54,27 @@ def test_frames_bigger_than_the_header_are_refused_before_they_become_arrays(med
     assert "40000000 pixels" in msg and "64x64" in msg and "\n" not in msg
 
 
+# the child writes its own peak memory (VmHWM of its program after exec) when it exits: the rusage of
+# a child (RUSAGE_CHILDREN, os.wait4) also counts the pages of the test process it was forked from,
+# which is gigabytes after a full test session
+PEAK = ("import atexit, os, re, sys\n"
+        "def _peak():\n"
+        "    kb = re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1)\n"
+        "    open(os.environ['FACEBANK_TEST_PEAK_FILE'], 'w').write(kb)\n"
+        "atexit.register(_peak)\n"
+        "from facebank.cli import main; sys.argv[0] = 'facebank'; main()\n")
+
+
 def _facebank(*args: str, env: dict | None = None) -> tuple[subprocess.CompletedProcess, float]:
-    """Run the CLI in a child process; (result, that child's own peak RSS in MB, from os.wait4: not
-    RUSAGE_CHILDREN, which keeps the largest of every child the test session ever waited for)."""
-    code = "import sys; from facebank.cli import main; sys.argv[0] = 'facebank'; main()"
-    full_env = {**os.environ, "PYTHONPATH": str(REPO / "src"), **(env or {})}
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        child = subprocess.Popen([sys.executable, "-c", code, *args], stdout=out, stderr=err, env=full_env)
-        timer = threading.Timer(300, child.kill)
-        timer.start()
-        try:
-            _, status, usage = os.wait4(child.pid, 0)
-        finally:
-            timer.cancel()
-        child.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        proc = subprocess.CompletedProcess(child.args, child.returncode, out.read().decode(),
-                                           err.read().decode())
-    return proc, usage.ru_maxrss / 1024
+    """Run the CLI in a child process; (result, that child's own peak RSS in MB)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        peak_file = Path(tmp) / "peak"
+        full_env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "FACEBANK_TEST_PEAK_FILE": str(peak_file),
+                    **(env or {})}
+        proc = subprocess.run([sys.executable, "-c", PEAK, *args], capture_output=True, text=True,
+                              env=full_env, timeout=300)
+        peak_mb = int(peak_file.read_text()) / 1024 if peak_file.is_file() else float("nan")
+    return proc, peak_mb
 
 
 def test_identify_a_video_with_frames_bigger_than_its_header_stays_small_and_says_why(media, gallery):
