@@ -120,7 +120,7 @@ def measure(det: Detection, landmarks: Landmarks | None, chip: np.ndarray, paddi
     ``embedding``: its unit embedding from ``model_id``, for the 'not a face' classifier, which also
     judges whole photos taken as a face by the automatic crop fallback: most false faces of a scan
     are small faceless photos taken whole; ``scale``: photo pixels per pixel of ``det``'s box)."""
-    from facebank.audit.quality import chip_measures, yaw_degrees  # audit imports the pipeline
+    from facebank.face_measures import chip_measures, yaw_degrees
 
     blur = float(chip_measures(chip, padding)[0])
     yaw = yaw_degrees(landmarks)
